@@ -1,0 +1,34 @@
+# Fresh-machine entry points. `make test` creates .venv, installs everything and runs
+# lint, the fast tier and the slow tier. `make quickstart` will run the main job.
+PY ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+# The CPU build of torch; on machines without a local copy pip fetches it from PyPI's
+# CPU index only if told so: TORCH_SPEC lets a GPU user choose another build.
+TORCH_SPEC ?= torch==2.13.0
+
+.PHONY: env lint test test-fast test-slow clean
+
+$(BIN)/.installed: pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet "$(TORCH_SPEC)"
+	$(BIN)/pip install --quiet -e ".[dev]"
+	touch $@
+
+env: $(BIN)/.installed
+
+lint: env
+	$(BIN)/ruff check lightning_hmd tests data_prep benchmarks
+	$(BIN)/ruff format --check lightning_hmd tests data_prep benchmarks
+
+test-fast: env
+	WANDB_MODE=disabled $(BIN)/pytest -q
+
+test-slow: env
+	WANDB_MODE=disabled $(BIN)/pytest -q -m slow
+
+test: lint test-fast test-slow
+
+clean:
+	rm -rf $(VENV)

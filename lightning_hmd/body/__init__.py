@@ -1,0 +1,1 @@
+"""Body model: SMPL through smplx, model files, joint conventions."""

@@ -1,0 +1,121 @@
+"""The ``lightning-hmd`` command line.
+
+The only module that reads ``sys.argv``. Sub-commands import their implementation
+lazily so ``lightning-hmd config`` starts without loading torch-heavy modules.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from lightning_hmd.config import ConfigError, available_presets, load_config, to_yaml
+
+
+def _split_config_args(args: Sequence[str]) -> tuple[list[str], list[str]]:
+    """Positional arguments: ``*.yaml``/``*.yml`` files and ``key=value`` overrides."""
+    files, overrides = [], []
+    for a in args:
+        if "=" in a:
+            overrides.append(a)
+        elif a.endswith((".yaml", ".yml")):
+            files.append(a)
+        else:
+            raise ConfigError(f"argument {a!r} is neither a YAML file nor a key=value override")
+    return files, overrides
+
+
+def _add_config_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--preset", choices=available_presets(), default=None, help="named preset (paper, tiny)"
+    )
+    p.add_argument("args", nargs="*", metavar="CONFIG.yaml|key=value")
+
+
+def _resolve(ns: argparse.Namespace):
+    files, overrides = _split_config_args(ns.args)
+    return load_config(ns.preset, files, overrides)
+
+
+def _cmd_config(ns: argparse.Namespace) -> int:
+    print(to_yaml(_resolve(ns)), end="")
+    return 0
+
+
+def _cmd_params(ns: argparse.Namespace) -> int:
+    from lightning_hmd.models.summary import format_parameter_counts, parameter_counts
+
+    cfg = _resolve(ns)
+    print(format_parameter_counts(parameter_counts(cfg.model)))
+    return 0
+
+
+def _cmd_body_synth(ns: argparse.Namespace) -> int:
+    from lightning_hmd.body.synth import write_synthetic_model
+
+    out = write_synthetic_model(Path(ns.out), seed=ns.seed)
+    print(f"wrote synthetic body model (synthetic, not SMPL) to {out}")
+    return 0
+
+
+def _cmd_body_convert(ns: argparse.Namespace) -> int:
+    from lightning_hmd.body.convert import convert_smpl_pickle
+
+    out = convert_smpl_pickle(
+        Path(ns.pkl),
+        Path(ns.out),
+        mean_params_h5=Path(ns.mean_params) if ns.mean_params else None,
+        h36m_regressor=Path(ns.h36m_regressor) if ns.h36m_regressor else None,
+        gender=ns.gender,
+    )
+    print(f"wrote {out}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="lightning-hmd",
+        description="Learning 3D Human Dynamics from Video (HMMR) on PyTorch Lightning.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("config", help="print the resolved configuration as YAML")
+    _add_config_args(p)
+    p.set_defaults(func=_cmd_config)
+
+    p = sub.add_parser("params", help="print parameter counts of the configured model")
+    _add_config_args(p)
+    p.set_defaults(func=_cmd_params)
+
+    body = sub.add_parser("body", help="body model files").add_subparsers(
+        dest="body_command", required=True
+    )
+    p = body.add_parser("synth", help="write the synthetic SMPL-compatible model (not SMPL)")
+    p.add_argument("--out", required=True, help="output directory")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=_cmd_body_synth)
+
+    p = body.add_parser("convert", help="convert an official SMPL pickle to the chumpy-free layout")
+    p.add_argument("pkl", help="SMPL_NEUTRAL.pkl or HMR's neutral_smpl_with_cocoplus*.pkl")
+    p.add_argument("--out", required=True, help="output body model directory")
+    p.add_argument("--mean-params", default=None, help="HMR's neutral_smpl_meanwjoints.h5")
+    p.add_argument("--h36m-regressor", default=None, help="J_regressor_h36m.npy (17 x 6890)")
+    p.add_argument("--gender", choices=["neutral", "male", "female"], default=None)
+    p.set_defaults(func=_cmd_body_convert)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    ns = parser.parse_args(argv)
+    try:
+        return ns.func(ns)
+    except (ConfigError, FileNotFoundError, ValueError) as err:
+        print(f"lightning-hmd: error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,203 @@
+"""The one typed configuration tree.
+
+Dataclasses below are the schema; :func:`load_config` turns them into an OmegaConf
+structured config and merges presets, YAML files and ``key=value`` overrides on top.
+Unknown keys and wrong types fail at load time with an error naming the dotted key.
+
+Defaults are the HMMR paper settings (``--preset paper`` spells them out explicitly).
+Dotted keys used by sweeps: ``data.batch_size``, ``data.seq_len``, ``model.temporal.num_blocks``,
+``model.ief_iters``, ``model.delta_t``, ``model.hallucinator``, ``model.shape_discriminator``,
+``loss.weights.*``, ``optim.gen_lr``, ``optim.disc_lr``, ``seed``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+
+@dataclass
+class DataConfig:
+    """Clips fed to the generator."""
+
+    batch_size: int = 8  # B: sequences per batch
+    seq_len: int = 20  # T: frames per training sequence
+    img_size: int = 224  # crop side in pixels
+    num_workers: int = 2
+
+
+@dataclass
+class TemporalConfig:
+    """Temporal encoder f_movie_strip: residual 1D-conv blocks (receptive field 4N+1)."""
+
+    num_blocks: int = 3
+    kernel_size: int = 3
+    num_groups: int = 32  # GroupNorm groups
+    norm_eps: float = 1e-6
+
+
+@dataclass
+class ModelConfig:
+    """Generator and discriminator architecture."""
+
+    encoder: str = "resnet50_v2"  # resnet50_v2 (HMR's TF-slim layout) | torchvision_resnet50
+    feat_dim: int = 2048  # D: phi / Phi channels
+    temporal: TemporalConfig = field(default_factory=TemporalConfig)
+    ief_iters: int = 3
+    regressor_hidden: int = 1024
+    regressor_dropout: float = 0.5
+    delta_t: list[int] = field(default_factory=lambda: [-5, 5])  # empty: no delta heads
+    hallucinator: bool = True
+    hallucinator_hidden: int = 2048
+    shape_discriminator: bool = False
+    disc_channels: int = 32  # per-joint 1x1 conv channels of the pose discriminator
+    disc_hidden: int = 1024  # full-pose MLP width of the pose discriminator
+    shape_disc_hidden: int = 10  # hidden width of HMR's shape discriminator
+
+
+@dataclass
+class BodyConfig:
+    """Body model files (see README: ``lightning-hmd body convert`` / ``body synth``)."""
+
+    model_dir: str = "body_model"
+    gender: str = "neutral"
+
+
+@dataclass
+class LossWeights:
+    """Weights of the unweighted loss terms; applied in one place (losses.weighted_sum)."""
+
+    kp2d: float = 60.0
+    joints3d: float = 60.0
+    smpl: float = 60.0
+    shape_const: float = 1.0
+    adv: float = 1.0
+    shape_prior: float = 1.0
+    hallucinate: float = 1.0
+    disc: float = 1.0
+
+
+@dataclass
+class LossConfig:
+    weights: LossWeights = field(default_factory=LossWeights)
+
+
+@dataclass
+class OptimConfig:
+    """Adam for generator and discriminator (TF defaults as in HMMR)."""
+
+    gen_lr: float = 1e-5
+    disc_lr: float = 1e-4
+    betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
+    eps: float = 1e-8
+    weight_decay: float = 0.0
+    grad_clip: float = 0.0  # generator gradient-norm clip; 0 = off
+
+
+@dataclass
+class Config:
+    """Root of the configuration tree."""
+
+    seed: int = 1
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    body: BodyConfig = field(default_factory=BodyConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+
+
+class ConfigError(ValueError):
+    """A configuration could not be loaded; the message names the dotted key or file."""
+
+
+def available_presets() -> list[str]:
+    """Names of the presets shipped in ``lightning_hmd/presets``."""
+    files = resources.files("lightning_hmd").joinpath("presets").iterdir()
+    return sorted(p.name[: -len(".yaml")] for p in files if p.name.endswith(".yaml"))
+
+
+def _preset_node(name: str) -> DictConfig:
+    path = resources.files("lightning_hmd").joinpath("presets", f"{name}.yaml")
+    if not path.is_file():
+        raise ConfigError(f"unknown preset {name!r}; available: {', '.join(available_presets())}")
+    return OmegaConf.create(path.read_text())
+
+
+def _merge(base: DictConfig, node: DictConfig | dict, source: str) -> DictConfig:
+    try:
+        return OmegaConf.merge(base, node)
+    except OmegaConfBaseException as err:
+        key = getattr(err, "full_key", None) or "?"
+        msg = str(err.msg).splitlines()[0]
+        raise ConfigError(f"{source}: invalid config key {key!r}: {msg}") from None
+
+
+def load_config(
+    preset: str | None = None,
+    files: Sequence[str | Path] = (),
+    overrides: Sequence[str] = (),
+) -> DictConfig:
+    """Build the resolved configuration.
+
+    Order: schema defaults, then the preset, then each YAML file, then ``key=value`` overrides.
+
+    Raises:
+        ConfigError: naming the dotted key (unknown key or wrong type) or the file.
+    """
+    cfg = OmegaConf.structured(Config)
+    if preset is not None:
+        cfg = _merge(cfg, _preset_node(preset), f"preset {preset!r}")
+    for f in files:
+        path = Path(f)
+        if not path.is_file():
+            raise ConfigError(f"config file not found: {path}")
+        cfg = _merge(cfg, OmegaConf.load(path), str(path))
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(f"override {item!r} is not of the form key=value")
+        cfg = _merge(cfg, OmegaConf.from_dotlist([item]), f"override {item!r}")
+    validate(cfg)
+    return cfg
+
+
+def validate(cfg: DictConfig) -> None:
+    """Cross-field checks that types alone cannot express."""
+    m = cfg.model
+    if 0 in m.delta_t:
+        raise ConfigError("model.delta_t: offset 0 is the current frame; list non-zero offsets")
+    if len(set(m.delta_t)) != len(m.delta_t):
+        raise ConfigError(f"model.delta_t: duplicate offsets in {list(m.delta_t)}")
+    if any(abs(d) >= cfg.data.seq_len for d in m.delta_t):
+        raise ConfigError(
+            f"model.delta_t: every |offset| must be < data.seq_len={cfg.data.seq_len}, "
+            f"got {list(m.delta_t)}"
+        )
+    if m.feat_dim % m.temporal.num_groups:
+        raise ConfigError(
+            f"model.temporal.num_groups={m.temporal.num_groups} must divide "
+            f"model.feat_dim={m.feat_dim}"
+        )
+    for key in ("data.batch_size", "data.seq_len", "model.ief_iters", "model.feat_dim"):
+        if OmegaConf.select(cfg, key) < 1:
+            raise ConfigError(f"{key} must be >= 1, got {OmegaConf.select(cfg, key)}")
+    if m.temporal.num_blocks < 0:
+        raise ConfigError(f"model.temporal.num_blocks must be >= 0, got {m.temporal.num_blocks}")
+
+
+def to_yaml(cfg: DictConfig) -> str:
+    return OmegaConf.to_yaml(cfg, resolve=True)
+
+
+def to_container(cfg: DictConfig) -> dict:
+    """Plain dict/list/scalars (safe for ``torch.load(weights_only=True)`` and loggers)."""
+    return OmegaConf.to_container(cfg, resolve=True)  # type: ignore[return-value]
+
+
+def to_object(cfg: DictConfig) -> Config:
+    """The typed dataclass instance."""
+    return OmegaConf.to_object(cfg)  # type: ignore[return-value]

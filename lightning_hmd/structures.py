@@ -1,0 +1,109 @@
+"""Typed containers that cross module boundaries, and the shape glossary.
+
+Shape glossary, used in every docstring of the package:
+
+    B  batch of sequences (clips)
+    T  frames per sequence
+    N  flattened frames, usually B*T
+    J  body joints (24 SMPL joints, 14 LSP joints, 17 H36M joints: stated where used)
+    K  2D keypoints (25 in the HMMR "cocoplus" order)
+    V  mesh vertices (6890 for SMPL-topology models)
+    D  feature channels (2048 for ResNet-50 features phi and the movie strip Phi)
+    M  mocap samples fed to the discriminator
+    S  shape coefficients (betas, 10)
+
+Leading dimensions written ``...`` mean "any batch dimensions".
+The packed 85-D HMMR vector ``[cam 3 | pose 72 | shape 10]`` appears only in
+:meth:`SMPLParams.to_theta` / :meth:`SMPLParams.from_theta` for export and import.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+from torch import Tensor
+
+NUM_SMPL_JOINTS = 24
+NUM_BETAS = 10
+THETA_DIM = 3 + 3 * NUM_SMPL_JOINTS + NUM_BETAS  # 85
+
+
+@dataclass
+class SMPLParams:
+    """Weak-perspective camera and SMPL parameters for any leading dims ``...``.
+
+    Attributes:
+        cam: (..., 3) weak-perspective camera ``[s, tx, ty]``; projection is ``s * (X_xy + t)``.
+        pose_aa: (..., 24, 3) axis-angle per SMPL joint; joint 0 is the global rotation.
+        pose_rotmat: (..., 24, 3, 3) the same rotations as matrices.
+        betas: (..., 10) shape coefficients.
+    """
+
+    cam: Tensor
+    pose_aa: Tensor
+    pose_rotmat: Tensor
+    betas: Tensor
+
+    @property
+    def batch_shape(self) -> torch.Size:
+        return self.cam.shape[:-1]
+
+    def to_theta(self) -> Tensor:
+        """Pack into HMMR's 85-D vector ``[cam 3 | pose 72 | shape 10]``: (..., 85). Export only."""
+        pose = self.pose_aa.reshape(*self.pose_aa.shape[:-2], 3 * NUM_SMPL_JOINTS)
+        return torch.cat([self.cam, pose, self.betas], dim=-1)
+
+    @classmethod
+    def from_theta(cls, theta: Tensor) -> SMPLParams:
+        """Unpack an HMMR 85-D vector (..., 85). Import only."""
+        from lightning_hmd.geometry.rotations import axis_angle_to_matrix
+
+        if theta.shape[-1] != THETA_DIM:
+            raise ValueError(f"theta must have shape (..., {THETA_DIM}), got {tuple(theta.shape)}")
+        cam = theta[..., :3]
+        pose_aa = theta[..., 3 : 3 + 72].reshape(*theta.shape[:-1], NUM_SMPL_JOINTS, 3)
+        betas = theta[..., 75:]
+        return cls(cam=cam, pose_aa=pose_aa, pose_rotmat=axis_angle_to_matrix(pose_aa), betas=betas)
+
+    def detach(self) -> SMPLParams:
+        return SMPLParams(
+            cam=self.cam.detach(),
+            pose_aa=self.pose_aa.detach(),
+            pose_rotmat=self.pose_rotmat.detach(),
+            betas=self.betas.detach(),
+        )
+
+
+@dataclass
+class Predictions:
+    """The regressors' outputs for one feature sequence (the movie strip or its hallucination).
+
+    Attributes:
+        current: SMPLParams with leading dims (B, T): the pose at frame t predicted from Phi_t.
+        deltas: offset Δt -> SMPLParams with leading dims (B, T): the pose at frame t+Δt predicted
+            from Phi_t. Shape (betas) is copied from ``current``; ``cam`` is the current frame's
+            camera (losses replace it by the optimal camera).
+    """
+
+    current: SMPLParams
+    deltas: dict[int, SMPLParams] = field(default_factory=dict)
+
+
+@dataclass
+class GeneratorOutput:
+    """Everything the HMMR generator predicts for a batch of clips.
+
+    Attributes:
+        phi: (B, T, D) per-frame image features.
+        movie_strip: (B, T, D) temporal encoding Phi.
+        pred: predictions from the movie strip.
+        hallucinated_strip: (B, T, D) Phi_hat predicted from phi alone, or None.
+        hallucinated: predictions from ``hallucinated_strip``, or None.
+    """
+
+    phi: Tensor
+    movie_strip: Tensor
+    pred: Predictions
+    hallucinated_strip: Tensor | None = None
+    hallucinated: Predictions | None = None

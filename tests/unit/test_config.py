@@ -1,0 +1,153 @@
+"""Configuration: schema, presets, overrides, errors naming the dotted key."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+from omegaconf import OmegaConf
+
+from lightning_hmd.cli import main
+from lightning_hmd.config import Config, ConfigError, available_presets, load_config, to_object
+
+SWEEP_KEYS = (
+    "data.batch_size",
+    "data.seq_len",
+    "model.temporal.num_blocks",
+    "model.ief_iters",
+    "model.delta_t",
+    "model.hallucinator",
+    "model.shape_discriminator",
+    "loss.weights.kp2d",
+    "loss.weights.joints3d",
+    "loss.weights.smpl",
+    "loss.weights.shape_const",
+    "loss.weights.adv",
+    "loss.weights.shape_prior",
+    "loss.weights.hallucinate",
+    "optim.gen_lr",
+    "optim.disc_lr",
+    "seed",
+)
+
+PAPER_VALUES = {
+    "data.batch_size": 8,
+    "data.seq_len": 20,
+    "model.temporal.num_blocks": 3,
+    "model.ief_iters": 3,
+    "model.delta_t": [-5, 5],
+    "model.hallucinator": True,
+    "model.shape_discriminator": False,
+    "loss.weights.kp2d": 60.0,
+    "loss.weights.joints3d": 60.0,
+    "loss.weights.smpl": 60.0,
+    "loss.weights.shape_const": 1.0,
+    "loss.weights.adv": 1.0,
+    "loss.weights.shape_prior": 1.0,
+    "loss.weights.hallucinate": 1.0,
+    "optim.gen_lr": 1e-5,
+    "optim.disc_lr": 1e-4,
+    "seed": 1,
+}
+
+
+def test_presets_listed():
+    assert {"paper", "tiny"} <= set(available_presets())
+
+
+@pytest.mark.parametrize("key", SWEEP_KEYS)
+def test_sweep_keys_exist(key):
+    cfg = load_config()
+    assert OmegaConf.select(cfg, key, throw_on_missing=True) is not None
+
+
+def test_paper_preset_values():
+    cfg = load_config("paper")
+    for key, value in PAPER_VALUES.items():
+        got = OmegaConf.select(cfg, key)
+        got = list(got) if OmegaConf.is_list(got) else got
+        assert got == value, key
+
+
+def test_tiny_preset_is_small_and_valid():
+    cfg = load_config("tiny")
+    assert cfg.model.feat_dim < 256
+    assert cfg.model.feat_dim % cfg.model.temporal.num_groups == 0
+    assert isinstance(to_object(cfg), Config)
+
+
+def test_override_order_preset_file_dotlist(tmp_path):
+    yaml_file = tmp_path / "exp.yaml"
+    yaml_file.write_text("data:\n  seq_len: 12\nmodel:\n  delta_t: [-3]\n")
+    cfg = load_config("tiny", [yaml_file], ["data.seq_len=16", "model.delta_t=[]"])
+    assert cfg.data.seq_len == 16  # dotlist beats file
+    assert list(cfg.model.delta_t) == []  # empty list = no delta heads
+    assert cfg.data.batch_size == 2  # from the preset
+
+
+def test_string_numbers_are_converted():
+    cfg = load_config(overrides=["optim.gen_lr=3e-4", "data.batch_size=16"])
+    assert cfg.optim.gen_lr == pytest.approx(3e-4)
+    assert cfg.data.batch_size == 16
+
+
+@pytest.mark.parametrize(
+    ("override", "named"),
+    [
+        ("model.temporl.num_blocks=2", "model.temporl"),
+        ("data.batch_size=abc", "data.batch_size"),
+        ("model.hallucinator=maybe", "model.hallucinator"),
+        ("loss.weights.kp3d=1", "loss.weights.kp3d"),
+    ],
+)
+def test_bad_override_names_dotted_key(override, named):
+    with pytest.raises(ConfigError, match=named.replace(".", r"\.")):
+        load_config(overrides=[override])
+
+
+def test_bad_key_in_yaml_names_file_and_key(tmp_path):
+    f = tmp_path / "bad.yaml"
+    f.write_text("optim:\n  gen_learning_rate: 1.0\n")
+    with pytest.raises(ConfigError, match=r"bad\.yaml.*optim\.gen_learning_rate"):
+        load_config(files=[f])
+
+
+@pytest.mark.parametrize(
+    ("override", "match"),
+    [
+        ("model.delta_t=[0,5]", "offset 0"),
+        ("model.delta_t=[5,5]", "duplicate"),
+        ("model.delta_t=[-25]", "seq_len"),
+        ("model.temporal.num_blocks=-1", "num_blocks"),
+        ("model.temporal.num_groups=30", "num_groups"),
+    ],
+)
+def test_cross_field_validation(override, match):
+    with pytest.raises(ConfigError, match=match):
+        load_config(overrides=[override])
+
+
+def test_unknown_preset_and_missing_file(tmp_path):
+    with pytest.raises(ConfigError, match="unknown preset"):
+        load_config("nope")
+    with pytest.raises(ConfigError, match="not found"):
+        load_config(files=[tmp_path / "missing.yaml"])
+
+
+def test_cli_config_prints_yaml(capsys):
+    assert main(["config", "--preset", "paper", "optim.gen_lr=2e-5"]) == 0
+    printed = OmegaConf.create(capsys.readouterr().out)
+    assert printed.optim.gen_lr == pytest.approx(2e-5)
+    assert printed.model.temporal.num_blocks == 3
+
+
+def test_cli_bad_key_exits_nonzero_naming_key():
+    proc = subprocess.run(
+        [sys.executable, "-m", "lightning_hmd", "config", "model.temporl.num_blocks=2"],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 2
+    assert "model.temporl" in proc.stderr
+    assert proc.stdout == ""
