@@ -1,0 +1,38 @@
+"""Axis-angle <-> rotation matrix for any leading dims ``...``.
+
+Both directions delegate to ``roma`` rather than re-deriving Rodrigues' formula. roma switches to
+a first-order expansion below a small angle, so the zero rotation has finite, exact gradients.
+"""
+
+from __future__ import annotations
+
+import roma
+from torch import Tensor
+
+from lightning_hmd.geometry._checks import check_trailing
+
+
+def axis_angle_to_matrix(aa: Tensor) -> Tensor:
+    """Rotation vectors (axis * angle in radians) to rotation matrices.
+
+    Args:
+        aa: (..., 3) axis-angle.
+
+    Returns:
+        (..., 3, 3) rotation matrices.
+    """
+    check_trailing(aa, "aa", (3,))
+    return roma.rotvec_to_rotmat(aa)
+
+
+def matrix_to_axis_angle(R: Tensor) -> Tensor:
+    """Rotation matrices to rotation vectors with angle in [0, pi].
+
+    Args:
+        R: (..., 3, 3) rotation matrices.
+
+    Returns:
+        (..., 3) axis-angle.
+    """
+    check_trailing(R, "R", (3, 3))
+    return roma.rotmat_to_rotvec(R)
