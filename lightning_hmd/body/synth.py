@@ -1,0 +1,457 @@
+"""A synthetic, SMPL-compatible body model for tests and smoke runs (not SMPL, not derived from it).
+
+The mesh is a union of closed tubes (torso, neck, head, upper/lower limbs, hands, feet) around
+a T-pose skeleton on the SMPL 24-joint tree: 6890 vertices (so smplx's default extra-joint
+vertex ids are valid), y up, facing +z, +x on the body's left, pelvis at the origin, about
+1.74 m tall. Skinning weights, joint regressors, 10 shape directions and pose correctives are
+built from that geometry; see :func:`write_synthetic_model`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from lightning_hmd.body.joints import (
+    H36M_JOINT_NAMES,
+    KEYPOINT_NAMES,
+    SMPL_JOINT_NAMES,
+    SMPL_PARENTS,
+)
+from lightning_hmd.body.model_files import (
+    COCOPLUS_REGRESSOR_FILENAME,
+    H36M_REGRESSOR_FILENAME,
+    MEAN_PARAMS_FILENAME,
+    META_KEY,
+    NUM_BETAS,
+    SYNTHETIC_SOURCE,
+    meta_array,
+    save_npy,
+    save_npz,
+    smpl_filename,
+)
+
+NUM_VERTICES = 6890
+_J = {name: i for i, name in enumerate(SMPL_JOINT_NAMES)}
+
+# Left and centre joints of the T-pose skeleton (metres); right joints mirror x.
+_LEFT_SKELETON: dict[str, tuple[float, float, float]] = {
+    "pelvis": (0.0, 0.0, 0.0),
+    "l_hip": (0.085, -0.075, 0.0),
+    "spine1": (0.0, 0.11, 0.0),
+    "l_knee": (0.10, -0.47, 0.0),
+    "spine2": (0.0, 0.24, 0.0),
+    "l_ankle": (0.10, -0.86, -0.025),
+    "spine3": (0.0, 0.30, 0.0),
+    "l_foot": (0.115, -0.915, 0.095),
+    "neck": (0.0, 0.50, 0.0),
+    "l_collar": (0.075, 0.41, 0.0),
+    "head": (0.0, 0.58, 0.01),
+    "l_shoulder": (0.175, 0.435, -0.01),
+    "l_elbow": (0.43, 0.435, -0.02),
+    "l_wrist": (0.68, 0.435, -0.01),
+    "l_hand": (0.765, 0.435, -0.01),
+}
+# Where the bone of each leaf joint ends (toe tip, head top, fingertips).
+_LEFT_LEAF_ENDS = {
+    "l_foot": (0.115, -0.91, 0.18),
+    "head": (0.0, 0.80, 0.01),
+    "l_hand": (0.86, 0.435, -0.01),
+}
+
+
+def _mirror(p: tuple[float, float, float]) -> tuple[float, float, float]:
+    return (-p[0], p[1], p[2])
+
+
+def _rname(name: str) -> str:
+    return "r_" + name[2:] if name.startswith("l_") else name
+
+
+def _skeleton() -> np.ndarray:
+    """(24, 3) T-pose joint targets."""
+    joints = np.zeros((len(SMPL_JOINT_NAMES), 3))
+    for name, p in _LEFT_SKELETON.items():
+        joints[_J[name]] = p
+        joints[_J[_rname(name)]] = _mirror(p)
+    return joints
+
+
+def _bone_ends(joints: np.ndarray) -> np.ndarray:
+    """(24, 3) far end of the bone that each joint rotates (its main child, or a leaf tip)."""
+    ends = np.zeros_like(joints)
+    main_child = {"pelvis": "spine1", "spine3": "neck", "neck": "head"}
+    for j, name in enumerate(SMPL_JOINT_NAMES):
+        children = [c for c, p in enumerate(SMPL_PARENTS) if p == j]
+        left = name if not name.startswith("r_") else "l_" + name[2:]
+        if left in _LEFT_LEAF_ENDS:
+            end = _LEFT_LEAF_ENDS[left]
+            ends[j] = end if left == name else _mirror(end)
+        elif name in main_child:
+            ends[j] = joints[_J[main_child[name]]]
+        else:
+            ends[j] = joints[children[0]]
+    return ends
+
+
+@dataclass(frozen=True)
+class _Part:
+    """A closed tube from p0 to p1 with an elliptical cross-section profile."""
+
+    name: str
+    p0: tuple[float, float, float]
+    p1: tuple[float, float, float]
+    profile: tuple[tuple[float, float, float], ...]  # (t along axis, radius along u, along w)
+    rings: int
+    segments: int
+    u_ref: tuple[float, float, float]
+    exponent: float  # cross-section scale sin(theta)**exponent: small = flat-ended cylinder
+    joints: tuple[str, ...]  # joints allowed to skin this part
+    penalties: tuple[tuple[str, float], ...] = ()  # extra distance (m) for some joints
+
+
+_X, _Y, _Z = (1.0, 0.0, 0.0), (0.0, 1.0, 0.0), (0.0, 0.0, 1.0)
+_CENTRE_PARTS = (
+    _Part(
+        "torso", (0, -0.16, 0), (0, 0.53, 0),
+        ((0, 0.15, 0.105), (0.35, 0.135, 0.095), (0.65, 0.165, 0.11), (0.85, 0.175, 0.10),
+         (1, 0.12, 0.08)),
+        52, 48, _X, 0.25,
+        ("pelvis", "spine1", "spine2", "spine3", "neck", "l_collar", "r_collar", "l_hip",
+         "r_hip", "l_shoulder", "r_shoulder"),
+        (("l_hip", 0.05), ("r_hip", 0.05), ("l_shoulder", 0.03), ("r_shoulder", 0.03)),
+    ),
+    _Part("neck", (0, 0.46, 0), (0, 0.62, 0), ((0, 0.055, 0.055), (1, 0.05, 0.055)),
+          7, 20, _X, 0.3, ("spine3", "neck", "head")),
+    _Part("head", (0, 0.535, 0.01), (0, 0.80, 0.01), ((0, 0.078, 0.095), (1, 0.078, 0.095)),
+          24, 24, _X, 0.7, ("neck", "head")),
+)  # fmt: skip
+_LEFT_PARTS = (
+    _Part("l_upper_arm", (0.14, 0.435, -0.01), (0.46, 0.435, -0.02),
+          ((0, 0.052, 0.055), (1, 0.042, 0.042)), 20, 16, _Y, 0.25,
+          ("l_collar", "l_shoulder", "l_elbow")),
+    _Part("l_forearm", (0.40, 0.435, -0.02), (0.71, 0.435, -0.01),
+          ((0, 0.042, 0.045), (1, 0.030, 0.035)), 20, 14, _Y, 0.25,
+          ("l_shoulder", "l_elbow", "l_wrist")),
+    _Part("l_hand", (0.66, 0.435, -0.01), (0.86, 0.435, -0.01),
+          ((0, 0.018, 0.042), (1, 0.015, 0.045)), 10, 12, _Y, 0.5,
+          ("l_elbow", "l_wrist", "l_hand")),
+    _Part("l_thigh", (0.09, -0.02, 0), (0.10, -0.51, 0),
+          ((0, 0.085, 0.085), (1, 0.055, 0.058)), 24, 20, _X, 0.25,
+          ("pelvis", "l_hip", "l_knee"), (("pelvis", 0.05),)),
+    _Part("l_shin", (0.10, -0.43, 0), (0.10, -0.89, -0.02),
+          ((0, 0.055, 0.06), (1, 0.038, 0.04)), 24, 18, _X, 0.25,
+          ("l_hip", "l_knee", "l_ankle")),
+    _Part("l_foot", (0.105, -0.895, -0.08), (0.115, -0.905, 0.18),
+          ((0, 0.040, 0.035), (0.6, 0.048, 0.035), (1, 0.045, 0.03)), 12, 16, _X, 0.4,
+          ("l_knee", "l_ankle", "l_foot")),
+)  # fmt: skip
+
+
+def _tube(part: _Part, mirror: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Vertices (n, 3), faces (2n-4, 3) with outward orientation, axis points (n, 3)."""
+    p0, p1 = np.array(part.p0, float), np.array(part.p1, float)
+    axis = p1 - p0
+    d = axis / np.linalg.norm(axis)
+    u = np.array(part.u_ref) - np.dot(part.u_ref, d) * d
+    u /= np.linalg.norm(u)
+    w = np.cross(d, u)
+    theta = np.pi * (np.arange(part.rings) + 1) / (part.rings + 1)
+    t = (1 - np.cos(theta)) / 2  # (R,) position along the axis, 0..1
+    centres = p0 + t[:, None] * axis  # (R, 3)
+    scale = np.sin(theta) ** part.exponent
+    prof = np.array(part.profile)
+    ru = np.interp(t, prof[:, 0], prof[:, 1]) * scale
+    rw = np.interp(t, prof[:, 0], prof[:, 2]) * scale
+    phi = 2 * np.pi * np.arange(part.segments) / part.segments
+    ring = (
+        ru[:, None, None] * np.cos(phi)[None, :, None] * u
+        + rw[:, None, None] * np.sin(phi)[None, :, None] * w
+    )  # (R, G, 3)
+    verts = np.concatenate([(centres[:, None] + ring).reshape(-1, 3), p0[None], p1[None]])
+    axis_pts = np.concatenate([np.repeat(centres, part.segments, 0), p0[None], p1[None]])
+
+    R, G = part.rings, part.segments
+    i, k = np.meshgrid(np.arange(R - 1), np.arange(G), indexing="ij")
+    a, b = i * G + k, i * G + (k + 1) % G
+    c, e = a + G, b + G
+    quads = np.concatenate(
+        [np.stack([a, c, e], -1).reshape(-1, 3), np.stack([a, e, b], -1).reshape(-1, 3)]
+    )
+    k = np.arange(G)
+    bottom = np.stack([np.full(G, R * G), (k + 1) % G, k], -1)
+    top = np.stack([np.full(G, R * G + 1), (R - 1) * G + k, (R - 1) * G + (k + 1) % G], -1)
+    faces = np.concatenate([quads, bottom, top])
+    if mirror:
+        verts[:, 0] *= -1
+        axis_pts[:, 0] *= -1
+    tri = verts[faces]
+    if np.einsum("fi,fi->", tri[:, 0], np.cross(tri[:, 1], tri[:, 2])) < 0:
+        faces = faces[:, ::-1]
+    return verts, faces, axis_pts
+
+
+def _parts() -> list[tuple[_Part, bool]]:
+    """Every part with its mirror flag: centre parts, left parts, then their mirrors."""
+    return [(p, False) for p in _CENTRE_PARTS + _LEFT_PARTS] + [(p, True) for p in _LEFT_PARTS]
+
+
+def _segment_distance(points: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """(V, J) distance from points (V, 3) to segments a[j]-b[j] (J, 3)."""
+    ab = b - a  # (J, 3)
+    ap = points[:, None] - a[None]  # (V, J, 3)
+    t = np.clip(np.einsum("vjc,jc->vj", ap, ab) / np.maximum((ab**2).sum(-1), 1e-12), 0, 1)
+    return np.linalg.norm(ap - t[..., None] * ab, axis=-1)
+
+
+def _point_regressor(
+    verts: np.ndarray, candidates: np.ndarray, target: np.ndarray, k: int, exact: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    """Convex weights over the ``k`` candidate vertices nearest to ``target``.
+
+    Gaussian weights by distance; when ``exact``, they are exponentially tilted
+    (w_i ∝ g_i exp(λ·v_i), λ from a few Newton steps) so that their weighted mean equals the
+    target, which works for points inside the body. Surface landmarks keep the Gaussian
+    weights (their mean lies just under the surface). Returns (vertex ids (k,), weights (k,)).
+    """
+    dist = np.linalg.norm(verts[candidates] - target, axis=1)
+    order = np.argsort(dist, kind="stable")[:k]
+    idx, d = candidates[order], dist[order]
+    log_w = -0.5 * (d / max(d.max() / 2, 1e-3)) ** 2
+    x = verts[idx] - target  # (k, 3)
+    lam = np.zeros(3)
+    for _ in range(100 if exact else 0):
+        s = log_w + x @ lam
+        w = np.exp(s - s.max())
+        w /= w.sum()
+        mean = w @ x
+        if np.linalg.norm(mean) < 1e-10:
+            break
+        cov = (x * w[:, None]).T @ x - np.outer(mean, mean) + 1e-12 * np.eye(3)
+        step = np.linalg.solve(cov, mean)
+        lam -= step * min(1.0, 20.0 / max(np.linalg.norm(step), 1e-12))
+    s = log_w + x @ lam
+    w = np.exp(s - s.max())
+    return idx, w / w.sum()
+
+
+# Regressor joint -> (target in left/centre coordinates, parts read, vertex count, exact):
+# ``exact`` targets lie inside the body and are hit exactly; the others are surface landmarks.
+_FOOT = ("l_foot",)
+_COCOPLUS_SPEC = {
+    "l_heel": ((0.105, -0.935, -0.07), _FOOT, 16, False),
+    "l_knee": ((0.10, -0.47, 0.0), ("l_thigh", "l_shin"), 60, True),
+    "l_hip": ((0.09, -0.10, 0.0), ("torso", "l_thigh"), 100, True),
+    "l_wrist": ((0.68, 0.435, -0.01), ("l_forearm", "l_hand"), 40, True),
+    "l_elbow": ((0.43, 0.435, -0.02), ("l_upper_arm", "l_forearm"), 50, True),
+    "l_shoulder": ((0.18, 0.435, -0.01), ("torso", "l_upper_arm"), 60, True),
+    "neck": ((0.0, 0.49, 0.0), ("torso", "neck"), 60, True),
+    "head_top": ((0.0, 0.79, 0.01), ("head",), 16, False),
+    "nose": ((0.0, 0.655, 0.10), ("head",), 12, False),
+    "l_eye": ((0.032, 0.69, 0.085), ("head",), 12, False),
+    "l_ear": ((0.076, 0.665, 0.01), ("head",), 12, False),
+    "l_big_toe": ((0.09, -0.905, 0.17), _FOOT, 12, False),
+    "l_small_toe": ((0.14, -0.905, 0.125), _FOOT, 12, False),
+    "l_ankle": ((0.10, -0.86, -0.025), ("l_shin", "l_foot"), 40, True),
+}
+# SMPL joint -> (parts its J_regressor row reads, vertex count); targets from the skeleton.
+_SMPL_JOINT_PARTS = {
+    "pelvis": (("torso",), 80),
+    "l_hip": (("torso", "l_thigh"), 100),
+    "spine1": (("torso",), 80),
+    "l_knee": (("l_thigh", "l_shin"), 60),
+    "spine2": (("torso",), 80),
+    "l_ankle": (("l_shin", "l_foot"), 40),
+    "spine3": (("torso",), 80),
+    "l_foot": (_FOOT, 40),
+    "neck": (("torso", "neck"), 60),
+    "l_collar": (("torso",), 80),
+    "head": (("head", "neck"), 60),
+    "l_shoulder": (("torso", "l_upper_arm"), 60),
+    "l_elbow": (("l_upper_arm", "l_forearm"), 50),
+    "l_wrist": (("l_forearm", "l_hand"), 40),
+    "l_hand": (("l_hand",), 30),
+}
+_H36M_SPEC = {
+    "pelvis": ((0.0, -0.05, 0.0), ("torso", "l_thigh", "r_thigh"), 60, True),
+    "l_hip": ((0.09, -0.08, 0.0), ("torso", "l_thigh"), 100, True),
+    "l_knee": _COCOPLUS_SPEC["l_knee"],
+    "l_ankle": _COCOPLUS_SPEC["l_ankle"],
+    "spine": ((0.0, 0.22, 0.0), ("torso",), 60, True),
+    "thorax": ((0.0, 0.44, 0.0), ("torso",), 60, True),
+    "neck_nose": ((0.0, 0.62, 0.04), ("head", "neck"), 40, True),
+    "head_top": ((0.0, 0.78, 0.01), ("head",), 16, False),
+    "l_shoulder": _COCOPLUS_SPEC["l_shoulder"],
+    "l_elbow": _COCOPLUS_SPEC["l_elbow"],
+    "l_wrist": _COCOPLUS_SPEC["l_wrist"],
+}
+
+
+def _regressor(
+    names: tuple[str, ...],
+    spec: dict,
+    verts: np.ndarray,
+    part_of: np.ndarray,
+    part_names: list[str],
+) -> np.ndarray:
+    """(len(names), V) sparse regressor with rows summing to 1."""
+    reg = np.zeros((len(names), len(verts)))
+    for row, name in enumerate(names):
+        is_right = name.startswith("r_")
+        target, parts, k, exact = spec["l_" + name[2:] if is_right else name]
+        if is_right:
+            target, parts = _mirror(target), tuple(_rname(p) for p in parts)
+        ids = [part_names.index(p) for p in parts]
+        candidates = np.flatnonzero(np.isin(part_of, ids))
+        idx, w = _point_regressor(verts, candidates, np.array(target, float), k, exact)
+        reg[row, idx] = w
+    return reg / reg.sum(1, keepdims=True)
+
+
+def _skinning_weights(
+    verts: np.ndarray, part_of: np.ndarray, parts: list[_Part], bone_a, bone_b, tau: float = 0.012
+) -> np.ndarray:
+    """(V, 24) softmax of -distance/tau to the bones a part may follow; rows sum to 1."""
+    dist = _segment_distance(verts, bone_a, bone_b)  # (V, 24)
+    bias = np.full((len(parts), len(SMPL_JOINT_NAMES)), np.inf)
+    for i, part in enumerate(parts):
+        for name in part.joints:
+            bias[i, _J[name]] = 0.0
+        for name, extra in part.penalties:
+            bias[i, _J[name]] = extra
+    logits = -(dist + bias[part_of]) / tau
+    w = np.exp(logits - logits.max(1, keepdims=True))
+    w /= w.sum(1, keepdims=True)
+    w[w < 1e-3] = 0.0
+    return w / w.sum(1, keepdims=True)
+
+
+def _shape_directions(
+    verts: np.ndarray, radial: np.ndarray, part_of: np.ndarray, part_names: list[str]
+) -> np.ndarray:
+    """(V, 3, 10) displacement per unit beta: height, girth, leg/arm/torso length, widths..."""
+    x, y, z = verts.T
+    sx = np.sign(x)
+    ramp = lambda v: np.clip(v, 0.0, 1.0)  # noqa: E731
+    in_parts = lambda *names: np.isin(part_of, [part_names.index(n) for n in names])  # noqa: E731
+    limbs = in_parts(*[p.name for p in _LEFT_PARTS], *[_rname(p.name) for p in _LEFT_PARTS])
+    head = in_parts("head")
+    head_centre = np.array([0.0, 0.6675, 0.01])
+    dirs = np.zeros((len(verts), 3, NUM_BETAS))
+    dirs[:, :, 0] = 0.05 * verts  # overall size: about +8.7 cm height per unit
+    dirs[:, :, 1] = 0.12 * radial  # girth
+    dirs[:, 1, 2] = -0.06 * ramp((-0.075 - y) / 0.785)  # leg length
+    dirs[:, 0, 3] = 0.05 * sx * ramp((np.abs(x) - 0.18) / 0.6)  # arm length
+    dirs[:, 1, 4] = 0.05 * ramp(y / 0.5)  # torso length
+    dirs[:, 0, 5] = 0.03 * sx * ramp(np.abs(x) / 0.18) * ramp((y - 0.2) / 0.2)  # shoulders
+    dirs[:, 0, 6] = 0.025 * sx * ramp(np.abs(x) / 0.1) * ramp((0.1 - y) / 0.2)  # hips
+    belly = in_parts("torso") * ramp(z / 0.1) * np.exp(-0.5 * ((y - 0.1) / 0.12) ** 2)
+    dirs[:, 2, 7] = 0.04 * belly  # belly
+    dirs[:, :, 8] = 0.1 * head[:, None] * (verts - head_centre)  # head size
+    dirs[:, :, 9] = 0.15 * limbs[:, None] * radial - 0.05 * (~limbs)[:, None] * radial
+    return dirs
+
+
+def _pose_directions(
+    verts: np.ndarray, weights: np.ndarray, joints: np.ndarray, rng: np.random.Generator
+) -> np.ndarray:
+    """(V, 3, 207) small random correctives local to each joint (about 1 cm per unit)."""
+    parents = np.array(SMPL_PARENTS)
+    local = np.clip(weights[:, 1:] + weights[:, parents[1:]], 0.0, 1.0)  # (V, 23)
+    rel = (verts[:, None] - joints[None, 1:]) / 0.1  # (V, 23, 3)
+    a = rng.normal(0.0, 0.004, size=(23, 9, 3))
+    b = rng.normal(0.0, 0.004, size=(23, 9, 3, 3))
+    offsets = a[None] + np.einsum("jkcd,vjd->vjkc", b, rel)  # (V, 23, 9, 3)
+    offsets *= local[:, :, None, None]
+    return offsets.transpose(0, 3, 1, 2).reshape(len(verts), 3, 207)
+
+
+def mean_pose() -> np.ndarray:
+    """(72,) axis-angle mean pose: zero except shoulders rotated so the arms point down-ish."""
+    pose = np.zeros((len(SMPL_JOINT_NAMES), 3))
+    pose[_J["l_shoulder"], 2] = -0.5  # +x arm rotates towards -y
+    pose[_J["r_shoulder"], 2] = 0.5
+    return pose.reshape(-1)
+
+
+def build_synthetic_arrays(seed: int = 0) -> dict[str, np.ndarray]:
+    """All arrays of the synthetic model, keyed like the files (see ``model_files``).
+
+    Returns SMPL keys (``v_template``, ``shapedirs``, ``posedirs``, ``J_regressor``,
+    ``weights``, ``kintree_table``, ``f``, ``meta``) plus ``cocoplus`` (25, V), ``h36m``
+    (17, V), ``mean_pose`` (72,) and ``mean_shape`` (10,). Float arrays are float32.
+    """
+    parts = _parts()
+    part_names = [_rname(p.name) if m else p.name for p, m in parts]
+    verts, faces, axis_pts, part_of = [], [], [], []
+    offset = 0
+    for i, (part, mirror) in enumerate(parts):
+        v, f, a = _tube(part, mirror)
+        verts.append(v)
+        faces.append(f + offset)
+        axis_pts.append(a)
+        part_of.append(np.full(len(v), i))
+        offset += len(v)
+    verts, faces = np.concatenate(verts), np.concatenate(faces)
+    radial = verts - np.concatenate(axis_pts)
+    part_of = np.concatenate(part_of)
+    assert len(verts) == NUM_VERTICES, len(verts)
+    # Mirrored parts skin to the right-side joints.
+    skin_parts = [
+        _Part(**{**p.__dict__, "joints": tuple(_rname(n) for n in p.joints),
+                 "penalties": tuple((_rname(n), e) for n, e in p.penalties)})
+        if m else p
+        for p, m in parts
+    ]  # fmt: skip
+
+    targets = _skeleton()
+    smpl_spec = {
+        name: (tuple(targets[_J[name]]), read, k, True)
+        for name, (read, k) in _SMPL_JOINT_PARTS.items()
+    }
+    J_regressor = _regressor(SMPL_JOINT_NAMES, smpl_spec, verts, part_of, part_names)
+    joints = J_regressor @ verts  # (24, 3) regressed skeleton, used for skinning
+    ends = _bone_ends(joints)
+    weights = _skinning_weights(verts, part_of, skin_parts, joints, ends)
+    rng = np.random.default_rng(seed)
+    f32 = np.float32
+    cocoplus = _regressor(KEYPOINT_NAMES, _COCOPLUS_SPEC, verts, part_of, part_names)
+    h36m = _regressor(H36M_JOINT_NAMES, _H36M_SPEC, verts, part_of, part_names)
+    return {
+        "v_template": verts.astype(f32),
+        "shapedirs": _shape_directions(verts, radial, part_of, part_names).astype(f32),
+        "posedirs": _pose_directions(verts, weights, joints, rng).astype(f32),
+        "J_regressor": J_regressor.astype(f32),
+        "weights": weights.astype(f32),
+        "kintree_table": np.stack([np.array(SMPL_PARENTS), np.arange(len(SMPL_PARENTS))]),
+        "f": faces.astype(np.int32),
+        META_KEY: meta_array(source=SYNTHETIC_SOURCE, seed=seed, generator=__name__),
+        "cocoplus": cocoplus.astype(f32),
+        "h36m": h36m.astype(f32),
+        "mean_pose": mean_pose().astype(f32),
+        "mean_shape": np.zeros(NUM_BETAS, f32),
+    }
+
+
+def write_synthetic_model(out_dir: str | Path, seed: int = 0) -> Path:
+    """Write the synthetic model into ``out_dir`` in the ``model_files`` layout; return out_dir.
+
+    Files: ``SMPL_NEUTRAL.npz`` (meta source "synthetic, not SMPL"), ``J_regressor_cocoplus.npy``
+    (25, V), ``J_regressor_h36m.npy`` (17, V), ``mean_params.npz``. Byte-identical for equal seeds.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    arrays = build_synthetic_arrays(seed)
+    save_npy(out / COCOPLUS_REGRESSOR_FILENAME, arrays.pop("cocoplus"))
+    save_npy(out / H36M_REGRESSOR_FILENAME, arrays.pop("h36m"))
+    save_npz(
+        out / MEAN_PARAMS_FILENAME,
+        {"pose": arrays.pop("mean_pose"), "shape": arrays.pop("mean_shape")},
+    )
+    save_npz(out / smpl_filename("neutral"), arrays)
+    return out
+
+
+__all__ = ["NUM_VERTICES", "build_synthetic_arrays", "mean_pose", "write_synthetic_model"]
