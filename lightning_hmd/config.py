@@ -47,6 +47,7 @@ class ModelConfig:
 
     encoder: str = "resnet50_v2"  # resnet50_v2 (HMR's TF-slim layout) | torchvision_resnet50
     feat_dim: int = 2048  # D: phi / Phi channels
+    freeze_encoder: bool = True  # HMMR keeps the HMR image encoder fixed
     temporal: TemporalConfig = field(default_factory=TemporalConfig)
     ief_iters: int = 3
     regressor_hidden: int = 1024

@@ -1,0 +1,145 @@
+"""f_3D and the past/future heads: HMR's iterative error feedback (IEF) regressors.
+
+An IEF regressor is an MLP over the concatenated state ``[feature, theta]`` and so works on a
+flat parameter vector. That packing, HMMR's 85-D ``[cam 3 | pose 72 | betas 10]``, stays inside
+this file; the heads return named :class:`~lightning_hmd.structures.SMPLParams`.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor, nn
+
+from lightning_hmd.geometry.rotations import axis_angle_to_matrix
+from lightning_hmd.models.initializers import init_layer_
+from lightning_hmd.structures import NUM_BETAS, NUM_SMPL_JOINTS, THETA_DIM, SMPLParams
+
+CAM_DIM = 3
+POSE_DIM = 3 * NUM_SMPL_JOINTS  # 72
+_CAM = slice(0, CAM_DIM)
+_POSE = slice(CAM_DIM, CAM_DIM + POSE_DIM)
+_BETAS = slice(CAM_DIM + POSE_DIM, THETA_DIM)
+
+INIT_CAM = (0.9, 0.0, 0.0)  # weak-perspective [s, tx, ty]
+INIT_GLOBAL_ROT = (math.pi, 0.0, 0.0)  # upright when projected
+OUTPUT_INIT_FACTOR = 0.01  # "small xavier" on the last layer
+
+
+class IEFRegressor(nn.Module):
+    """Shared MLP iterated as ``theta <- theta + MLP([feat, theta])``.
+
+    MLP: ``fc1`` hidden ReLU -> dropout -> ``fc2`` hidden ReLU -> dropout -> ``fc3`` param_dim
+    (linear). fc1/fc2 are Xavier uniform, fc3 variance scaling (factor 0.01, FAN_AVG, uniform),
+    biases zero (the TF ``slim.fully_connected`` defaults HMR used). Only the final estimate is
+    returned.
+    """
+
+    def __init__(
+        self,
+        feat_dim: int,
+        param_dim: int,
+        hidden: int = 1024,
+        dropout: float = 0.5,
+        num_iters: int = 3,
+    ):
+        super().__init__()
+        if num_iters < 1:
+            raise ValueError(f"num_iters must be >= 1, got {num_iters}")
+        self.param_dim = param_dim
+        self.num_iters = num_iters
+        self.fc1 = nn.Linear(feat_dim + param_dim, hidden)
+        self.fc2 = nn.Linear(hidden, hidden)
+        self.fc3 = nn.Linear(hidden, param_dim)
+        self.dropout = nn.Dropout(dropout)
+        init_layer_(self.fc1)
+        init_layer_(self.fc2)
+        init_layer_(self.fc3, factor=OUTPUT_INIT_FACTOR)
+
+    def forward(self, feat: Tensor, init: Tensor) -> Tensor:
+        """feat: (N, D), init: (N, P) or (P,) -> theta: (N, P)."""
+        theta = init.expand(feat.shape[0], self.param_dim)
+        for _ in range(self.num_iters):
+            state = torch.cat([feat, theta], dim=-1)  # (N, D + P)
+            hidden = self.dropout(self.fc1(state).relu())
+            hidden = self.dropout(self.fc2(hidden).relu())
+            theta = theta + self.fc3(hidden)
+        return theta
+
+
+def initial_theta(init_pose_aa: Tensor, init_betas: Tensor) -> Tensor:
+    """HMR's mean parameters (85,): camera [0.9, 0, 0], the given pose with the global rotation
+    replaced by [pi, 0, 0], and the given betas.
+
+    Args:
+        init_pose_aa: (24, 3) axis-angle mean pose.
+        init_betas: (10,) mean shape.
+    """
+    if init_pose_aa.shape != (NUM_SMPL_JOINTS, 3) or init_betas.shape != (NUM_BETAS,):
+        raise ValueError(
+            f"expected init_pose_aa (24, 3) and init_betas (10,), got "
+            f"{tuple(init_pose_aa.shape)} and {tuple(init_betas.shape)}"
+        )
+    dtype = torch.get_default_dtype()
+    pose = init_pose_aa.to(dtype).clone()
+    pose[0] = torch.tensor(INIT_GLOBAL_ROT, dtype=dtype, device=pose.device)
+    cam = torch.tensor(INIT_CAM, dtype=dtype, device=pose.device)
+    return torch.cat([cam, pose.reshape(POSE_DIM), init_betas.to(dtype)])
+
+
+def _pose_params(cam: Tensor, pose_flat: Tensor, betas: Tensor) -> SMPLParams:
+    pose_aa = pose_flat.unflatten(-1, (NUM_SMPL_JOINTS, 3))  # (..., 24, 3)
+    return SMPLParams(
+        cam=cam, pose_aa=pose_aa, pose_rotmat=axis_angle_to_matrix(pose_aa), betas=betas
+    )
+
+
+class SMPLHead(nn.Module):
+    """f_3D: IEF from a learnable mean; features (..., D) -> SMPLParams with leading dims ``...``.
+
+    For the movie strip ``...`` is (B, T). The mean ``theta_mean`` (85,) is a parameter, as
+    HMR's ``mean_param`` variable.
+    """
+
+    def __init__(
+        self,
+        feat_dim: int,
+        init_pose_aa: Tensor,
+        init_betas: Tensor,
+        hidden: int = 1024,
+        dropout: float = 0.5,
+        num_iters: int = 3,
+    ):
+        super().__init__()
+        self.ief = IEFRegressor(feat_dim, THETA_DIM, hidden, dropout, num_iters)
+        self.theta_mean = nn.Parameter(initial_theta(init_pose_aa, init_betas))
+
+    def mean_params(self) -> SMPLParams:
+        """The starting point of the iterations as SMPLParams with no leading dims."""
+        theta = self.theta_mean
+        return _pose_params(theta[_CAM], theta[_POSE], theta[_BETAS])
+
+    def forward(self, feats: Tensor) -> SMPLParams:
+        """feats: (B, T, D) -> SMPLParams (B, T)."""
+        theta = self.ief(feats.flatten(0, -2), self.theta_mean)  # (N, 85)
+        theta = theta.unflatten(0, feats.shape[:-1])  # (..., 85)
+        return _pose_params(theta[..., _CAM], theta[..., _POSE], theta[..., _BETAS])
+
+
+class DeltaHead(nn.Module):
+    """f_Δt: predicts the pose at frame t+Δt from the features of frame t.
+
+    IEF over the pose only (72-D), started from the current frame's predicted pose (gradients
+    flow through that start, as in HMMR). Betas and camera are the current frame's.
+    """
+
+    def __init__(self, feat_dim: int, hidden: int = 1024, dropout: float = 0.5, num_iters: int = 3):
+        super().__init__()
+        self.ief = IEFRegressor(feat_dim, POSE_DIM, hidden, dropout, num_iters)
+
+    def forward(self, feats: Tensor, current: SMPLParams) -> SMPLParams:
+        """feats: (B, T, D), current: SMPLParams (B, T) -> SMPLParams (B, T) at t+Δt."""
+        start = current.pose_aa.flatten(-2).flatten(0, -2)  # (N, 72)
+        pose = self.ief(feats.flatten(0, -2), start)  # (N, 72)
+        return _pose_params(current.cam, pose.unflatten(0, feats.shape[:-1]), current.betas)

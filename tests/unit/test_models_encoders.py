@@ -1,0 +1,46 @@
+"""Image encoder factory: shapes, freezing, optional torchvision backbone."""
+
+import importlib.util
+
+import pytest
+import torch
+
+from lightning_hmd.models.encoders import build_image_encoder
+
+HAS_TORCHVISION = importlib.util.find_spec("torchvision") is not None
+
+
+def test_resnet50_v2_encoder_shape():
+    encoder = build_image_encoder("resnet50_v2", feat_dim=64)
+    assert encoder(torch.rand(3, 3, 64, 64) * 2 - 1).shape == (3, 64)
+    assert encoder.out_dim == 64
+
+
+def test_frozen_encoder_has_no_trainable_params_and_stays_in_eval():
+    encoder = build_image_encoder("resnet50_v2", feat_dim=64, freeze=True)
+    assert not any(p.requires_grad for p in encoder.parameters())
+    encoder.train()
+    assert encoder.training
+    assert not any(m.training for m in encoder.backbone.modules())
+    before = encoder.backbone.postnorm.running_mean.clone()
+    encoder(torch.rand(2, 3, 32, 32))
+    assert torch.equal(encoder.backbone.postnorm.running_mean, before)
+
+
+def test_unknown_encoder_and_bad_width():
+    with pytest.raises(ValueError, match="unknown image encoder"):
+        build_image_encoder("vgg16")
+    with pytest.raises(ValueError, match="divisible by 32"):
+        build_image_encoder("resnet50_v2", feat_dim=100)
+
+
+@pytest.mark.skipif(HAS_TORCHVISION, reason="torchvision is installed")
+def test_torchvision_encoder_names_the_extra_when_missing():
+    with pytest.raises(ImportError, match="torchvision"):
+        build_image_encoder("torchvision_resnet50")
+
+
+@pytest.mark.skipif(not HAS_TORCHVISION, reason="torchvision not installed")
+def test_torchvision_encoder_shape():
+    encoder = build_image_encoder("torchvision_resnet50").eval()
+    assert encoder(torch.rand(1, 3, 64, 64)).shape == (1, 2048)
