@@ -1,5 +1,6 @@
 # Fresh-machine entry points. `make test` creates .venv, installs everything and runs
-# lint, the fast tier and the slow tier. `make quickstart` will run the main job.
+# lint, the fast tier and the slow tier. `make quickstart` runs the main job on the
+# embedded default (synthetic body model, tiny preset).
 PY ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -7,7 +8,7 @@ BIN := $(VENV)/bin
 # CPU index only if told so: TORCH_SPEC lets a GPU user choose another build.
 TORCH_SPEC ?= torch==2.13.0
 
-.PHONY: env lint test test-fast test-slow clean
+.PHONY: env lint test test-fast test-slow quickstart clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -29,6 +30,11 @@ test-slow: env
 	WANDB_MODE=disabled $(BIN)/pytest -q -m slow
 
 test: lint test-fast test-slow
+
+# The main job on the embedded default: the synthetic body model and the tiny preset.
+quickstart: env
+	$(BIN)/lightning-hmd body synth --out body_model
+	WANDB_MODE=offline $(BIN)/lightning-hmd smoke --preset tiny body.model_dir=body_model
 
 clean:
 	rm -rf $(VENV)

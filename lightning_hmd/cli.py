@@ -52,6 +52,18 @@ def _cmd_params(ns: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_smoke(ns: argparse.Namespace) -> int:
+    from lightning_hmd.smoke import format_smoke, run_smoke
+
+    cfg = _resolve(ns)
+    result = run_smoke(cfg, steps=ns.steps)
+    print(format_smoke(result))
+    if not result.gen_total[-1] < result.gen_total[0]:
+        print("lightning-hmd: error: the generator objective did not decrease", file=sys.stderr)
+        return 1
+    return 0
+
+
 def _cmd_body_synth(ns: argparse.Namespace) -> int:
     from lightning_hmd.body.synth import write_synthetic_model
 
@@ -88,6 +100,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("params", help="print parameter counts of the configured model")
     _add_config_args(p)
     p.set_defaults(func=_cmd_params)
+
+    p = sub.add_parser(
+        "smoke", help="over-fit one synthetic batch: builds everything, prints every loss term"
+    )
+    _add_config_args(p)
+    p.add_argument("--steps", type=int, default=20)
+    p.set_defaults(func=_cmd_smoke)
 
     body = sub.add_parser("body", help="body model files").add_subparsers(
         dest="body_command", required=True

@@ -107,3 +107,42 @@ class GeneratorOutput:
     pred: Predictions
     hallucinated_strip: Tensor | None = None
     hallucinated: Predictions | None = None
+
+
+@dataclass
+class SequenceBatch:
+    """A batch of ground-truth clips.
+
+    Attributes:
+        phi: (B, T, D) precomputed image features, or None when ``images`` are given.
+        images: (B, T, 3, H, W) crops in [-1, 1], or None.
+        kp2d: (B, T, K, 3) 2D keypoints in normalised crop coordinates with visibility (0/1)
+            in the last channel; invisible keypoints are zeros.
+        joints3d: (B, T, 14, 3) LSP joints in metres (zeros where ``has_3d_joints`` is 0).
+        pose_aa: (B, T, 24, 3) SMPL pose (zeros where ``has_smpl`` is 0).
+        betas: (B, 10) SMPL shape of each clip's person.
+        has_3d_joints: (B,) 1 where ``joints3d`` is labelled.
+        has_smpl: (B,) 1 where ``pose_aa`` and ``betas`` are labelled.
+    """
+
+    kp2d: Tensor
+    joints3d: Tensor
+    pose_aa: Tensor
+    betas: Tensor
+    has_3d_joints: Tensor
+    has_smpl: Tensor
+    phi: Tensor | None = None
+    images: Tensor | None = None
+
+
+@dataclass
+class MocapBatch:
+    """Real SMPL parameters for the discriminator.
+
+    Attributes:
+        pose_aa: (M, 24, 3) axis-angle poses.
+        betas: (M, 10) shapes.
+    """
+
+    pose_aa: Tensor
+    betas: Tensor

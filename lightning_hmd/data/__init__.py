@@ -1,0 +1,1 @@
+"""Data: ground-truth clips and mocap for training and evaluation."""

@@ -1,0 +1,173 @@
+"""HMMR's objective: every named, unweighted loss term of one generator/discriminator step.
+
+Composes the pure losses of :mod:`lightning_hmd.losses` over a :class:`GeneratorOutput`
+(HMMR reference §4):
+
+- per prediction source (the movie strip, and its hallucination under the ``hal`` qualifier):
+  current-frame ``kp2d`` (predicted camera), ``joints3d``, ``smpl``; and for every offset Δt the
+  same three under ``dt±Δt``, on the overlapping frames, with the optimal camera for 2D;
+- ``shape_const`` over the main current-frame shapes; ``hallucinate`` (Phi vs Phi_hat);
+- ``shape_prior`` and ``adv`` over ALL predicted shapes / poses (main, deltas, hallucinated).
+
+Weights are applied elsewhere, once (:func:`lightning_hmd.losses.weighted_sum`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from einops import rearrange
+from torch import Tensor, nn
+
+from lightning_hmd.body.smpl import BodyModel
+from lightning_hmd.geometry.camera import project_weak_perspective
+from lightning_hmd.geometry.rotations import axis_angle_to_matrix
+from lightning_hmd.losses import (
+    ADV,
+    DISC,
+    HAL,
+    HALLUCINATE,
+    JOINTS3D,
+    KP2D,
+    SHAPE_CONST,
+    SHAPE_PRIOR,
+    SMPL,
+    delta_kp2d_loss,
+    dt_qualifier,
+    gt_overlap,
+    hallucination_loss,
+    joints3d_loss,
+    kp2d_loss,
+    lsgan_discriminator_loss,
+    lsgan_generator_loss,
+    pred_overlap,
+    shape_constancy_loss,
+    shape_prior_loss,
+    smpl_loss,
+    term_name,
+)
+from lightning_hmd.structures import (
+    GeneratorOutput,
+    MocapBatch,
+    Predictions,
+    SequenceBatch,
+    SMPLParams,
+)
+
+
+@dataclass
+class Fakes:
+    """Every predicted pose and shape, flattened for the discriminator.
+
+    Attributes:
+        pose_rotmat: (M, 24, 3, 3) with M = B·T·(1 + #Δt)·(2 if hallucinating else 1).
+        betas: (M, 10).
+    """
+
+    pose_rotmat: Tensor
+    betas: Tensor
+
+    def detach(self) -> Fakes:
+        return Fakes(self.pose_rotmat.detach(), self.betas.detach())
+
+
+def all_params(out: GeneratorOutput) -> list[SMPLParams]:
+    """Every prediction of ``out``: main current, main deltas, hallucinated current and deltas."""
+    sources = [out.pred] + ([out.hallucinated] if out.hallucinated is not None else [])
+    return [p for src in sources for p in (src.current, *src.deltas.values())]
+
+
+def collect_fakes(out: GeneratorOutput) -> Fakes:
+    """Concatenate all predicted poses and shapes (HMMR reference §4.5)."""
+    params = all_params(out)
+    rotmats = [rearrange(p.pose_rotmat, "b t j r c -> (b t) j r c") for p in params]
+    betas = [rearrange(p.betas, "b t s -> (b t) s") for p in params]
+    return Fakes(torch.cat(rotmats), torch.cat(betas))  # (M, 24, 3, 3), (M, 10)
+
+
+def _frame_terms(
+    params: SMPLParams, joints: Tensor, batch: SequenceBatch, gt_rotmat: Tensor, quals: tuple
+) -> dict[str, Tensor]:
+    """Current-frame supervision: 2D with the predicted camera, 3D joints, SMPL."""
+    pred_xy = project_weak_perspective(joints, params.cam)  # (B, T, K, 2)
+    return {
+        term_name(KP2D, *quals): kp2d_loss(pred_xy, batch.kp2d),
+        term_name(JOINTS3D, *quals): joints3d_loss(joints, batch.joints3d, batch.has_3d_joints),
+        term_name(SMPL, *quals): smpl_loss(
+            params.pose_rotmat, gt_rotmat, params.betas, batch.betas[:, None], batch.has_smpl
+        ),
+    }
+
+
+def _delta_terms(
+    params: SMPLParams,
+    joints: Tensor,
+    batch: SequenceBatch,
+    gt_rotmat: Tensor,
+    dt: int,
+    quals: tuple,
+) -> dict[str, Tensor]:
+    """Prediction at t for t+dt against GT at t+dt, on the overlapping frames (optimal camera)."""
+    quals = (*quals, dt_qualifier(dt))
+    joints3d = joints3d_loss(
+        pred_overlap(joints, dt), gt_overlap(batch.joints3d, dt), batch.has_3d_joints
+    )
+    smpl = smpl_loss(
+        pred_overlap(params.pose_rotmat, dt),
+        gt_overlap(gt_rotmat, dt),
+        pred_overlap(params.betas, dt),
+        batch.betas[:, None],
+        batch.has_smpl,
+    )
+    return {
+        term_name(KP2D, *quals): delta_kp2d_loss(joints, batch.kp2d, dt),
+        term_name(JOINTS3D, *quals): joints3d,
+        term_name(SMPL, *quals): smpl,
+    }
+
+
+def supervised_terms(
+    preds: Predictions, batch: SequenceBatch, body: BodyModel, quals: tuple[str, ...] = ()
+) -> dict[str, Tensor]:
+    """2D, 3D-joint and SMPL terms of one prediction source (current frame and every Δt)."""
+    gt_rotmat = axis_angle_to_matrix(batch.pose_aa)  # (B, T, 24, 3, 3)
+    cur = preds.current
+    joints = body(cur.pose_rotmat, cur.betas, joints_only=True).joints  # (B, T, K, 3)
+    terms = _frame_terms(cur, joints, batch, gt_rotmat, quals)
+    for dt, params in preds.deltas.items():
+        joints_dt = body(params.pose_rotmat, params.betas, joints_only=True).joints
+        terms.update(_delta_terms(params, joints_dt, batch, gt_rotmat, dt, quals))
+    return terms
+
+
+def generator_terms(
+    out: GeneratorOutput, batch: SequenceBatch, body: BodyModel, discriminator: nn.Module
+) -> tuple[dict[str, Tensor], Fakes]:
+    """All unweighted generator terms, and the fakes for the discriminator step.
+
+    Returns:
+        (terms, fakes): terms named as in :mod:`lightning_hmd.losses.weighting`; fakes with
+        gradients attached (detach them for the discriminator update).
+    """
+    terms = supervised_terms(out.pred, batch, body)
+    terms[term_name(SHAPE_CONST)] = shape_constancy_loss(out.pred.current.betas)
+    if out.hallucinated is not None and out.hallucinated_strip is not None:
+        terms.update(supervised_terms(out.hallucinated, batch, body, (HAL,)))
+        terms[term_name(HALLUCINATE)] = hallucination_loss(out.movie_strip, out.hallucinated_strip)
+    fakes = collect_fakes(out)
+    terms[term_name(SHAPE_PRIOR)] = shape_prior_loss(fakes.betas)
+    terms[term_name(ADV)] = lsgan_generator_loss(discriminator(fakes.pose_rotmat, fakes.betas))
+    return terms, fakes
+
+
+def discriminator_terms(
+    discriminator: nn.Module, fakes: Fakes, mocap: MocapBatch
+) -> dict[str, Tensor]:
+    """LSGAN terms on detached fakes against mocap reals: ``disc/real``, ``disc/fake``."""
+    fakes = fakes.detach()
+    real_rotmat = axis_angle_to_matrix(mocap.pose_aa)  # (M, 24, 3, 3)
+    real = discriminator(real_rotmat, mocap.betas)
+    fake = discriminator(fakes.pose_rotmat, fakes.betas)
+    parts = lsgan_discriminator_loss(real, fake)
+    return {term_name(DISC, "real"): parts.real, term_name(DISC, "fake"): parts.fake}
