@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 # CPU index only if told so: TORCH_SPEC lets a GPU user choose another build.
 TORCH_SPEC ?= torch==2.13.0
 
-.PHONY: env lint test test-fast test-slow quickstart clean
+.PHONY: env lint test test-fast test-slow quickstart bench clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -35,6 +35,10 @@ test: lint test-fast test-slow
 quickstart: env
 	$(BIN)/lightning-hmd body synth --out body_model
 	WANDB_MODE=offline $(BIN)/lightning-hmd smoke --preset tiny body.model_dir=body_model
+
+# Timing scripts (not tests); results are recorded in benchmarks/results/.
+bench: env
+	$(BIN)/python benchmarks/run.py
 
 clean:
 	rm -rf $(VENV)

@@ -95,7 +95,7 @@ def _all_tensors(out) -> list[torch.Tensor]:
 
 
 def test_gradients_reach_every_parameter():
-    gen, _ = _generator(with_image_encoder=True)
+    gen, _ = _generator("model.freeze_encoder=false", with_image_encoder=True)
     out = gen.train()(images=torch.rand(B, T, 3, 64, 64) * 2 - 1)
     sum(t.square().mean() for t in _all_tensors(out)).backward()
     missing = [name for name, p in gen.named_parameters() if p.grad is None]
@@ -105,3 +105,13 @@ def test_gradients_reach_every_parameter():
         assert any(p.grad.abs().sum() > 0 for p in component.parameters())
     for head in gen.delta_heads.values():
         assert all(p.grad.abs().sum() > 0 for p in head.parameters())
+
+
+def test_frozen_encoder_gets_no_gradient_and_stays_in_eval():
+    gen, _ = _generator("model.freeze_encoder=true", with_image_encoder=True)
+    gen.train()
+    assert not gen.image_encoder.backbone.training  # batch-norm statistics stay fixed
+    out = gen(images=torch.rand(B, T, 3, 64, 64) * 2 - 1)
+    sum(t.square().mean() for t in _all_tensors(out)).backward()
+    assert all(p.grad is None for p in gen.image_encoder.parameters())
+    assert all(p.grad is not None for p in gen.temporal.parameters())
