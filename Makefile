@@ -4,8 +4,9 @@
 PY ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-# The CPU build of torch; on machines without a local copy pip fetches it from PyPI's
-# CPU index only if told so: TORCH_SPEC lets a GPU user choose another build.
+# torch is installed first, on its own, so the package's `torch>=2.4` is already satisfied:
+# torch==2.13.0 is the CPU build on the project's machines; TORCH_SPEC (pip arguments) lets a
+# GPU user pick another build.
 TORCH_SPEC ?= torch==2.13.0
 
 .PHONY: env lint test test-fast test-slow quickstart bench clean
@@ -13,7 +14,7 @@ TORCH_SPEC ?= torch==2.13.0
 $(BIN)/.installed: pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet "$(TORCH_SPEC)"
+	$(BIN)/pip install --quiet $(TORCH_SPEC)
 	$(BIN)/pip install --quiet -e ".[dev]"
 	touch $@
 
