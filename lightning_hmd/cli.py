@@ -11,6 +11,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from omegaconf import DictConfig
+
 from lightning_hmd.config import ConfigError, available_presets, load_config, to_yaml
 
 
@@ -34,7 +36,7 @@ def _add_config_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("args", nargs="*", metavar="CONFIG.yaml|key=value")
 
 
-def _resolve(ns: argparse.Namespace):
+def _resolve(ns: argparse.Namespace) -> DictConfig:
     files, overrides = _split_config_args(ns.args)
     return load_config(ns.preset, files, overrides)
 

@@ -23,9 +23,9 @@ from __future__ import annotations
 import json
 import os
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Literal
+from typing import BinaryIO, Literal
 
 import numpy as np
 
@@ -203,7 +203,7 @@ def load_mean_params(model_dir: str | Path) -> tuple[np.ndarray, np.ndarray]:
         return data["pose"].copy(), data["shape"].copy()
 
 
-def _atomic_write(path: Path, write) -> Path:
+def _atomic_write(path: Path, write: Callable[[BinaryIO], None]) -> Path:
     """Write via ``write(file_object)`` to a temporary name, then rename onto ``path``."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
@@ -224,7 +224,7 @@ def save_npz(path: str | Path, arrays: Mapping[str, np.ndarray]) -> Path:
     timestamp, so equal arrays give identical files.
     """
 
-    def write(f) -> None:
+    def write(f: BinaryIO) -> None:
         with zipfile.ZipFile(f, mode="w", compression=zipfile.ZIP_STORED) as zf:
             for key, value in arrays.items():
                 info = zipfile.ZipInfo(f"{key}.npy", date_time=(1980, 1, 1, 0, 0, 0))

@@ -311,7 +311,12 @@ def _regressor(
 
 
 def _skinning_weights(
-    verts: np.ndarray, part_of: np.ndarray, parts: list[_Part], bone_a, bone_b, tau: float = 0.012
+    verts: np.ndarray,
+    part_of: np.ndarray,
+    parts: list[_Part],
+    bone_a: np.ndarray,
+    bone_b: np.ndarray,
+    tau: float = 0.012,
 ) -> np.ndarray:
     """(V, 24) softmax of -distance/tau to the bones a part may follow; rows sum to 1."""
     dist = _segment_distance(verts, bone_a, bone_b)  # (V, 24)
