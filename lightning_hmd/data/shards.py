@@ -1,0 +1,363 @@
+"""Deterministic shard writing and the per-split manifest.
+
+A *shard set* is one directory holding the shards of one dataset split,
+``<split>-000000.tar``, ``<split>-000001.tar``... and ``manifest.json``. Shards are
+byte-reproducible: members are sorted within a sample and carry ``mtime=0``, uid/gid 0,
+empty owner names and mode ``0o444``, so the same samples in the same order give the
+same bytes. Each shard is written as ``<name>.tmp`` and renamed when complete; the
+manifest is written (atomically) only when the whole set is complete.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import json
+import os
+import re
+import tarfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from types import TracebackType
+
+from lightning_hmd.data.schema import (
+    KINDS,
+    SCHEMA_VERSION,
+    ClipSample,
+    MocapSample,
+    SchemaError,
+    check_key,
+    encode_clip,
+    encode_mocap,
+)
+
+MANIFEST_NAME = "manifest.json"
+MANIFEST_FORMAT = "lightning_hmd-shards"
+TMP_SUFFIX = ".tmp"
+MEMBER_MODE = 0o444
+_SPLIT_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
+
+
+class ManifestError(ValueError):
+    """A manifest is missing, unreadable or malformed."""
+
+
+@dataclass(frozen=True)
+class ShardEntry:
+    """One shard of a set: file name, counts, size in bytes and sha256 of the file."""
+
+    name: str
+    samples: int
+    frames: int
+    bytes: int
+    sha256: str
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """The contents of ``manifest.json``; totals are derived from ``shards``."""
+
+    kind: str
+    dataset: str
+    split: str
+    source: str
+    schema_version: int
+    shards: tuple[ShardEntry, ...]
+
+    @property
+    def total_samples(self) -> int:
+        return sum(s.samples for s in self.shards)
+
+    @property
+    def total_frames(self) -> int:
+        return sum(s.frames for s in self.shards)
+
+    @property
+    def total_bytes(self) -> int:
+        return sum(s.bytes for s in self.shards)
+
+    def to_json(self) -> dict:
+        return {
+            "format": MANIFEST_FORMAT,
+            "schema_version": self.schema_version,
+            "kind": self.kind,
+            "dataset": self.dataset,
+            "split": self.split,
+            "source": self.source,
+            "shards": [asdict(s) for s in self.shards],
+            "totals": {
+                "shards": len(self.shards),
+                "samples": self.total_samples,
+                "frames": self.total_frames,
+                "bytes": self.total_bytes,
+            },
+        }
+
+
+def shard_name(split: str, index: int) -> str:
+    """``<split>-%06d.tar``."""
+    return f"{split}-{index:06d}.tar"
+
+
+def sha256_file(path: Path) -> str:
+    """Hex sha256 of a file, read in 1 MiB blocks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    tmp = path.with_name(path.name + TMP_SUFFIX)
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def _tar_member(tar: tarfile.TarFile, name: str, data: bytes) -> None:
+    info = tarfile.TarInfo(name)
+    info.size = len(data)
+    info.mtime = 0
+    info.mode = MEMBER_MODE
+    info.uid = info.gid = 0
+    info.uname = info.gname = ""
+    info.type = tarfile.REGTYPE
+    tar.addfile(info, io.BytesIO(data))
+
+
+class ShardSetWriter:
+    """Write the samples of one dataset split into deterministic shards plus a manifest.
+
+    Use as a context manager::
+
+        with ShardSetWriter(out_dir, "train", 64, source="penn-action converter") as w:
+            w.write(sample, key)
+
+    Args:
+        out_dir: directory of the set (created if missing).
+        split_name: split name, also the shard file prefix; clip samples must carry it.
+        max_samples_per_shard: samples per shard (the last shard may hold fewer).
+        source: free text stored in the manifest (what produced the set).
+        overwrite: remove an existing manifest and shards of this split first; otherwise
+            an existing set raises ``FileExistsError``.
+
+    All samples must share one dataset and one kind (clip or mocap). On an exception inside
+    the ``with`` block the shard being written is removed and no manifest is written.
+    """
+
+    def __init__(
+        self,
+        out_dir: str | Path,
+        split_name: str,
+        max_samples_per_shard: int,
+        source: str,
+        *,
+        overwrite: bool = False,
+    ) -> None:
+        if not isinstance(split_name, str) or not _SPLIT_RE.match(split_name):
+            raise ValueError(f"split name {split_name!r} must match [A-Za-z0-9][A-Za-z0-9_-]*")
+        if max_samples_per_shard < 1:
+            raise ValueError(f"max_samples_per_shard must be >= 1, got {max_samples_per_shard}")
+        self.out_dir = Path(out_dir)
+        self.split = split_name
+        self.max_samples = int(max_samples_per_shard)
+        self.source = str(source)
+        self.overwrite = overwrite
+        self.kind: str | None = None
+        self.dataset: str | None = None
+        self.shards: list[ShardEntry] = []
+        self.manifest: Manifest | None = None
+        self._keys: set[str] = set()
+        self._tar: tarfile.TarFile | None = None
+        self._tmp: Path | None = None
+        self._samples = 0
+        self._frames = 0
+        self._opened = False
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def __enter__(self) -> ShardSetWriter:
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        pattern = re.compile(rf"^{re.escape(self.split)}-\d{{6}}\.tar(\{TMP_SUFFIX})?$")
+        old = [p for p in self.out_dir.iterdir() if pattern.match(p.name)]
+        manifest = self.out_dir / MANIFEST_NAME
+        if manifest.exists():
+            old.append(manifest)
+        if old and not self.overwrite:
+            raise FileExistsError(
+                f"{self.out_dir} already holds {sorted(p.name for p in old)[0]}; "
+                "pass overwrite=True to replace the set"
+            )
+        # The manifest goes first: a set without one is never taken as complete.
+        for p in sorted(old, key=lambda p: p.name != MANIFEST_NAME):
+            p.unlink()
+        self._opened = True
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc_type is not None:
+            self._abort()
+            return
+        self.close()
+
+    def _abort(self) -> None:
+        if self._tar is not None:
+            with contextlib.suppress(Exception):
+                self._tar.close()
+            self._tar = None
+        if self._tmp is not None:
+            self._tmp.unlink(missing_ok=True)
+            self._tmp = None
+        self._opened = False
+
+    def close(self) -> Manifest:
+        """Finish the last shard and write ``manifest.json``; returns the manifest."""
+        if self.manifest is not None:
+            return self.manifest
+        self._finish_shard()
+        manifest = Manifest(
+            kind=self.kind or "clip",
+            dataset=self.dataset or "",
+            split=self.split,
+            source=self.source,
+            schema_version=SCHEMA_VERSION,
+            shards=tuple(self.shards),
+        )
+        data = json.dumps(manifest.to_json(), indent=2, sort_keys=True) + "\n"
+        _write_atomic(self.out_dir / MANIFEST_NAME, data.encode("utf-8"))
+        self.manifest = manifest
+        self._opened = False
+        return manifest
+
+    # ------------------------------------------------------------------ writing
+
+    def write(self, sample: ClipSample | MocapSample, key: str) -> None:
+        """Validate, encode and append one sample under ``key``."""
+        if not self._opened:
+            raise RuntimeError("ShardSetWriter.write outside its 'with' block")
+        check_key(key)
+        if key in self._keys:
+            raise SchemaError(f"duplicate sample key {key!r} in split {self.split!r}")
+        if isinstance(sample, ClipSample):
+            kind, members, frames = "clip", encode_clip(sample, key), sample.num_frames
+            if sample.split != self.split:
+                raise SchemaError(
+                    f"sample {key!r} has split {sample.split!r}, writer split is {self.split!r}"
+                )
+        elif isinstance(sample, MocapSample):
+            kind, members, frames = "mocap", encode_mocap(sample, key), 1
+        else:
+            raise TypeError(f"expected ClipSample or MocapSample, got {type(sample).__name__}")
+        assert kind in KINDS
+        if self.kind is not None and kind != self.kind:
+            raise SchemaError(f"sample {key!r} is a {kind} sample in a set of {self.kind} samples")
+        if self.dataset is not None and sample.dataset != self.dataset:
+            raise SchemaError(
+                f"sample {key!r} has dataset {sample.dataset!r}; this set holds {self.dataset!r}"
+            )
+        self.kind, self.dataset = kind, sample.dataset
+        self._keys.add(key)
+
+        if self._tar is None:
+            self._open_shard()
+        assert self._tar is not None
+        for member in sorted(m for m in members if not m.startswith("__")):
+            data = members[member]
+            assert isinstance(data, bytes)
+            _tar_member(self._tar, f"{key}.{member}", data)
+        self._samples += 1
+        self._frames += frames
+        if self._samples >= self.max_samples:
+            self._finish_shard()
+
+    def _open_shard(self) -> None:
+        name = shard_name(self.split, len(self.shards))
+        self._tmp = self.out_dir / (name + TMP_SUFFIX)
+        # Closed in _finish_shard or _abort: the tar stays open across write() calls.
+        self._tar = tarfile.open(self._tmp, "w", format=tarfile.PAX_FORMAT)  # noqa: SIM115
+        self._samples = self._frames = 0
+
+    def _finish_shard(self) -> None:
+        if self._tar is None or self._tmp is None:
+            return
+        self._tar.close()
+        with open(self._tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        final = self._tmp.with_name(self._tmp.name[: -len(TMP_SUFFIX)])
+        entry = ShardEntry(
+            name=final.name,
+            samples=self._samples,
+            frames=self._frames,
+            bytes=self._tmp.stat().st_size,
+            sha256=sha256_file(self._tmp),
+        )
+        os.replace(self._tmp, final)
+        self.shards.append(entry)
+        self._tar, self._tmp = None, None
+
+
+# ---------------------------------------------------------------------- reading
+
+
+def _field(obj: dict, name: str, types: type | tuple[type, ...], where: str) -> object:
+    if name not in obj:
+        raise ManifestError(f"{where}: missing field {name!r}")
+    value = obj[name]
+    if isinstance(value, bool) or not isinstance(value, types):
+        raise ManifestError(f"{where}: field {name!r} has type {type(value).__name__}")
+    return value
+
+
+def read_manifest(directory: str | Path) -> Manifest:
+    """Read and validate ``<directory>/manifest.json``; raise :class:`ManifestError`."""
+    path = Path(directory) / MANIFEST_NAME
+    if not path.is_file():
+        raise ManifestError(f"{path}: no manifest (is this a shard set directory?)")
+    try:
+        obj = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ManifestError(f"{path}: not valid JSON ({err})") from err
+    if not isinstance(obj, dict) or obj.get("format") != MANIFEST_FORMAT:
+        raise ManifestError(f"{path}: 'format' is not {MANIFEST_FORMAT!r}")
+    kind = _field(obj, "kind", str, str(path))
+    if kind not in KINDS:
+        raise ManifestError(f"{path}: kind must be one of {KINDS}, got {kind!r}")
+    shards_obj = _field(obj, "shards", list, str(path))
+    shards = []
+    for i, s in enumerate(shards_obj):
+        where = f"{path}: shards[{i}]"
+        if not isinstance(s, dict):
+            raise ManifestError(f"{where}: expected an object")
+        name = _field(s, "name", str, where)
+        if "/" in name or "\\" in name or name.startswith(".") or not name.endswith(".tar"):
+            raise ManifestError(f"{where}: shard name {name!r} must be a plain '*.tar' file name")
+        shards.append(
+            ShardEntry(
+                name=name,
+                samples=_field(s, "samples", int, where),
+                frames=_field(s, "frames", int, where),
+                bytes=_field(s, "bytes", int, where),
+                sha256=_field(s, "sha256", str, where),
+            )
+        )
+    return Manifest(
+        kind=kind,
+        dataset=_field(obj, "dataset", str, str(path)),
+        split=_field(obj, "split", str, str(path)),
+        source=_field(obj, "source", str, str(path)),
+        schema_version=_field(obj, "schema_version", int, str(path)),
+        shards=tuple(shards),
+    )
