@@ -24,9 +24,9 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor
 
-NUM_SMPL_JOINTS = 24
-NUM_BETAS = 10
-THETA_DIM = 3 + 3 * NUM_SMPL_JOINTS + NUM_BETAS  # 85
+from lightning_hmd.body.joints import NUM_BETAS, NUM_SMPL_JOINTS, POSE_DIM
+
+THETA_DIM = 3 + POSE_DIM + NUM_BETAS  # 85
 
 
 @dataclass
@@ -51,7 +51,7 @@ class SMPLParams:
 
     def to_theta(self) -> Tensor:
         """Pack into HMMR's 85-D vector ``[cam 3 | pose 72 | shape 10]``: (..., 85). Export only."""
-        pose = self.pose_aa.reshape(*self.pose_aa.shape[:-2], 3 * NUM_SMPL_JOINTS)
+        pose = self.pose_aa.reshape(*self.pose_aa.shape[:-2], POSE_DIM)
         return torch.cat([self.cam, pose, self.betas], dim=-1)
 
     @classmethod
@@ -62,8 +62,8 @@ class SMPLParams:
         if theta.shape[-1] != THETA_DIM:
             raise ValueError(f"theta must have shape (..., {THETA_DIM}), got {tuple(theta.shape)}")
         cam = theta[..., :3]
-        pose_aa = theta[..., 3 : 3 + 72].reshape(*theta.shape[:-1], NUM_SMPL_JOINTS, 3)
-        betas = theta[..., 75:]
+        pose_aa = theta[..., 3 : 3 + POSE_DIM].reshape(*theta.shape[:-1], NUM_SMPL_JOINTS, 3)
+        betas = theta[..., 3 + POSE_DIM :]
         return cls(cam=cam, pose_aa=pose_aa, pose_rotmat=axis_angle_to_matrix(pose_aa), betas=betas)
 
     def detach(self) -> SMPLParams:

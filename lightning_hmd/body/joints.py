@@ -66,6 +66,9 @@ SMPL_JOINT_NAMES: tuple[str, ...] = (
 SMPL_PARENTS: tuple[int, ...] = (
     -1, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 9, 9, 12, 13, 14, 16, 17, 18, 19, 20, 21,
 )  # fmt: skip
+NUM_SMPL_JOINTS = len(SMPL_PARENTS)  # 24
+POSE_DIM = 3 * NUM_SMPL_JOINTS  # 72: axis-angle per joint, joint 0 = global rotation
+NUM_BETAS = 10  # shape coefficients used throughout (HMR/HMMR)
 
 H36M_JOINT_NAMES: tuple[str, ...] = (
     "pelvis", "r_hip", "r_knee", "r_ankle", "l_hip", "l_knee", "l_ankle", "spine",

@@ -29,11 +29,15 @@ from typing import BinaryIO, Literal
 
 import numpy as np
 
-from lightning_hmd.body.joints import H36M_JOINT_NAMES, NUM_KEYPOINTS, SMPL_PARENTS
+from lightning_hmd.body.joints import (
+    H36M_JOINT_NAMES,
+    NUM_BETAS,
+    NUM_KEYPOINTS,
+    NUM_SMPL_JOINTS,
+    SMPL_PARENTS,
+)
 
-NUM_SMPL_JOINTS = len(SMPL_PARENTS)  # 24
 NUM_POSE_BASIS = 9 * (NUM_SMPL_JOINTS - 1)  # 207
-NUM_BETAS = 10
 NUM_H36M_JOINTS = len(H36M_JOINT_NAMES)  # 17
 
 GENDERS = ("neutral", "male", "female")

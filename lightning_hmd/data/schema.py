@@ -48,11 +48,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from lightning_hmd.body.joints import NUM_KEYPOINTS, NUM_LSP_JOINTS
+from lightning_hmd.body.joints import NUM_BETAS, NUM_KEYPOINTS, NUM_LSP_JOINTS, POSE_DIM
 
 SCHEMA_VERSION = 1
-POSE_DIM = 72
-NUM_BETAS = 10
 
 META = "meta.json"
 KP2D = "kp2d.npy"

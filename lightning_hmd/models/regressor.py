@@ -14,10 +14,9 @@ from torch import Tensor, nn
 
 from lightning_hmd.geometry.rotations import axis_angle_to_matrix
 from lightning_hmd.models.initializers import init_layer_
-from lightning_hmd.structures import NUM_BETAS, NUM_SMPL_JOINTS, THETA_DIM, SMPLParams
+from lightning_hmd.structures import NUM_BETAS, NUM_SMPL_JOINTS, POSE_DIM, THETA_DIM, SMPLParams
 
 CAM_DIM = 3
-POSE_DIM = 3 * NUM_SMPL_JOINTS  # 72
 _CAM = slice(0, CAM_DIM)
 _POSE = slice(CAM_DIM, CAM_DIM + POSE_DIM)
 _BETAS = slice(CAM_DIM + POSE_DIM, THETA_DIM)
