@@ -6,6 +6,13 @@ byte-reproducible: members are sorted within a sample and carry ``mtime=0``, uid
 empty owner names and mode ``0o444``, so the same samples in the same order give the
 same bytes. Each shard is written as ``<name>.tmp`` and renamed when complete; the
 manifest is written (atomically) only when the whole set is complete.
+
+An interrupted set can be resumed: after every completed shard the writer records the shard
+and its sample keys in ``<split>.journal.json``. ``ShardSetWriter(..., resume=True)`` keeps
+the journalled shards (after checking their sha256), drops anything else, skips samples
+whose keys are already in a kept shard and numbers new shards after them. When the samples
+arrive in the same order as in the interrupted run, the resumed set is byte-identical to
+an uninterrupted one. The journal is removed when the manifest is written.
 """
 
 from __future__ import annotations
@@ -33,6 +40,7 @@ from lightning_hmd.data.schema import (
 )
 
 MANIFEST_NAME = "manifest.json"
+JOURNAL_SUFFIX = ".journal.json"
 MANIFEST_FORMAT = "lightning_hmd-shards"
 TMP_SUFFIX = ".tmp"
 MEMBER_MODE = 0o444
@@ -148,6 +156,9 @@ class ShardSetWriter:
         source: free text stored in the manifest (what produced the set).
         overwrite: remove an existing manifest and shards of this split first; otherwise
             an existing set raises ``FileExistsError``.
+        resume: continue an interrupted set (see the module docstring); a complete set
+            (one with a manifest) still needs ``overwrite``. Use :meth:`is_done` to skip
+            the work of producing samples that a kept shard already holds.
 
     All samples must share one dataset and one kind (clip or mocap). On an exception inside
     the ``with`` block the shard being written is removed and no manifest is written.
@@ -161,6 +172,7 @@ class ShardSetWriter:
         source: str,
         *,
         overwrite: bool = False,
+        resume: bool = False,
     ) -> None:
         if not isinstance(split_name, str) or not _SPLIT_RE.match(split_name):
             raise ValueError(f"split name {split_name!r} must match [A-Za-z0-9][A-Za-z0-9_-]*")
@@ -171,6 +183,11 @@ class ShardSetWriter:
         self.max_samples = int(max_samples_per_shard)
         self.source = str(source)
         self.overwrite = overwrite
+        self.resume = resume
+        self.skipped = 0  # samples not written again because a kept shard holds them
+        self._done_keys: set[str] = set()
+        self._shard_keys: list[list[str]] = []
+        self._current_keys: list[str] = []
         self.kind: str | None = None
         self.dataset: str | None = None
         self.shards: list[ShardEntry] = []
@@ -184,23 +201,69 @@ class ShardSetWriter:
 
     # ------------------------------------------------------------------ lifecycle
 
+    @property
+    def journal_path(self) -> Path:
+        return self.out_dir / f"{self.split}{JOURNAL_SUFFIX}"
+
     def __enter__(self) -> ShardSetWriter:
         self.out_dir.mkdir(parents=True, exist_ok=True)
         pattern = re.compile(rf"^{re.escape(self.split)}-\d{{6}}\.tar(\{TMP_SUFFIX})?$")
         old = [p for p in self.out_dir.iterdir() if pattern.match(p.name)]
         manifest = self.out_dir / MANIFEST_NAME
+        journal = self.journal_path
+        if journal.exists():
+            old.append(journal)
         if manifest.exists():
             old.append(manifest)
-        if old and not self.overwrite:
+        if old and not self.overwrite and (manifest.exists() or not self.resume):
+            what = "a complete set" if manifest.exists() else "an interrupted set"
+            hint = "pass overwrite=True to replace it"
+            if not manifest.exists():
+                hint += " or resume=True to continue it"
             raise FileExistsError(
-                f"{self.out_dir} already holds {sorted(p.name for p in old)[0]}; "
-                "pass overwrite=True to replace the set"
+                f"{self.out_dir} already holds {what} ({sorted(p.name for p in old)[0]}); {hint}"
             )
+        kept: set[str] = set()
+        if self.resume and not self.overwrite and journal.exists():
+            kept = self._load_journal()
         # The manifest goes first: a set without one is never taken as complete.
         for p in sorted(old, key=lambda p: p.name != MANIFEST_NAME):
-            p.unlink()
+            if p.name not in kept and p != journal:
+                p.unlink()
+        if not kept:
+            journal.unlink(missing_ok=True)
         self._opened = True
         return self
+
+    def _load_journal(self) -> set[str]:
+        """Keep the journalled shards whose files are intact; return their file names."""
+        try:
+            obj = json.loads(self.journal_path.read_text(encoding="utf-8"))
+            entries = [ShardEntry(**e) for e in obj["shards"]]
+            keys = [list(k) for k in obj["keys"]]
+            meta = (obj["kind"], obj["dataset"])
+        except (OSError, ValueError, KeyError, TypeError) as err:
+            raise ManifestError(f"{self.journal_path}: unreadable journal ({err})") from err
+        kept: set[str] = set()
+        for i, (entry, shard_keys) in enumerate(zip(entries, keys, strict=True)):
+            path = self.out_dir / entry.name
+            if entry.name != shard_name(self.split, i) or not path.is_file():
+                break
+            if path.stat().st_size != entry.bytes or sha256_file(path) != entry.sha256:
+                break
+            self.shards.append(entry)
+            self._shard_keys.append(shard_keys)
+            kept.add(entry.name)
+        for shard_keys in self._shard_keys:
+            self._done_keys.update(shard_keys)
+            self._keys.update(shard_keys)
+        if self.shards:
+            self.kind, self.dataset = meta
+        return kept
+
+    def is_done(self, key: str) -> bool:
+        """True when a shard kept by ``resume`` already holds the sample ``key``."""
+        return key in self._done_keys
 
     def __exit__(
         self,
@@ -238,6 +301,7 @@ class ShardSetWriter:
         )
         data = json.dumps(manifest.to_json(), indent=2, sort_keys=True) + "\n"
         _write_atomic(self.out_dir / MANIFEST_NAME, data.encode("utf-8"))
+        self.journal_path.unlink(missing_ok=True)
         self.manifest = manifest
         self._opened = False
         return manifest
@@ -249,6 +313,9 @@ class ShardSetWriter:
         if not self._opened:
             raise RuntimeError("ShardSetWriter.write outside its 'with' block")
         check_key(key)
+        if key in self._done_keys:
+            self.skipped += 1
+            return
         if key in self._keys:
             raise SchemaError(f"duplicate sample key {key!r} in split {self.split!r}")
         if isinstance(sample, ClipSample):
@@ -278,6 +345,7 @@ class ShardSetWriter:
             data = members[member]
             assert isinstance(data, bytes)
             _tar_member(self._tar, f"{key}.{member}", data)
+        self._current_keys.append(key)
         self._samples += 1
         self._frames += frames
         if self._samples >= self.max_samples:
@@ -289,6 +357,7 @@ class ShardSetWriter:
         # Closed in _finish_shard or _abort: the tar stays open across write() calls.
         self._tar = tarfile.open(self._tmp, "w", format=tarfile.PAX_FORMAT)  # noqa: SIM115
         self._samples = self._frames = 0
+        self._current_keys = []
 
     def _finish_shard(self) -> None:
         if self._tar is None or self._tmp is None:
@@ -306,7 +375,18 @@ class ShardSetWriter:
         )
         os.replace(self._tmp, final)
         self.shards.append(entry)
+        self._shard_keys.append(self._current_keys)
         self._tar, self._tmp = None, None
+        self._write_journal()
+
+    def _write_journal(self) -> None:
+        obj = {
+            "kind": self.kind,
+            "dataset": self.dataset,
+            "shards": [asdict(e) for e in self.shards],
+            "keys": self._shard_keys,
+        }
+        _write_atomic(self.journal_path, json.dumps(obj, sort_keys=True).encode("utf-8"))
 
 
 # ---------------------------------------------------------------------- reading

@@ -105,7 +105,8 @@ def test_no_partial_shard_or_manifest_on_error(tmp_path: Path) -> None:
             c = make_clip(seed=i)
             w.write(c, make_key(c.dataset, c.sequence, c.track_id, c.chunk))
         w.write(bad, "synthetic__bad__t0000_c0000")
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["train-000000.tar"]
+    # The complete shard and its journal stay (for resume=True); no .tmp, no manifest.
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["train-000000.tar", "train.journal.json"]
 
     with (
         pytest.raises(RuntimeError, match="boom"),
@@ -150,3 +151,55 @@ def test_read_manifest_errors(tmp_path: Path) -> None:
     (tmp_path / "manifest.json").write_text(json.dumps(raw))
     with pytest.raises(ManifestError, match="evil"):
         read_manifest(tmp_path)
+
+
+class _InterruptError(RuntimeError):
+    pass
+
+
+def _write_interrupted(out: Path, clips: list, fail_at: int, per_shard: int = 2, **kw) -> None:
+    with (
+        pytest.raises(_InterruptError),
+        ShardSetWriter(out, "train", per_shard, "unit test", **kw) as w,
+    ):
+        for i, c in enumerate(clips):
+            if i == fail_at:
+                raise _InterruptError
+            w.write(c, make_key(c.dataset, c.sequence, c.track_id, c.chunk))
+
+
+def test_resume_after_interruption_is_byte_identical(tmp_path: Path) -> None:
+    clips = write_set(tmp_path / "ref", n=7)  # uninterrupted reference (same clips, same order)
+    out = tmp_path / "run"
+    _write_interrupted(out, clips, fail_at=5)  # shards 0, 1 complete; shard 2 had one sample
+    names = sorted(p.name for p in out.iterdir())
+    assert names == ["train-000000.tar", "train-000001.tar", "train.journal.json"]
+    with pytest.raises(FileExistsError, match="resume=True"):
+        ShardSetWriter(out, "train", 2, "unit test").__enter__()
+    with ShardSetWriter(out, "train", 2, "unit test", resume=True) as w:
+        done = [w.is_done(make_key(c.dataset, c.sequence, c.track_id, c.chunk)) for c in clips]
+        for c in clips:
+            w.write(c, make_key(c.dataset, c.sequence, c.track_id, c.chunk))
+    assert done == [True] * 4 + [False] * 3 and w.skipped == 4
+    ref, got = read_manifest(tmp_path / "ref"), read_manifest(out)
+    assert [s.sha256 for s in got.shards] == [s.sha256 for s in ref.shards]
+    assert got.total_samples == 7
+    assert not (out / "train.journal.json").exists()
+
+
+def test_resume_drops_a_shard_that_no_longer_matches_its_journal(tmp_path: Path) -> None:
+    clips = [make_clip(T=3 + i, seed=i) for i in range(5)]
+    _write_interrupted(tmp_path, clips, fail_at=4)
+    shard1 = tmp_path / "train-000001.tar"
+    shard1.write_bytes(shard1.read_bytes()[:-1024])  # damaged after the interruption
+    with ShardSetWriter(tmp_path, "train", 2, "unit test", resume=True) as w:
+        for c in clips:
+            w.write(c, make_key(c.dataset, c.sequence, c.track_id, c.chunk))
+    assert w.skipped == 2  # shard 0 kept; shard 1 rewritten
+    assert read_manifest(tmp_path).total_samples == 5
+
+
+def test_resume_of_a_complete_set_needs_overwrite(tmp_path: Path) -> None:
+    write_set(tmp_path, n=3)
+    with pytest.raises(FileExistsError, match="complete set"):
+        ShardSetWriter(tmp_path, "train", 2, "unit test", resume=True).__enter__()
