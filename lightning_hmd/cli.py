@@ -14,6 +14,7 @@ from pathlib import Path
 from omegaconf import DictConfig
 
 from lightning_hmd.config import ConfigError, available_presets, load_config, to_yaml
+from lightning_hmd.data.cli import add_data_commands
 
 
 def _split_config_args(args: Sequence[str]) -> tuple[list[str], list[str]]:
@@ -88,18 +89,6 @@ def _cmd_body_convert(ns: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_data_check(ns: argparse.Namespace) -> int:
-    from lightning_hmd.data.check import check_shards, format_report
-
-    report = check_shards(Path(ns.dir))
-    print(format_report(report))
-    if not report.ok:
-        bad = ", ".join(report.bad_shards) or "; ".join(p.where for p in report.problems)
-        print(f"lightning-hmd: error: shard check failed: {bad}", file=sys.stderr)
-        return 1
-    return 0
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="lightning-hmd",
@@ -138,14 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--gender", choices=["neutral", "male", "female"], default=None)
     p.set_defaults(func=_cmd_body_convert)
 
-    data = sub.add_parser("data", help="dataset shards").add_subparsers(
-        dest="data_command", required=True
-    )
-    p = data.add_parser(
-        "check", help="validate shards against their manifests; non-zero exit on any problem"
-    )
-    p.add_argument("dir", help="a shard set directory (with manifest.json) or a folder of sets")
-    p.set_defaults(func=_cmd_data_check)
+    add_data_commands(sub)
     return parser
 
 

@@ -88,7 +88,7 @@ class CheckReport:
         ]
 
 
-class _TarReadError(Exception):
+class TarReadError(Exception):
     """A tar-level fault that stops reading the shard."""
 
 
@@ -104,12 +104,14 @@ def _safe_member_name(name: str) -> str | None:
     return None
 
 
-def _iter_samples(path: Path, kind: str) -> Iterator[tuple[str, dict[str, bytes], list[Problem]]]:
+def iter_shard_members(
+    path: Path, kind: str
+) -> Iterator[tuple[str, dict[str, bytes], list[Problem]]]:
     """Group consecutive members by key, as WebDataset does; yield ``(key, members, problems)``.
 
     A sample with member-level problems (unsafe name, unknown kind, duplicate) comes with
     them and must not be decoded; tar-level faults (truncation, corruption) raise
-    :class:`_TarReadError`.
+    :class:`TarReadError`.
     """
     seen: set[str] = set()
     key: str | None = None
@@ -149,10 +151,10 @@ def _iter_samples(path: Path, kind: str) -> Iterator[tuple[str, dict[str, bytes]
                 f = tar.extractfile(info)
                 data = f.read() if f is not None else b""
                 if len(data) != info.size:
-                    raise _TarReadError(f"member {info.name!r} is truncated")
+                    raise TarReadError(f"member {info.name!r} is truncated")
                 members[member] = data
     except (tarfile.TarError, EOFError, OSError) as err:
-        raise _TarReadError(f"unreadable tar ({type(err).__name__}: {err})") from err
+        raise TarReadError(f"unreadable tar ({type(err).__name__}: {err})") from err
     if key is not None:
         yield key, members, problems
 
@@ -190,7 +192,7 @@ def _check_shard(set_dir: Path, manifest: Manifest, row: ShardRow, report: Check
         problem("no end-of-archive marker (two zero blocks): the tar is truncated")
     decode = decode_mocap if manifest.kind == "mocap" else decode_clip
     try:
-        for key, members, member_problems in _iter_samples(path, manifest.kind):
+        for key, members, member_problems in iter_shard_members(path, manifest.kind):
             for p in member_problems:
                 problem(p.message, p.key)
             if member_problems:
@@ -206,7 +208,7 @@ def _check_shard(set_dir: Path, manifest: Manifest, row: ShardRow, report: Check
                 problem(f"dataset {sample.dataset!r}, manifest says {manifest.dataset!r}", key)
             if manifest.kind == "clip" and sample.split != manifest.split:
                 problem(f"split {sample.split!r}, manifest says {manifest.split!r}", key)
-    except _TarReadError as err:
+    except TarReadError as err:
         problem(str(err))
     if row.samples != entry.samples:
         problem(f"{row.samples} valid samples, manifest says {entry.samples}")

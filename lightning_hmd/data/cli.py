@@ -1,0 +1,146 @@
+"""``lightning-hmd data ...``: check, synth, features and convert."""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+import sys
+from pathlib import Path
+
+import yaml
+
+
+def _cmd_check(ns: argparse.Namespace) -> int:
+    from lightning_hmd.data.check import check_shards, format_report
+
+    report = check_shards(Path(ns.dir))
+    print(format_report(report))
+    if not report.ok:
+        bad = ", ".join(report.bad_shards) or "; ".join(p.where for p in report.problems)
+        print(f"lightning-hmd: error: shard check failed: {bad}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _print_manifests(manifests: dict) -> None:
+    for rel, m in sorted(manifests.items()):
+        print(
+            f"{rel}: {m.kind} {m.dataset}/{m.split}: {len(m.shards)} shards, "
+            f"{m.total_samples} samples, {m.total_frames} frames"
+        )
+
+
+def _cmd_features(ns: argparse.Namespace) -> int:
+    from lightning_hmd.config import load_config
+    from lightning_hmd.data.features import build_feature_encoder, extract_features
+
+    cfg = load_config(ns.preset, [], [])
+    name = ns.encoder or cfg.model.encoder
+    feat_dim = ns.feat_dim or cfg.model.feat_dim
+    img_size = ns.img_size or cfg.data.img_size
+    encoder, encoder_id = build_feature_encoder(name, feat_dim, ns.weights, ns.seed)
+    manifests = extract_features(
+        ns.inp,
+        ns.out,
+        encoder,
+        encoder_id,
+        img_size=img_size,
+        batch_frames=ns.batch_frames,
+        keep_jpeg=ns.keep_jpeg,
+        overwrite=ns.overwrite,
+        progress=not ns.no_progress,
+        device=ns.device,
+    )
+    _print_manifests(manifests)
+    print(f"features {encoder_id} (D={feat_dim}, {img_size} px crops) written to {ns.out}")
+    return 0
+
+
+def _parse_options(pairs: list[str]) -> dict[str, object]:
+    options: dict[str, object] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise ValueError(f"--set {pair!r}: expected KEY=VALUE")
+        options[key.replace("-", "_")] = yaml.safe_load(value)
+    return options
+
+
+def _cmd_convert(ns: argparse.Namespace) -> int:
+    from data_prep import converter
+
+    try:
+        module = converter(ns.name)
+    except KeyError as err:
+        raise ValueError(err.args[0]) from err
+    options: dict[str, object] = {
+        "overwrite": ns.overwrite,
+        "progress": not ns.no_progress,
+    }
+    for flag in ("shard_size", "chunk_len", "body_model_dir"):
+        if getattr(ns, flag) is not None:
+            options[flag] = getattr(ns, flag)
+    if ns.no_jpeg:
+        options["jpeg"] = False
+    options.update(_parse_options(ns.set))
+    accepted = inspect.signature(module.convert).parameters
+    unknown = sorted(k for k in options if k not in accepted)
+    if unknown and not any(p.kind is p.VAR_KEYWORD for p in accepted.values()):
+        raise ValueError(
+            f"converter {ns.name!r} has no option {', '.join(unknown)}; it takes: "
+            + ", ".join(k for k in accepted if k not in ("src", "out"))
+        )
+    manifests = module.convert(Path(ns.src), Path(ns.out), **options)
+    _print_manifests(manifests)
+    return 0
+
+
+def _cmd_synth(ns: argparse.Namespace) -> int:
+    from lightning_hmd.data.synth.cli import run_synth
+
+    return run_synth(ns)
+
+
+def add_data_commands(sub: argparse._SubParsersAction) -> None:
+    """Register ``data check|synth|features|convert`` under the ``data`` command."""
+    data = sub.add_parser("data", help="dataset shards").add_subparsers(
+        dest="data_command", required=True
+    )
+    p = data.add_parser(
+        "check", help="validate shards against their manifests; non-zero exit on any problem"
+    )
+    p.add_argument("dir", help="a shard set directory (with manifest.json) or a folder of sets")
+    p.set_defaults(func=_cmd_check)
+
+    p = data.add_parser(
+        "features", help="precompute image features phi for clip shards (resumable)"
+    )
+    p.add_argument("--in", dest="inp", required=True, help="clip shard set(s)")
+    p.add_argument("--out", required=True, help="output root (same relative layout)")
+    p.add_argument("--preset", default="paper", help="config preset for encoder defaults")
+    p.add_argument("--encoder", default=None, help="image encoder name (model.encoder)")
+    p.add_argument("--feat-dim", type=int, default=None, help="D (model.feat_dim)")
+    p.add_argument("--img-size", type=int, default=None, help="crop side (data.img_size)")
+    p.add_argument("--weights", default=None, help="encoder state dict (torch.save)")
+    p.add_argument("--seed", type=int, default=0, help="initialisation seed without --weights")
+    p.add_argument("--batch-frames", type=int, default=64)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--keep-jpeg", action="store_true", help="keep the encoder's crops")
+    p.add_argument("--overwrite", action="store_true")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=_cmd_features)
+
+    p = data.add_parser("convert", help="convert a public dataset from its original layout")
+    p.add_argument("name", help="hmmr-tfrecord | penn-action | 3dpw | h36m | mocap")
+    p.add_argument("src", help="the dataset's folder, in its original layout")
+    p.add_argument("--out", required=True, help="output folder for the shard sets")
+    p.add_argument("--shard-size", type=int, default=None, help="samples per shard")
+    p.add_argument("--chunk-len", type=int, default=None, help="frames per chunk")
+    p.add_argument("--body-model-dir", default=None, help="SMPL files (3dpw)")
+    p.add_argument("--no-jpeg", action="store_true", help="write no image crops")
+    p.add_argument("--overwrite", action="store_true", help="replace complete output sets")
+    p.add_argument("--no-progress", action="store_true")
+    p.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE", help="converter option"
+    )
+    p.set_defaults(func=_cmd_convert)

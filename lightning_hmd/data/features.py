@@ -1,0 +1,284 @@
+"""Precomputed image features: run an image encoder over the frames of clip shards.
+
+HMMR trains on features phi precomputed once by its frozen image encoder. ``lightning-hmd
+data features --in DIR --out DIR`` does the same: for every clip shard set below ``--in`` it
+writes a set at the same relative path below ``--out`` whose clips carry ``phi.npy``
+(float16, (T, D)) tagged with the encoder's id, and keypoints and crop boxes of the
+centre crop the encoder saw. Frames from all clips are batched together, so the encoder
+runs on full batches. Conversion is resumable: completed shards are kept and their clips
+are not encoded again.
+
+The centre crop takes the central ``img_size`` pixels of the stored crop at scale 1 (the
+stored 300 px training pre-crops give HMMR's 224 px crops with the person 150 px tall;
+stored crops of ``img_size`` are used as they are).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+from torch import nn
+from tqdm import tqdm
+
+from lightning_hmd.data.check import TarReadError, iter_shard_members
+from lightning_hmd.data.cropping import CropBox, crop_image, to_crop_normalised
+from lightning_hmd.data.schema import ClipSample, decode_clip, decode_mocap
+from lightning_hmd.data.shards import (
+    MANIFEST_NAME,
+    Manifest,
+    ShardSetWriter,
+    read_manifest,
+)
+
+
+class FeatureError(ValueError):
+    """The input shards cannot be encoded (no frames, wrong kind...)."""
+
+
+def build_feature_encoder(
+    name: str, feat_dim: int, weights: str | Path | None, seed: int
+) -> tuple[nn.Module, str]:
+    """The frozen image encoder and its id: ``weights`` (a state dict saved with
+    ``torch.save``, read with ``weights_only=True``) or a seeded random initialisation."""
+    from lightning_hmd.models.encoders import build_image_encoder
+
+    torch.manual_seed(seed)
+    encoder = build_image_encoder(name, feat_dim, freeze=True)
+    if weights is not None:
+        state = torch.load(weights, map_location="cpu", weights_only=True)
+        missing, unexpected = encoder.load_state_dict(state, strict=False)
+        if missing or unexpected:
+            raise FeatureError(
+                f"{weights}: not a {name} (D={feat_dim}) state dict: missing {missing[:3]}, "
+                f"unexpected {unexpected[:3]}"
+            )
+    return encoder, encoder_id_for(name, feat_dim, None if weights is None else Path(weights), seed)
+
+
+def encoder_id_for(name: str, feat_dim: int, weights: Path | None, seed: int) -> str:
+    """A stable id for an encoder: name, width and the weights' sha256 (or the init seed)."""
+    if weights is None:
+        return f"{name}-d{feat_dim}-init{seed}"
+    digest = hashlib.sha256(Path(weights).read_bytes()).hexdigest()[:12]
+    return f"{name}-d{feat_dim}-{digest}"
+
+
+def decode_frames(jpegs: list[bytes]) -> np.ndarray:
+    """T JPEGs -> (T, S, S, 3) uint8."""
+    return np.stack([np.asarray(Image.open(io.BytesIO(j)).convert("RGB")) for j in jpegs])
+
+
+def centre_crop_clip(
+    sample: ClipSample, images: np.ndarray, size: int
+) -> tuple[ClipSample, np.ndarray]:
+    """Cut the central ``size`` x ``size`` pixels of every stored crop, at scale 1.
+
+    Args:
+        sample: the clip; kp2d in normalised coordinates of the stored crop of side S.
+        images: (T, S, S, 3) uint8 stored crops.
+        size: C, the output side.
+
+    Returns:
+        the clip with kp2d, crop_box and jpeg for the C crop (keypoints that leave it become
+        invisible), and the (T, C, C, 3) crops.
+    """
+    s = images.shape[1]
+    if images.shape[1:] != (s, s, 3):
+        raise FeatureError(
+            f"{sample.sequence}: stored crops must be square RGB, got {images.shape}"
+        )
+    if s == size:
+        return sample, images
+    box = CropBox(cx=(s - 1) / 2.0, cy=(s - 1) / 2.0, scale=1.0, size=size)
+    crops = np.stack([crop_image(im, box) for im in images])
+    kp_px = sample.kp2d.astype(np.float64).copy()
+    kp_px[..., :2] = (kp_px[..., :2] + 1.0) * s / 2.0  # stored normalised -> stored pixels
+    kp = np.stack([to_crop_normalised(k, box) for k in kp_px])
+    outside = (np.abs(kp[..., :2]) > 1.0).any(axis=-1)
+    kp[outside] = 0.0
+    # Crop boxes in original pixels: the same centre, (C / S) of the side.
+    x0, y0, x1, y1 = (sample.crop_box[:, i].astype(np.float64) for i in range(4))
+    cx, cy, half = (x0 + x1) / 2, (y0 + y1) / 2, (x1 - x0) * size / (2.0 * s)
+    crop_box = np.stack([cx - half, cy - half, cx + half, cy + half], axis=1).astype(np.float32)
+    return replace(sample, kp2d=kp.astype(np.float32), crop_box=crop_box), crops
+
+
+def to_tensor(images: np.ndarray) -> torch.Tensor:
+    """(N, C, C, 3) uint8 -> (N, 3, C, C) float32 in [-1, 1] (HMMR's input range)."""
+    x = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float()
+    return x / 127.5 - 1.0
+
+
+@dataclass
+class _Pending:
+    key: str
+    sample: ClipSample
+    images: np.ndarray
+
+
+def _members(set_dir: Path, manifest: Manifest) -> Iterator[tuple[str, dict[str, bytes]]]:
+    """Every sample's members, in shard order; a damaged shard raises FeatureError."""
+    for entry in manifest.shards:
+        path = set_dir / entry.name
+        try:
+            for key, members, problems in iter_shard_members(path, manifest.kind):
+                if problems:
+                    raise FeatureError(f"{path}: {problems[0]} (run 'lightning-hmd data check')")
+                yield key, members
+        except TarReadError as err:
+            raise FeatureError(f"{path}: {err} (run 'lightning-hmd data check')") from err
+
+
+def _encode_batches(
+    pending: list[_Pending],
+    encode: Callable[[torch.Tensor], torch.Tensor],
+    batch_frames: int,
+) -> list[np.ndarray]:
+    frames = np.concatenate([p.images for p in pending])
+    feats = []
+    for i in range(0, len(frames), batch_frames):
+        feats.append(encode(to_tensor(frames[i : i + batch_frames])).float().cpu().numpy())
+    phi = np.concatenate(feats).astype(np.float16)
+    if not np.isfinite(phi).all():
+        raise FeatureError("the encoder produced non-finite features (float16 overflow?)")
+    return np.split(phi, np.cumsum([len(p.images) for p in pending])[:-1])
+
+
+def find_sets(root: Path) -> list[Path]:
+    """Shard set directories at or below ``root`` (those holding a manifest)."""
+    root = Path(root)
+    if (root / MANIFEST_NAME).is_file():
+        return [root]
+    sets = sorted(p.parent for p in root.rglob(MANIFEST_NAME))
+    if not sets:
+        raise FeatureError(f"{root}: no shard set (no {MANIFEST_NAME} at or below it)")
+    return sets
+
+
+def extract_features(
+    in_dir: str | Path,
+    out_dir: str | Path,
+    encoder: nn.Module,
+    encoder_id: str,
+    *,
+    img_size: int,
+    batch_frames: int = 64,
+    keep_jpeg: bool = False,
+    overwrite: bool = False,
+    progress: bool = True,
+    device: str | torch.device = "cpu",
+) -> dict[str, Manifest]:
+    """Encode every clip frame below ``in_dir`` and write clips with phi below ``out_dir``.
+
+    Mocap sets are copied sample by sample (they have no frames).
+
+    Args:
+        in_dir: a shard set directory or a folder of them.
+        out_dir: output root; each set keeps its path relative to ``in_dir``.
+        encoder: (N, 3, C, C) in [-1, 1] -> (N, D); run in eval mode without gradients.
+        encoder_id: the id stored with the features (see :func:`encoder_id_for`).
+        img_size: C, the encoder's input side.
+        batch_frames: frames per encoder call.
+        keep_jpeg: also keep the C x C crops as JPEGs (for visualisation).
+        overwrite: replace complete output sets; otherwise they raise ``FileExistsError``.
+        progress: show a progress bar over frames.
+        device: where the encoder runs.
+
+    Returns:
+        output set path (relative, posix) -> manifest.
+    """
+    in_dir, out_dir = Path(in_dir), Path(out_dir)
+    sets = find_sets(in_dir)
+    manifests = {s: read_manifest(s) for s in sets}
+    total = sum(m.total_frames for m in manifests.values() if m.kind == "clip")
+    encoder = encoder.to(device).eval()
+
+    @torch.inference_mode()
+    def encode(x: torch.Tensor) -> torch.Tensor:
+        return encoder(x.to(device))
+
+    bar = tqdm(total=total, unit="frame", desc="features", disable=not progress)
+    out: dict[str, Manifest] = {}
+    for set_dir, manifest in manifests.items():
+        rel = set_dir.relative_to(in_dir)
+        target = out_dir / rel
+        per_shard = max(s.samples for s in manifest.shards) if manifest.shards else 1
+        if (target / MANIFEST_NAME).is_file() and not overwrite:
+            done = read_manifest(target)  # a complete set from an earlier run
+            bar.update(done.total_frames if done.kind == "clip" else 0)
+            out[rel.as_posix()] = done
+            continue
+        source = f"features {encoder_id} of {manifest.source}"
+        with ShardSetWriter(
+            target, manifest.split, per_shard, source, overwrite=overwrite, resume=not overwrite
+        ) as writer:
+            if manifest.kind == "mocap":
+                _copy_mocap(set_dir, manifest, writer)
+            else:
+                _encode_set(set_dir, manifest, writer, encode, encoder_id, img_size,
+                            batch_frames, keep_jpeg, bar)  # fmt: skip
+        out[rel.as_posix()] = writer.close()
+    bar.close()
+    return out
+
+
+def _copy_mocap(set_dir: Path, manifest: Manifest, writer: ShardSetWriter) -> None:
+    for key, members in _members(set_dir, manifest):
+        writer.write(decode_mocap(members), key)
+
+
+def _encode_set(
+    set_dir: Path,
+    manifest: Manifest,
+    writer: ShardSetWriter,
+    encode: Callable[[torch.Tensor], torch.Tensor],
+    encoder_id: str,
+    img_size: int,
+    batch_frames: int,
+    keep_jpeg: bool,
+    bar: tqdm,
+) -> None:
+    pending: list[_Pending] = []
+    queued = 0
+
+    def flush() -> None:
+        nonlocal queued
+        if not pending:
+            return
+        for p, phi in zip(pending, _encode_batches(pending, encode, batch_frames), strict=True):
+            jpeg = None
+            if keep_jpeg:
+                jpeg = [_jpeg(im) for im in p.images]
+            writer.write(replace(p.sample, phi=phi, encoder_id=encoder_id, jpeg=jpeg), p.key)
+            bar.update(len(p.images))
+        pending.clear()
+        queued = 0
+
+    for key, members in _members(set_dir, manifest):
+        sample = decode_clip(members)
+        if writer.is_done(key):
+            bar.update(sample.num_frames)
+            continue
+        if sample.jpeg is None:
+            raise FeatureError(
+                f"{set_dir}: clip {key!r} has no JPEG frames to encode (written with --no-jpeg?)"
+            )
+        sample, images = centre_crop_clip(sample, decode_frames(sample.jpeg), img_size)
+        pending.append(_Pending(key, sample, images))
+        queued += len(images)
+        if queued >= batch_frames:
+            flush()
+    flush()
+
+
+def _jpeg(image: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(image).save(buf, format="JPEG", quality=90)
+    return buf.getvalue()
