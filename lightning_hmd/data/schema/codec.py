@@ -1,297 +1,40 @@
-"""The shard schema: one module imported by every shard writer and by the reader.
-
-A *clip sample* is one chunk of one person track (``T`` frames, up to the chunk length
-chosen at preparation time). A *mocap sample* is one SMPL pose with its shape, for the
-discriminator. Both are stored as WebDataset samples: tar members named ``<key>.<member>``
-where the key holds no dots, so WebDataset groups all members of a sample by key.
-
-Clip members (``T`` frames, ``K = 25`` keypoints in the HMMR order, ``D`` feature channels):
-
-    ===================  ==============  =====================================================
-    member               dtype / shape   content
-    ===================  ==============  =====================================================
-    ``meta.json``        JSON object     dataset, split, sequence, track_id, chunk, fps,
-                                         num_frames, has_3d_joints, has_smpl, encoder_id,
-                                         has_jpeg, schema_version
-    ``kp2d.npy``         float32 (T,K,3) normalised crop coordinates ``x, y`` and visibility
-    ``crop_box.npy``     float32 (T,4)   crop ``x0, y0, x1, y1`` in original image pixels
-    ``crop_scale.npy``   float32 (T,)    scale applied to the original image before cropping
-    ``frame_index.npy``  int32 (T,)      frame number in the original sequence, increasing
-    ``phi.npy``          float16 (T,D)   optional features, made by ``meta.encoder_id``
-    ``joints3d.npy``     float32 (T,14,3) optional LSP-14 joints in metres
-    ``pose.npy``         float32 (T,72)  optional SMPL axis-angle pose (with ``betas.npy``)
-    ``betas.npy``        float32 (10,)   optional SMPL shape, one per track
-    ``f000000.jpg`` ...  JPEG bytes      optional per-frame crops, one member per frame,
-                                         ``f`` + six-digit frame position in the chunk
-    ===================  ==============  =====================================================
-
-Per-frame JPEGs are separate members (not an array, not a pickle): each one is a plain
-JPEG file, and the zero-padded positions keep them in frame order when sorted.
-
-Mocap members: ``meta.json`` (dataset, schema_version), ``pose.npy`` float32 (72,),
-``betas.npy`` float32 (10,).
-
-Arrays are read with ``np.load(..., allow_pickle=False)`` and metadata with ``json`` only;
-nothing is ever unpickled. Every decoder validates shapes, dtypes and finite values and
-raises :class:`SchemaError` naming the member, the expected and the actual value.
-"""
+"""Validate, encode and decode clip and mocap samples (members as bytes, nothing unpickled)."""
 
 from __future__ import annotations
 
-import hashlib
-import io
 import json
 import math
-import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 import numpy as np
 
 from lightning_hmd.body.joints import NUM_BETAS, NUM_KEYPOINTS, NUM_LSP_JOINTS, POSE_DIM
-
-SCHEMA_VERSION = 1
-
-META = "meta.json"
-KP2D = "kp2d.npy"
-CROP_BOX = "crop_box.npy"
-CROP_SCALE = "crop_scale.npy"
-FRAME_INDEX = "frame_index.npy"
-PHI = "phi.npy"
-JOINTS3D = "joints3d.npy"
-POSE = "pose.npy"
-BETAS = "betas.npy"
-
-CLIP_ARRAY_MEMBERS: tuple[str, ...] = (
-    KP2D,
+from lightning_hmd.data.schema.arrays import _check_array, _load_npy, _npy_bytes
+from lightning_hmd.data.schema.keys import (
+    _check_dataset_name,
+    _check_index,
+    check_key,
+    frame_member,
+    is_known_member,
+)
+from lightning_hmd.data.schema.members import (
+    BETAS,
+    CLIP_ARRAY_MEMBERS,
     CROP_BOX,
     CROP_SCALE,
     FRAME_INDEX,
-    PHI,
+    FRAME_MEMBER_RE,
     JOINTS3D,
+    JPEG_MAGIC,
+    KP2D,
+    MAX_FRAMES,
+    META,
+    PHI,
     POSE,
-    BETAS,
+    SCHEMA_VERSION,
+    SchemaError,
 )
-CLIP_MEMBERS: frozenset[str] = frozenset((META, *CLIP_ARRAY_MEMBERS))
-MOCAP_MEMBERS: frozenset[str] = frozenset((META, POSE, BETAS))
-
-FRAME_MEMBER_RE = re.compile(r"^f(\d{6})\.jpg$")
-MAX_FRAMES = 10**6  # frame members carry six digits
-JPEG_MAGIC = b"\xff\xd8\xff"
-
-KINDS = ("clip", "mocap")
-
-_DATASET_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]|_(?!_))*[a-z0-9]$|^[a-z0-9]$")
-_KEY_CHAR_RE = re.compile(r"[^A-Za-z0-9_-]")
-_KEY_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
-MAX_KEY_LENGTH = 200
-
-
-class SchemaError(ValueError):
-    """A sample, a member or a key does not follow the shard schema."""
-
-
-@dataclass
-class ClipSample:
-    """One chunk of one person track: ``T`` frames, ``K = 25`` keypoints.
-
-    Attributes:
-        dataset: dataset name, lower-case (``penn-action``, ``h36m``, ``synthetic``...).
-        split: ``train``, ``val`` or ``test`` (any non-empty name).
-        sequence: sequence (video) name in the original dataset.
-        track_id: person track id within the sequence, >= 0.
-        fps: frame rate of the frames in this chunk, > 0.
-        kp2d: (T, 25, 3) float32 normalised crop coordinates ``x, y`` and visibility in [0, 1].
-        crop_box: (T, 4) float32 crop ``x0, y0, x1, y1`` in original image pixels,
-            x1 > x0 and y1 > y0.
-        crop_scale: (T,) float32 image scale applied before cropping, > 0.
-        frame_index: (T,) int32 frame numbers in the original sequence, >= 0, increasing.
-        chunk: position of this chunk within the track, >= 0.
-        phi: optional (T, D) float16 features made by the encoder ``encoder_id``.
-        encoder_id: id of the encoder that made ``phi``; set exactly when ``phi`` is.
-        jpeg: optional list of T JPEG-encoded crops.
-        joints3d: optional (T, 14, 3) float32 LSP-14 joints in metres.
-        pose: optional (T, 72) float32 SMPL axis-angle pose; set exactly when ``betas`` is.
-        betas: optional (10,) float32 SMPL shape.
-        schema_version: the schema version the sample was written with.
-    """
-
-    dataset: str
-    split: str
-    sequence: str
-    track_id: int
-    fps: float
-    kp2d: np.ndarray
-    crop_box: np.ndarray
-    crop_scale: np.ndarray
-    frame_index: np.ndarray
-    chunk: int = 0
-    phi: np.ndarray | None = None
-    encoder_id: str | None = None
-    jpeg: list[bytes] | None = None
-    joints3d: np.ndarray | None = None
-    pose: np.ndarray | None = None
-    betas: np.ndarray | None = None
-    schema_version: int = SCHEMA_VERSION
-
-    @property
-    def num_frames(self) -> int:
-        """T, the number of frames."""
-        return int(np.shape(self.kp2d)[0]) if np.ndim(self.kp2d) else 0
-
-    @property
-    def has_3d_joints(self) -> bool:
-        return self.joints3d is not None
-
-    @property
-    def has_smpl(self) -> bool:
-        return self.pose is not None
-
-
-@dataclass
-class MocapSample:
-    """One mocap pose for the discriminator.
-
-    Attributes:
-        pose: (72,) float32 SMPL axis-angle pose.
-        betas: (10,) float32 SMPL shape.
-        dataset: mocap source name, lower-case (``cmu``, ``h36m``, ``jointlim``, ``amass``...).
-        schema_version: the schema version the sample was written with.
-    """
-
-    pose: np.ndarray
-    betas: np.ndarray
-    dataset: str = "mocap"
-    schema_version: int = SCHEMA_VERSION
-
-
-# --------------------------------------------------------------------------- keys
-
-
-def _check_dataset_name(dataset: str) -> None:
-    if not isinstance(dataset, str) or not _DATASET_RE.match(dataset):
-        raise SchemaError(
-            f"dataset name {dataset!r} must be lower-case letters, digits, '-' and single '_', "
-            "starting and ending with a letter or digit"
-        )
-
-
-def _sanitise(part: str, what: str) -> str:
-    """Map ``part`` to ``[A-Za-z0-9_-]+``; a changed string gets a hash of the original."""
-    if not isinstance(part, str) or not part:
-        raise SchemaError(f"{what} must be a non-empty string, got {part!r}")
-    clean = _KEY_CHAR_RE.sub("-", part)
-    if clean != part:
-        digest = hashlib.sha1(part.encode("utf-8")).hexdigest()[:8]
-        clean = f"{clean}-{digest}"
-    return clean
-
-
-def _check_index(value: int, what: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 0:
-        raise SchemaError(f"{what} must be a non-negative integer, got {value!r}")
-    return int(value)
-
-
-def make_key(dataset: str, sequence: str, track_id: int, chunk: int) -> str:
-    """The sample key ``<dataset>__<sequence>__t<track>_c<chunk>``, without dots.
-
-    ``dataset`` must already be a clean name (no ``__``); ``sequence`` is sanitised to
-    ``[A-Za-z0-9_-]`` and, when that changes it, suffixed with a hash of the original so
-    two different sequences never share a key. Raises :class:`SchemaError` on an empty
-    or malformed part, or a key longer than ``MAX_KEY_LENGTH``.
-    """
-    _check_dataset_name(dataset)
-    seq = _sanitise(sequence, "sequence")
-    track = _check_index(track_id, "track_id")
-    chunk_i = _check_index(chunk, "chunk")
-    key = f"{dataset}__{seq}__t{track:04d}_c{chunk_i:04d}"
-    return check_key(key)
-
-
-def make_mocap_key(dataset: str, index: int) -> str:
-    """The mocap sample key ``<dataset>__m<index>``, without dots."""
-    _check_dataset_name(dataset)
-    return check_key(f"{dataset}__m{_check_index(index, 'index'):09d}")
-
-
-def check_key(key: str) -> str:
-    """Return ``key`` if it is a valid sample key (no dots, no '/', no leading '_')."""
-    if not isinstance(key, str) or not _KEY_RE.match(key):
-        raise SchemaError(
-            f"sample key {key!r} must match [A-Za-z0-9][A-Za-z0-9_-]* (no dots, no '/')"
-        )
-    if len(key) > MAX_KEY_LENGTH:
-        raise SchemaError(f"sample key {key!r} is longer than {MAX_KEY_LENGTH} characters")
-    return key
-
-
-def split_member_name(name: str) -> tuple[str, str]:
-    """Split a tar member name into ``(key, member)`` at the first dot, as WebDataset does."""
-    if "." not in name:
-        raise SchemaError(f"tar member {name!r} has no '.<member>' suffix")
-    key, member = name.split(".", 1)
-    return key, member
-
-
-def frame_member(i: int) -> str:
-    """Member name of the JPEG crop of frame ``i`` of a chunk: ``f000000.jpg``."""
-    return f"f{i:06d}.jpg"
-
-
-def is_known_member(member: str, kind: str = "clip") -> bool:
-    """Whether ``member`` (the part after the key) is a member the schema defines."""
-    if kind == "mocap":
-        return member in MOCAP_MEMBERS
-    return member in CLIP_MEMBERS or FRAME_MEMBER_RE.match(member) is not None
-
-
-# --------------------------------------------------------------------------- arrays
-
-
-def _npy_bytes(array: np.ndarray) -> bytes:
-    buf = io.BytesIO()
-    np.save(buf, np.ascontiguousarray(array), allow_pickle=False)
-    return buf.getvalue()
-
-
-def _load_npy(member: str, data: bytes) -> np.ndarray:
-    if not isinstance(data, bytes | bytearray | memoryview):
-        raise SchemaError(f"{member}: expected bytes, got {type(data).__name__}")
-    try:
-        return np.load(io.BytesIO(bytes(data)), allow_pickle=False)
-    except Exception as err:  # any parse failure of a hostile or truncated member
-        raise SchemaError(f"{member}: not a readable numpy array without pickle ({err})") from err
-
-
-def _fmt_shape(shape: tuple) -> str:
-    return "(" + ", ".join(str(s) for s in shape) + ("," if len(shape) == 1 else "") + ")"
-
-
-def _check_array(
-    member: str, array: object, dtype: np.dtype | type, shape: tuple[int | str | None, ...]
-) -> np.ndarray:
-    """Check dtype, shape (``None`` = any size >= 1) and finite values of one array."""
-    if not isinstance(array, np.ndarray):
-        raise SchemaError(f"{member}: expected a numpy array, got {type(array).__name__}")
-    want = np.dtype(dtype)
-    if array.dtype != want:
-        raise SchemaError(f"{member}: expected dtype {want}, got {array.dtype}")
-    ok = array.ndim == len(shape) and all(
-        (s is None and a >= 1) or a == s for a, s in zip(array.shape, shape, strict=False)
-    )
-    if not ok:
-        expected = _fmt_shape(tuple("*" if s is None else s for s in shape))
-        raise SchemaError(
-            f"{member}: expected shape {expected}, got {_fmt_shape(tuple(array.shape))}"
-        )
-    if array.dtype.kind == "f" and not np.isfinite(array).all():
-        bad = int(np.size(array) - np.isfinite(array).sum())
-        raise SchemaError(f"{member}: {bad} non-finite value(s) (NaN or inf)")
-    return array
-
-
-# --------------------------------------------------------------------------- clips
+from lightning_hmd.data.schema.samples import ClipSample, MocapSample
 
 
 def validate_clip(sample: ClipSample) -> ClipSample:

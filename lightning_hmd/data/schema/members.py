@@ -1,0 +1,45 @@
+"""Member names, kinds, the schema version and the error type of the shard schema."""
+
+from __future__ import annotations
+
+import re
+
+SCHEMA_VERSION = 1
+
+META = "meta.json"
+KP2D = "kp2d.npy"
+CROP_BOX = "crop_box.npy"
+CROP_SCALE = "crop_scale.npy"
+FRAME_INDEX = "frame_index.npy"
+PHI = "phi.npy"
+JOINTS3D = "joints3d.npy"
+POSE = "pose.npy"
+BETAS = "betas.npy"
+
+CLIP_ARRAY_MEMBERS: tuple[str, ...] = (
+    KP2D,
+    CROP_BOX,
+    CROP_SCALE,
+    FRAME_INDEX,
+    PHI,
+    JOINTS3D,
+    POSE,
+    BETAS,
+)
+CLIP_MEMBERS: frozenset[str] = frozenset((META, *CLIP_ARRAY_MEMBERS))
+MOCAP_MEMBERS: frozenset[str] = frozenset((META, POSE, BETAS))
+
+FRAME_MEMBER_RE = re.compile(r"^f(\d{6})\.jpg$")
+MAX_FRAMES = 10**6  # frame members carry six digits
+JPEG_MAGIC = b"\xff\xd8\xff"
+
+KINDS = ("clip", "mocap")
+
+_DATASET_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]|_(?!_))*[a-z0-9]$|^[a-z0-9]$")
+_KEY_CHAR_RE = re.compile(r"[^A-Za-z0-9_-]")
+_KEY_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
+MAX_KEY_LENGTH = 200
+
+
+class SchemaError(ValueError):
+    """A sample, a member or a key does not follow the shard schema."""
