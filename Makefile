@@ -9,7 +9,23 @@ BIN := $(VENV)/bin
 # GPU user pick another build.
 TORCH_SPEC ?= torch==2.13.0
 
-.PHONY: env lint test test-fast test-slow quickstart bench clean
+# Debian packages some tests and commands need: OSMesa for headless rendering (data synth).
+# Installed when this runs as root with apt-get (CI, containers); elsewhere install them
+# yourself: the tests that need them skip with the reason (and fail instead when CI is set).
+SYSTEM_PACKAGES ?= libosmesa6
+
+.PHONY: env system-deps lint test test-fast test-slow quickstart bench clean
+
+system-deps:
+	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		missing=$$(for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+		if [ -n "$$missing" ]; then \
+			echo "installing $$missing"; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+		fi; \
+	else \
+		echo "note: not root or no apt-get; install $(SYSTEM_PACKAGES) yourself for the rendering tests"; \
+	fi
 
 $(BIN)/.installed: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -18,7 +34,7 @@ $(BIN)/.installed: pyproject.toml
 	$(BIN)/pip install --quiet -e ".[dev]"
 	touch $@
 
-env: $(BIN)/.installed
+env: $(BIN)/.installed system-deps
 
 lint: env
 	$(BIN)/ruff check lightning_hmd tests data_prep benchmarks
