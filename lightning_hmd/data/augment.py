@@ -1,0 +1,215 @@
+"""HMMR's online augmentation of stored crops and their keypoints (reference §6.5).
+
+Stored crops are square JPEG crops of side ``S`` (HMMR stores a 300 px pre-crop with the
+person about 150 px tall, centred); keypoints are normalised crop coordinates
+``x_norm = 2 * x_px / S - 1`` with pixel centres at integer coordinates (as in
+:mod:`lightning_hmd.data.cropping`). Output crops have side ``C`` (``data.img_size``).
+
+One frame's map, in normalised coordinates: ``u = s * x + 2 * t / C`` with scale
+``s = 2^U(-scale_max, scale_max)`` and translation ``t ~ U(-trans_max, trans_max)`` output
+pixels per axis; in pixels ``u_px = s * C / S * x_px + C / 2 * (1 - s) + t``. The pixels are
+warped with the same affine map (OpenCV, edge-replicated borders as HMMR's padding), so the
+drawn person and its keypoints stay aligned. A horizontal flip mirrors the whole sequence
+(``x_px -> S - 1 - x_px``), swaps left and right keypoints and 3D joints, and reflects the SMPL
+pose. Precomputed features cannot be warped or flipped consistently, so a clip without images
+comes back unchanged (HMMR freezes augmentation into its precomputed features too).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import cv2
+import numpy as np
+
+from lightning_hmd.body.joints import KEYPOINT_FLIP_PERM, LSP14_FLIP_PERM, SMPL_FLIP_PERM
+from lightning_hmd.data.schema import ClipSample
+
+_POSE_SIGN = np.array([1.0, -1.0, -1.0], dtype=np.float32)
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    """Augmentation of image crops (HMMR defaults)."""
+
+    scale_max: float = 0.3  # log2 of the largest scale factor
+    trans_max: float = 20.0  # output-crop pixels, per axis
+    flip_prob: float = 0.5  # whole-sequence horizontal flip
+    per_frame: bool = True  # independent jitter per frame (HMMR); else one per sequence
+    enabled: bool = True
+
+
+@dataclass(frozen=True)
+class Jitter:
+    """The random draw of one sequence: scale (T,), translation (T, 2) in output pixels,
+    and one flip for the whole sequence."""
+
+    scale: np.ndarray
+    translation: np.ndarray
+    flip: bool
+
+
+def sample_jitter(num_frames: int, cfg: AugmentConfig, rng: np.random.Generator) -> Jitter:
+    """Draw the scale, translation and flip of one sequence of ``num_frames`` frames."""
+    n = num_frames if cfg.per_frame else 1
+    scale = 2.0 ** rng.uniform(-cfg.scale_max, cfg.scale_max, size=n)
+    trans = rng.uniform(-cfg.trans_max, cfg.trans_max, size=(n, 2))
+    flip = bool(rng.random() < cfg.flip_prob)
+    if not cfg.per_frame:
+        scale = np.repeat(scale, num_frames)
+        trans = np.repeat(trans, num_frames, axis=0)
+    return Jitter(scale.astype(np.float64), trans.astype(np.float64), flip)
+
+
+def identity_jitter(num_frames: int) -> Jitter:
+    """No scale, no translation, no flip: the evaluation crop."""
+    return Jitter(np.ones(num_frames), np.zeros((num_frames, 2)), False)
+
+
+def frame_affines(jitter: Jitter, stored_size: int, out_size: int) -> np.ndarray:
+    """(T, 2, 3) maps from stored-crop pixels to output pixels (flip included)."""
+    s = jitter.scale
+    a = s * out_size / stored_size
+    b = out_size / 2.0 * (1.0 - s)[:, None] + jitter.translation  # (T, 2)
+    m = np.zeros((len(s), 2, 3))
+    m[:, 0, 0] = -a if jitter.flip else a
+    m[:, 0, 2] = b[:, 0] + (a * (stored_size - 1) if jitter.flip else 0.0)
+    m[:, 1, 1] = a
+    m[:, 1, 2] = b[:, 1]
+    return m
+
+
+def crop_frames(images: np.ndarray, jitter: Jitter, out_size: int) -> np.ndarray:
+    """Warp stored crops with the jitter.
+
+    Args:
+        images: (T, S, S, 3) uint8 stored crops.
+
+    Returns:
+        (T, C, C, 3) uint8 output crops, ``C = out_size``.
+    """
+    if images.ndim != 4 or images.shape[1] != images.shape[2] or images.shape[3] != 3:
+        raise ValueError(f"images must have shape (T, S, S, 3), got {images.shape}")
+    affines = frame_affines(jitter, images.shape[1], out_size)
+    out = np.empty((len(images), out_size, out_size, 3), dtype=np.uint8)
+    for i, (image, m) in enumerate(zip(images, affines, strict=True)):
+        shrink = abs(m[0, 0]) < 1.0
+        cv2.warpAffine(
+            image,
+            m,
+            (out_size, out_size),
+            dst=out[i],
+            flags=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR,
+            borderMode=cv2.BORDER_REPLICATE,
+        )
+    return out
+
+
+def jitter_keypoints(
+    kp2d: np.ndarray, jitter: Jitter, stored_size: int, out_size: int
+) -> np.ndarray:
+    """Map normalised keypoints of the stored crops to normalised keypoints of the output crops.
+
+    Keypoints that leave the output crop, and invisible ones, become ``(0, 0, 0)`` as in HMMR.
+    A flip also swaps left and right keypoints.
+
+    Args:
+        kp2d: (T, K, 3) normalised ``x, y`` and visibility.
+
+    Returns:
+        (T, K, 3) float32.
+    """
+    affines = frame_affines(jitter, stored_size, out_size)  # (T, 2, 3)
+    px = (kp2d[..., :2].astype(np.float64) + 1.0) * stored_size / 2.0  # (T, K, 2)
+    out_px = np.einsum("tij,tkj->tki", affines[:, :, :2], px) + affines[:, None, :, 2]
+    xy = 2.0 * out_px / out_size - 1.0
+    vis = kp2d[..., 2] > 0
+    vis &= np.all(np.abs(xy) <= 1.0, axis=-1)
+    out = np.where(vis[..., None], np.concatenate([xy, kp2d[..., 2:3]], -1), 0.0)
+    if jitter.flip:
+        out = out[:, list(KEYPOINT_FLIP_PERM)]
+    return out.astype(np.float32)
+
+
+def flip_pose_aa(pose: np.ndarray) -> np.ndarray:
+    """Reflect SMPL axis-angle poses (..., 72): swap left/right joints, negate y and z
+    (HMMR's ``reflect_pose``; the numpy twin of ``geometry.flip.flip_smpl_pose``)."""
+    p = pose.reshape(*pose.shape[:-1], 24, 3)[..., list(SMPL_FLIP_PERM), :] * _POSE_SIGN
+    return p.reshape(pose.shape).astype(pose.dtype)
+
+
+def flip_joints3d(joints: np.ndarray) -> np.ndarray:
+    """Mirror LSP-14 joints (..., 14, 3) in x = 0 and swap left/right."""
+    out = joints[..., list(LSP14_FLIP_PERM), :].copy()
+    out[..., 0] *= -1.0
+    return out
+
+
+def _flip_labels(sample: ClipSample) -> ClipSample:
+    """Flip the 3D labels of a sample (2D keypoints are handled with the pixels)."""
+    return replace(
+        sample,
+        joints3d=None if sample.joints3d is None else flip_joints3d(sample.joints3d),
+        pose=None if sample.pose is None else flip_pose_aa(sample.pose),
+    )
+
+
+def flip_sequence(
+    sample: ClipSample, images: np.ndarray | None
+) -> tuple[ClipSample, np.ndarray | None]:
+    """Mirror a whole sequence: images (T, S, S, 3) left-right, keypoints
+    ``x_px -> S - 1 - x_px`` with left/right swapped, 3D joints and SMPL pose reflected.
+
+    ``crop_box`` is kept: it still locates the (unflipped) crop in the original image.
+    Applying it twice returns the input.
+    """
+    size = images.shape[1] if images is not None else None
+    kp = sample.kp2d.astype(np.float64)
+    # Pixel columns mirror about (S - 1) / 2; without pixels, about the crop centre.
+    x = -kp[..., 0] if size is None else -kp[..., 0] - 2.0 / size
+    vis = kp[..., 2] > 0
+    flipped = np.stack([np.where(vis, x, 0.0), kp[..., 1], kp[..., 2]], -1)
+    flipped = flipped[:, list(KEYPOINT_FLIP_PERM)].astype(np.float32)
+    out_images = None if images is None else np.ascontiguousarray(images[:, :, ::-1])
+    return replace(_flip_labels(sample), kp2d=flipped), out_images
+
+
+def augment_clip(
+    sample: ClipSample,
+    images: np.ndarray | None,
+    cfg: AugmentConfig,
+    rng: np.random.Generator,
+    out_size: int,
+) -> tuple[ClipSample, np.ndarray | None]:
+    """HMMR's training augmentation of one window.
+
+    Args:
+        sample: the window's labels (kp2d normalised to the stored crops).
+        images: (T, S, S, 3) uint8 stored crops, or None for precomputed features (returned
+            unchanged, see the module docstring).
+        cfg: augmentation settings; ``enabled=False`` gives the evaluation crop.
+        rng: the random stream (deterministic for a seed).
+        out_size: C.
+
+    Returns:
+        (sample with kp2d normalised to the output crops, (T, C, C, 3) uint8 or None).
+    """
+    if images is None:
+        return sample, None
+    n = sample.num_frames
+    if len(images) != n:
+        raise ValueError(f"{len(images)} images for a window of {n} frames")
+    jitter = sample_jitter(n, cfg, rng) if cfg.enabled else identity_jitter(n)
+    kp = jitter_keypoints(sample.kp2d, jitter, images.shape[1], out_size)
+    out = crop_frames(images, jitter, out_size)
+    labels = _flip_labels(sample) if jitter.flip else sample
+    return replace(labels, kp2d=kp), out
+
+
+def center_crop(
+    sample: ClipSample, images: np.ndarray, out_size: int
+) -> tuple[ClipSample, np.ndarray]:
+    """The evaluation crop: stored crops resized to C with the augmentation map at scale 1."""
+    jitter = identity_jitter(sample.num_frames)
+    kp = jitter_keypoints(sample.kp2d, jitter, images.shape[1], out_size)
+    return replace(sample, kp2d=kp), crop_frames(images, jitter, out_size)
