@@ -11,8 +11,6 @@ unpickled: members are read as bytes and decoded by :mod:`lightning_hmd.data.sch
 from __future__ import annotations
 
 import re
-import tarfile
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,7 +19,6 @@ from lightning_hmd.data.schema import (
     SchemaError,
     decode_clip,
     decode_mocap,
-    is_known_member,
     num_frames_of,
 )
 from lightning_hmd.data.shards import (
@@ -32,21 +29,9 @@ from lightning_hmd.data.shards import (
     read_manifest,
     sha256_file,
 )
+from lightning_hmd.data.tario import Problem, TarReadError, iter_shard_members
 
 MAX_PROBLEMS_PER_SHARD = 20
-
-
-@dataclass
-class Problem:
-    """One problem: where (set directory, shard file, sample key) and what."""
-
-    where: str
-    message: str
-    key: str | None = None
-
-    def __str__(self) -> str:
-        key = f" [{self.key}]" if self.key else ""
-        return f"{self.where}{key}: {self.message}"
 
 
 @dataclass
@@ -86,77 +71,6 @@ class CheckReport:
         return [
             f"{r.set_dir}/{r.name}" if r.set_dir != "." else r.name for r in self.rows if not r.ok
         ]
-
-
-class TarReadError(Exception):
-    """A tar-level fault that stops reading the shard."""
-
-
-def _safe_member_name(name: str) -> str | None:
-    """Why a tar member name is unsafe, or ``None`` when it is fine."""
-    if name.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", name):
-        return f"absolute member path {name!r}"
-    parts = re.split(r"[/\\]", name)
-    if ".." in parts:
-        return f"member path {name!r} escapes the shard ('..')"
-    if len(parts) > 1:
-        return f"member path {name!r} has a directory part (keys hold no '/')"
-    return None
-
-
-def iter_shard_members(
-    path: Path, kind: str
-) -> Iterator[tuple[str, dict[str, bytes], list[Problem]]]:
-    """Group consecutive members by key, as WebDataset does; yield ``(key, members, problems)``.
-
-    A sample with member-level problems (unsafe name, unknown kind, duplicate) comes with
-    them and must not be decoded; tar-level faults (truncation, corruption) raise
-    :class:`TarReadError`.
-    """
-    seen: set[str] = set()
-    key: str | None = None
-    members: dict[str, bytes] = {}
-    problems: list[Problem] = []
-    try:
-        with tarfile.open(path, "r:") as tar:
-            for info in tar:
-                reason = _safe_member_name(info.name)
-                if reason is None and not info.isfile():
-                    reason = f"member {info.name!r} is not a regular file"
-                if reason is None and "." not in info.name:
-                    reason = f"member {info.name!r} has no extension"
-                if reason is not None:
-                    yield info.name, {}, [Problem(path.name, reason)]
-                    continue
-                k, member = info.name.split(".", 1)
-                if k != key:
-                    if key is not None:
-                        yield key, members, problems
-                    key, members, problems = k, {}, []
-                    if k in seen:
-                        problems.append(
-                            Problem(path.name, "key appears in two separate runs of members", k)
-                        )
-                    seen.add(k)
-                if not is_known_member(member, kind):
-                    problems.append(
-                        Problem(
-                            path.name, f"unknown member kind {info.name!r} (not in the schema)", k
-                        )
-                    )
-                    continue
-                if member in members:
-                    problems.append(Problem(path.name, f"duplicate member {info.name!r}", k))
-                    continue
-                f = tar.extractfile(info)
-                data = f.read() if f is not None else b""
-                if len(data) != info.size:
-                    raise TarReadError(f"member {info.name!r} is truncated")
-                members[member] = data
-    except (tarfile.TarError, EOFError, OSError) as err:
-        raise TarReadError(f"unreadable tar ({type(err).__name__}: {err})") from err
-    if key is not None:
-        yield key, members, problems
 
 
 def _has_end_marker(path: Path) -> bool:

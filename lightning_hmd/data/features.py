@@ -27,7 +27,6 @@ from PIL import Image
 from torch import nn
 from tqdm import tqdm
 
-from lightning_hmd.data.check import TarReadError, iter_shard_members
 from lightning_hmd.data.cropping import CropBox, crop_image, to_crop_normalised
 from lightning_hmd.data.schema import ClipSample, decode_clip, decode_mocap
 from lightning_hmd.data.shards import (
@@ -36,6 +35,7 @@ from lightning_hmd.data.shards import (
     ShardSetWriter,
     read_manifest,
 )
+from lightning_hmd.data.tario import TarReadError, iter_shard_members
 
 
 class FeatureError(ValueError):

@@ -351,6 +351,13 @@ class ShardSetWriter:
         if self._samples >= self.max_samples:
             self._finish_shard()
 
+    def end_shard(self) -> None:
+        """Close the shard being written now (the next sample starts a new one); for writers
+        that keep, e.g., one sequence per shard. A no-op between shards."""
+        if not self._opened:
+            raise RuntimeError("ShardSetWriter.end_shard outside its 'with' block")
+        self._finish_shard()
+
     def _open_shard(self) -> None:
         name = shard_name(self.split, len(self.shards))
         self._tmp = self.out_dir / (name + TMP_SUFFIX)

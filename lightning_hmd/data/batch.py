@@ -1,0 +1,125 @@
+"""Windows and their collation into named batches for the generator and for evaluation."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from lightning_hmd.body.joints import NUM_BETAS, NUM_LSP_JOINTS, NUM_SMPL_JOINTS
+from lightning_hmd.data.schema import ClipSample, MocapSample
+from lightning_hmd.structures import MocapBatch, SequenceBatch
+
+
+@dataclass
+class WindowItem:
+    """One window of ``T`` frames before collation.
+
+    Attributes:
+        sample: the window's frames (labels; kp2d normalised to the output crop).
+        key: the sample key in its shard.
+        start: first frame of the window within the sample.
+        owned: (T,) bool frames this window counts in evaluation (see ``windows.Window``).
+        valid: (T,) bool real (not padded) frames.
+        images: (T, C, C, 3) uint8 output crops, or None for precomputed features.
+    """
+
+    sample: ClipSample
+    key: str
+    start: int
+    owned: np.ndarray
+    valid: np.ndarray
+    images: np.ndarray | None = None
+
+
+@dataclass
+class WindowInfo:
+    """What evaluation needs to put window predictions back together (B windows of T frames).
+
+    Attributes:
+        key, dataset, sequence: per window, lists of B strings.
+        track_id: (B,) int64.
+        start: (B,) int64 first frame of the window within its sample.
+        frame_index: (B, T) int64 frame numbers in the original sequence.
+        owned: (B, T) bool frames the window counts (each frame of a clip is owned once).
+        valid: (B, T) bool real frames (False where a short clip was padded).
+    """
+
+    key: list[str]
+    dataset: list[str]
+    sequence: list[str]
+    track_id: Tensor
+    start: Tensor
+    frame_index: Tensor
+    owned: Tensor
+    valid: Tensor
+
+
+@dataclass
+class ClipBatch:
+    """One batch from the reader.
+
+    Attributes:
+        clips: the generator's ground truth and inputs (phi or images).
+        info: window bookkeeping for evaluation and logging.
+        mocap: real poses for the discriminator (training batches with a mocap stream).
+        slot: the reader slot (rank and loader worker) that made the batch.
+        skipped: that slot's skipped-sample counts by reason so far.
+    """
+
+    clips: SequenceBatch
+    info: WindowInfo
+    mocap: MocapBatch | None = None
+    slot: int = 0
+    skipped: dict[str, int] = field(default_factory=dict)
+
+
+def _stack(values: Sequence[np.ndarray | None], shape: tuple[int, ...]) -> np.ndarray:
+    return np.stack([np.zeros(shape, np.float32) if v is None else v for v in values])
+
+
+def collate_windows(items: Sequence[WindowItem]) -> tuple[SequenceBatch, WindowInfo]:
+    """Stack B windows of T frames into a SequenceBatch (zeros where labels are missing)."""
+    samples = [it.sample for it in items]
+    t = samples[0].num_frames
+    pose = _stack([s.pose for s in samples], (t, 3 * NUM_SMPL_JOINTS))
+    images = None
+    if items[0].images is not None:
+        arr = np.stack([it.images for it in items])  # (B, T, C, C, 3) uint8
+        images = torch.from_numpy(arr).permute(0, 1, 4, 2, 3).float().div_(127.5).sub_(1.0)
+    phi = None
+    if samples[0].phi is not None and images is None:
+        phi = torch.from_numpy(np.stack([s.phi for s in samples]).astype(np.float32))
+    batch = SequenceBatch(
+        kp2d=torch.from_numpy(np.stack([s.kp2d for s in samples]).astype(np.float32)),
+        joints3d=torch.from_numpy(_stack([s.joints3d for s in samples], (t, NUM_LSP_JOINTS, 3))),
+        pose_aa=torch.from_numpy(pose).view(len(items), t, NUM_SMPL_JOINTS, 3),
+        betas=torch.from_numpy(_stack([s.betas for s in samples], (NUM_BETAS,))),
+        has_3d_joints=torch.tensor([float(s.has_3d_joints) for s in samples]),
+        has_smpl=torch.tensor([float(s.has_smpl) for s in samples]),
+        phi=phi,
+        images=images,
+    )
+    info = WindowInfo(
+        key=[it.key for it in items],
+        dataset=[s.dataset for s in samples],
+        sequence=[s.sequence for s in samples],
+        track_id=torch.tensor([s.track_id for s in samples], dtype=torch.int64),
+        start=torch.tensor([it.start for it in items], dtype=torch.int64),
+        frame_index=torch.from_numpy(np.stack([s.frame_index for s in samples]).astype(np.int64)),
+        owned=torch.from_numpy(np.stack([it.owned for it in items])),
+        valid=torch.from_numpy(np.stack([it.valid for it in items])),
+    )
+    return batch, info
+
+
+def collate_mocap(samples: Sequence[MocapSample]) -> MocapBatch:
+    """M mocap samples -> MocapBatch with pose_aa (M, 24, 3) and betas (M, 10)."""
+    pose = np.stack([s.pose for s in samples]).astype(np.float32)
+    return MocapBatch(
+        pose_aa=torch.from_numpy(pose).view(len(samples), NUM_SMPL_JOINTS, 3),
+        betas=torch.from_numpy(np.stack([s.betas for s in samples]).astype(np.float32)),
+    )

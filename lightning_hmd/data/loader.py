@@ -1,0 +1,463 @@
+"""The streaming clip reader: windows, augmentation, dataset mixing, mocap, DDP-exact splits.
+
+Training (:func:`build_train_loader`): every (rank, worker) slot streams its own share of each
+source forever (reshuffled every pass, one random window per clip and pass, HMMR's
+``pick_sequences``); each batch holds a fixed number of windows per source (the configured
+weights, largest-remainder rounding) and ``num_fake_poses`` mocap poses. The main process cuts
+the epoch at ``batches_per_epoch`` batches, the same number on every rank (it is computed from
+the manifests only), so uneven shards never leave one rank waiting in a collective.
+
+Evaluation (:func:`build_eval_loader`): the samples are split at sample granularity over all
+slots (:mod:`lightning_hmd.data.assign`) and every strided window of every sample is
+delivered exactly once over all ranks and workers, without padding the split. Ranks may then
+run slightly different numbers of evaluation batches; evaluation steps run no collectives, and
+metrics are gathered once at the end.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import cv2
+import numpy as np
+from torch.utils.data import DataLoader, IterableDataset, get_worker_info
+
+from lightning_hmd.data.assign import (
+    ShardRef,
+    ShardSpan,
+    read_sets,
+    slot_index,
+    slot_range,
+    spans,
+    train_spans,
+)
+from lightning_hmd.data.augment import AugmentConfig, augment_clip, center_crop
+from lightning_hmd.data.batch import ClipBatch, WindowItem, collate_mocap, collate_windows
+from lightning_hmd.data.schema import ClipSample, MocapSample
+from lightning_hmd.data.stream import Read, SkipCounter, read_span
+from lightning_hmd.data.windows import cut_window, pad_clip, strided_windows, window_starts
+
+INPUTS = ("features", "images")
+SHORT_CLIP = "shorter_than_seq_len"
+
+
+class ReaderError(RuntimeError):
+    """The reader cannot go on (no valid sample, a missing input member, mixed encoders)."""
+
+
+def num_fake_poses(batch_size: int, seq_len: int, num_deltas: int, hallucinator: bool) -> int:
+    """M: poses the discriminator sees per batch (``objective.collect_fakes``): the current
+    frame and every Δt head, for the movie strip and, with a hallucinator, its prediction."""
+    return batch_size * seq_len * (1 + num_deltas) * (2 if hallucinator else 1)
+
+
+def batch_counts(weights: Sequence[float], batch_size: int) -> list[int]:
+    """Windows per source in each batch: ``batch_size * w / sum(w)`` rounded by largest
+    remainder (ties to the earlier source), so the counts always sum to ``batch_size``."""
+    if not weights or any(w <= 0 for w in weights):
+        raise ValueError(f"source weights must be > 0, got {list(weights)}")
+    raw = [batch_size * w / sum(weights) for w in weights]
+    counts = [math.floor(r) for r in raw]
+    order = sorted(range(len(raw)), key=lambda i: (-(raw[i] - counts[i]), i))
+    for i in order[: batch_size - sum(counts)]:
+        counts[i] += 1
+    return counts
+
+
+def decode_jpegs(frames: Sequence[bytes]) -> np.ndarray:
+    """JPEG crops -> (T, S, S, 3) uint8 RGB (OpenCV: the fastest decoder at hand)."""
+    out = []
+    for data in frames:
+        bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+        if bgr is None:
+            raise ValueError("undecodable JPEG frame")
+        out.append(bgr[..., ::-1])
+    return np.stack(out)
+
+
+@dataclass(frozen=True)
+class WindowMaker:
+    """Turns decoded windows into model inputs: features as stored, or decoded JPEG crops
+    (augmented for training, centre-cropped for evaluation)."""
+
+    inputs: str
+    img_size: int
+    augment: AugmentConfig | None  # None: evaluation crop
+
+    def check(self, read: Read) -> None:
+        s = read.sample
+        member = "phi" if self.inputs == "features" else "JPEG frames"
+        if (s.phi if self.inputs == "features" else s.jpeg) is None:
+            raise ReaderError(
+                f"{read.shard} [{read.key}]: data.inputs={self.inputs} but the sample has no "
+                f"{member}; run `lightning-hmd data features` or change data.inputs"
+            )
+
+    def make(
+        self,
+        sample: ClipSample,
+        key: str,
+        start: int,
+        owned: np.ndarray,
+        valid: np.ndarray,
+        rng: np.random.Generator | None,
+    ) -> WindowItem:
+        images = None
+        if self.inputs == "images":
+            stored = decode_jpegs(sample.jpeg)
+            if self.augment is not None and rng is not None:
+                sample, images = augment_clip(sample, stored, self.augment, rng, self.img_size)
+            else:
+                sample, images = center_crop(sample, stored, self.img_size)
+            sample = replace(sample, jpeg=None)
+        else:
+            sample = replace(sample, jpeg=None)
+        return WindowItem(sample, key, start, owned, valid, images)
+
+
+def _slot() -> tuple[int, int]:
+    info = get_worker_info()
+    return (0, 0) if info is None else (info.id, info.num_workers)
+
+
+class EvalWindows(IterableDataset):
+    """Every strided window of every sample, exactly once over all ranks and workers."""
+
+    def __init__(
+        self,
+        shards: Sequence[ShardRef],
+        *,
+        batch_size: int,
+        seq_len: int,
+        rank: int,
+        world_size: int,
+        maker: WindowMaker,
+    ) -> None:
+        self.shards = list(shards)
+        self.batch_size, self.seq_len = batch_size, seq_len
+        self.rank, self.world_size = rank, world_size
+        self.maker = maker
+
+    def _windows(self, my_spans: list[ShardSpan], counter: SkipCounter) -> Iterator[WindowItem]:
+        for span in my_spans:
+            for read in read_span(span, "clip", counter):
+                self.maker.check(read)
+                sample, valid = pad_clip(read.sample, self.seq_len)
+                for w in strided_windows(sample.num_frames, self.seq_len):
+                    cut = cut_window(sample, w.start, w.length)
+                    owned = np.zeros(w.length, dtype=bool)
+                    owned[w.owned_start - w.start : w.owned_stop - w.start] = True
+                    real = valid[w.start : w.start + w.length]
+                    yield self.maker.make(cut, read.key, w.start, owned & real, real, None)
+
+    def __iter__(self) -> Iterator[ClipBatch]:
+        worker, num_workers = _slot()
+        slot, num_slots = slot_index(self.rank, self.world_size, worker, num_workers)
+        total = sum(s.samples for s in self.shards)
+        my_spans = spans(self.shards, *slot_range(total, slot, num_slots))
+        counter = SkipCounter()
+        items: list[WindowItem] = []
+        for item in self._windows(my_spans, counter):
+            items.append(item)
+            if len(items) == self.batch_size:
+                yield _clip_batch(items, None, slot, counter)
+                items = []
+        if items:
+            yield _clip_batch(items, None, slot, counter)
+
+
+def _clip_batch(
+    items: list[WindowItem], mocap: list[MocapSample] | None, slot: int, counter: SkipCounter
+) -> ClipBatch:
+    clips, info = collate_windows(items)
+    return ClipBatch(
+        clips=clips,
+        info=info,
+        mocap=None if mocap is None else collate_mocap(mocap),
+        slot=slot,
+        skipped=dict(counter.counts),
+    )
+
+
+def _endless(
+    shards: Sequence[ShardRef],
+    kind: str,
+    slot: int,
+    num_slots: int,
+    rng: np.random.Generator,
+    counter: SkipCounter,
+    shuffle_buffer: int,
+) -> Iterator[Read]:
+    """A slot's samples of one source, pass after pass, shuffled (span order and a buffer)."""
+    my_spans = train_spans(shards, slot, num_slots)
+    while True:
+        delivered = 0
+        buffer: list[Read] = []
+        for i in rng.permutation(len(my_spans)):
+            for read in read_span(my_spans[i], kind, counter):
+                buffer.append(read)
+                if len(buffer) >= shuffle_buffer:
+                    yield buffer.pop(int(rng.integers(len(buffer))))
+                    delivered += 1
+        while buffer:
+            yield buffer.pop(int(rng.integers(len(buffer))))
+            delivered += 1
+        if delivered == 0:
+            where = ", ".join(f"{s.shard.path}[{s.start}:{s.stop}]" for s in my_spans)
+            raise ReaderError(
+                f"reader slot {slot}: no valid {kind} sample in {where} "
+                f"(skipped: {dict(counter.counts)})"
+            )
+
+
+class TrainWindows(IterableDataset):
+    """Endless training batches: mixed sources, random windows, augmentation, mocap."""
+
+    def __init__(
+        self,
+        sources: Sequence[Sequence[ShardRef]],
+        weights: Sequence[float],
+        mocap: Sequence[ShardRef] | None,
+        *,
+        batch_size: int,
+        seq_len: int,
+        rank: int,
+        world_size: int,
+        seed: int,
+        maker: WindowMaker,
+        num_fake_poses: int,
+        shuffle_buffer: int = 32,
+    ) -> None:
+        self.sources = [list(s) for s in sources]
+        self.counts = batch_counts(weights, batch_size)
+        self.mocap = None if mocap is None else list(mocap)
+        self.batch_size, self.seq_len = batch_size, seq_len
+        self.rank, self.world_size, self.seed = rank, world_size, seed
+        self.maker, self.num_fake_poses = maker, num_fake_poses
+        self.shuffle_buffer = shuffle_buffer
+        self.epoch = 0
+
+    def _windows(
+        self, reads: Iterator[Read], rng: np.random.Generator, counter: SkipCounter
+    ) -> Iterator[WindowItem]:
+        for read in reads:
+            self.maker.check(read)
+            n = read.sample.num_frames
+            if n < self.seq_len:
+                counter.skip(SHORT_CLIP, read.shard, read.key, f"{n} < {self.seq_len} frames")
+                continue
+            start = int(window_starts(n, self.seq_len, "random", rng)[0])
+            cut = cut_window(read.sample, start, self.seq_len)
+            ones = np.ones(self.seq_len, dtype=bool)
+            yield self.maker.make(cut, read.key, start, ones, ones, rng)
+
+    def __iter__(self) -> Iterator[ClipBatch]:
+        worker, num_workers = _slot()
+        slot, num_slots = slot_index(self.rank, self.world_size, worker, num_workers)
+        counter = SkipCounter()
+
+        def rng_for(stream: int) -> np.random.Generator:
+            return np.random.default_rng([self.seed, self.epoch, slot, stream])
+
+        streams = []
+        for i, shards in enumerate(self.sources):
+            rng = rng_for(i)
+            reads = _endless(shards, "clip", slot, num_slots, rng, counter, self.shuffle_buffer)
+            streams.append(self._windows(reads, rng, counter))
+        mocap = None
+        if self.mocap is not None:
+            mrng = rng_for(len(self.sources))
+            mocap = _endless(self.mocap, "mocap", slot, num_slots, mrng, counter, 256)
+        while True:
+            items = [next(s) for s, c in zip(streams, self.counts, strict=True) for _ in range(c)]
+            poses = None
+            if mocap is not None:
+                poses = [next(mocap).sample for _ in range(self.num_fake_poses)]
+            yield _clip_batch(items, poses, slot, counter)
+
+
+@dataclass
+class ReaderStats:
+    """Skipped-sample counts that reached the main process, by reason (all slots summed)."""
+
+    past: Counter = field(default_factory=Counter)
+    current: dict[int, dict[str, int]] = field(default_factory=dict)
+
+    def start_epoch(self) -> None:
+        for counts in self.current.values():
+            self.past.update(counts)
+        self.current = {}
+
+    def update(self, slot: int, counts: dict[str, int]) -> None:
+        self.current[slot] = counts
+
+    def totals(self) -> dict[str, int]:
+        out = Counter(self.past)
+        for counts in self.current.values():
+            out.update(counts)
+        return dict(out)
+
+
+class EpochLoader:
+    """A DataLoader over a reader dataset, cut at ``batches_per_epoch`` batches (training), and
+    collecting the skip counts every batch carries into :class:`ReaderStats`."""
+
+    def __init__(
+        self, loader: DataLoader, batches_per_epoch: int | None, stats: ReaderStats
+    ) -> None:
+        self.loader = loader
+        self.batches_per_epoch = batches_per_epoch
+        self.stats = stats
+        self.epoch = 0
+
+    @property
+    def dataset(self) -> IterableDataset:
+        return self.loader.dataset
+
+    def set_epoch(self, epoch: int) -> None:
+        """Reseed the training streams (Lightning does not call this on custom iterables)."""
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        if self.batches_per_epoch is None:
+            raise TypeError("evaluation loaders have no fixed length")
+        return self.batches_per_epoch
+
+    def __iter__(self) -> Iterator[ClipBatch]:
+        if hasattr(self.dataset, "epoch"):
+            self.dataset.epoch = self.epoch
+        self.stats.start_epoch()
+        it = iter(self.loader)
+        for n, batch in enumerate(it, 1):
+            self.stats.update(batch.slot, batch.skipped)
+            yield batch
+            if self.batches_per_epoch is not None and n >= self.batches_per_epoch:
+                break
+        del it  # stops the endless workers
+        self.epoch += 1
+
+
+def derived_batches_per_epoch(
+    sources: Sequence[Sequence[ShardRef]], seq_len: int, batch_size: int, world_size: int
+) -> int:
+    """ceil(windows / (world_size * batch_size)) with ``windows = frames // seq_len`` summed
+    over the sources; from the manifests only, so every rank computes the same number."""
+    windows = sum(s.frames for shards in sources for s in shards) // seq_len
+    return max(1, math.ceil(windows / (world_size * batch_size)))
+
+
+def _loader(dataset: IterableDataset, num_workers: int) -> DataLoader:
+    return DataLoader(dataset, batch_size=None, num_workers=num_workers, persistent_workers=False)
+
+
+def build_train_loader(
+    sources: Sequence[str | Path],
+    weights: Sequence[float],
+    mocap_dirs: Sequence[str | Path],
+    *,
+    batch_size: int,
+    seq_len: int,
+    num_workers: int,
+    rank: int,
+    world_size: int,
+    seed: int,
+    inputs: str,
+    img_size: int,
+    augment: AugmentConfig,
+    num_fake_poses: int,
+    batches_per_epoch: int = 0,
+) -> EpochLoader:
+    """The training loader (see the module docstring). ``batches_per_epoch=0`` derives it
+    from the manifests (:func:`derived_batches_per_epoch`); ``mocap_dirs`` may be empty
+    (then batches carry no mocap)."""
+    if inputs not in INPUTS:
+        raise ValueError(f"data.inputs must be one of {INPUTS}, got {inputs!r}")
+    if len(sources) != len(weights):
+        raise ValueError(f"{len(sources)} training sources but {len(weights)} weights")
+    source_shards = [read_sets([d], "clip")[1] for d in sources]
+    mocap = read_sets(mocap_dirs, "mocap")[1] if mocap_dirs else None
+    n = batches_per_epoch or derived_batches_per_epoch(
+        source_shards, seq_len, batch_size, world_size
+    )
+    dataset = TrainWindows(
+        source_shards,
+        weights,
+        mocap,
+        batch_size=batch_size,
+        seq_len=seq_len,
+        rank=rank,
+        world_size=world_size,
+        seed=seed,
+        maker=WindowMaker(inputs, img_size, augment if augment.enabled else None),
+        num_fake_poses=num_fake_poses,
+    )
+    return EpochLoader(_loader(dataset, num_workers), n, ReaderStats())
+
+
+def build_eval_loader(
+    shard_dirs: Sequence[str | Path],
+    *,
+    batch_size: int,
+    seq_len: int,
+    num_workers: int,
+    rank: int,
+    world_size: int,
+    inputs: str,
+    img_size: int,
+) -> EpochLoader:
+    """The evaluation loader: every window exactly once over all ranks and workers."""
+    if inputs not in INPUTS:
+        raise ValueError(f"data.inputs must be one of {INPUTS}, got {inputs!r}")
+    shards = read_sets(shard_dirs, "clip")[1]
+    dataset = EvalWindows(
+        shards,
+        batch_size=batch_size,
+        seq_len=seq_len,
+        rank=rank,
+        world_size=world_size,
+        maker=WindowMaker(inputs, img_size, None),
+    )
+    return EpochLoader(_loader(dataset, num_workers), None, ReaderStats())
+
+
+def probe_encoder_ids(dirs: Sequence[str | Path]) -> dict[str, str | None]:
+    """The encoder id of the first readable sample of each set (to refuse mixed features)."""
+    out: dict[str, str | None] = {}
+    for d in dirs:
+        shards = read_sets([d], "clip")[1]
+        first = next(
+            (
+                r.sample
+                for span in spans(shards, 0, sum(s.samples for s in shards))
+                for r in read_span(span, "clip", SkipCounter())
+            ),
+            None,
+        )
+        out[str(d)] = None if first is None else first.encoder_id
+    return out
+
+
+def check_same_encoder(dirs: Sequence[str | Path]) -> str | None:
+    """The one encoder id shared by every set; a ReaderError naming the sets otherwise."""
+    ids = probe_encoder_ids(dirs)
+    distinct = set(ids.values())
+    if len(distinct) > 1:
+        listing = ", ".join(f"{d}: {i}" for d, i in ids.items())
+        raise ReaderError(f"shard sets hold features of different encoders ({listing})")
+    return next(iter(distinct), None)
+
+
+__all__ = [
+    "ClipBatch",
+    "EpochLoader",
+    "ReaderError",
+    "ReaderStats",
+    "batch_counts",
+    "build_eval_loader",
+    "build_train_loader",
+    "num_fake_poses",
+]
