@@ -31,8 +31,10 @@ def require(available: bool, reason: str) -> None:
     pytest.skip(reason)
 
 
-
 @pytest.fixture(scope="session")
-def require_system():  # noqa: ANN201 - returns `require`
-    """`require(available, reason)`: skip here, fail under CI (see `require`)."""
-    return require
+def offscreen_gl() -> None:
+    """Headless OpenGL for tests that render (pyrender over OSMesa): skip here, fail in CI."""
+    from lightning_hmd.data.synth.render import offscreen_gl_problem
+
+    problem = offscreen_gl_problem()
+    require(problem is None, f"headless rendering unavailable ({problem}); see Makefile")

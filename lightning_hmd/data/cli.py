@@ -96,13 +96,34 @@ def _cmd_convert(ns: argparse.Namespace) -> int:
 
 
 def _cmd_synth(ns: argparse.Namespace) -> int:
-    from lightning_hmd.data.synth.cli import run_synth
+    from lightning_hmd.data.synth.make import make_synthetic_dataset
+    from lightning_hmd.data.synth.spec import SynthSpec
 
-    return run_synth(ns)
+    spec = SynthSpec(
+        clips=ns.clips,
+        val_clips=ns.val_clips,
+        test_clips=ns.test_clips,
+        frames=ns.frames,
+        image_size=ns.image_size,
+        img_size=ns.img_size,
+        mocap=ns.mocap,
+        shard_size=ns.shard_size,
+        seed=ns.seed,
+        render=not ns.no_render,
+    )
+    manifests = make_synthetic_dataset(
+        ns.out, spec, ns.body_model_dir, overwrite=ns.overwrite, progress=not ns.no_progress
+    )
+    _print_manifests(manifests)
+    body = ns.body_model_dir or str(Path(ns.out) / "body_model")
+    print(f"synthetic data written to {ns.out} (body model: {body})")
+    return 0
 
 
 def add_data_commands(sub: argparse._SubParsersAction) -> None:
     """Register ``data check|synth|features|convert`` under the ``data`` command."""
+    from lightning_hmd.data.synth.spec import SynthSpec
+
     data = sub.add_parser("data", help="dataset shards").add_subparsers(
         dest="data_command", required=True
     )
@@ -111,6 +132,26 @@ def add_data_commands(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("dir", help="a shard set directory (with manifest.json) or a folder of sets")
     p.set_defaults(func=_cmd_check)
+
+    d = SynthSpec()
+    p = data.add_parser(
+        "synth", help="synthetic train/val/test clips and mocap from the synthetic body model"
+    )
+    p.add_argument("--out", required=True, help="output folder (train/ val/ test/ mocap/)")
+    p.add_argument("--clips", type=int, default=d.clips, help="training tracks")
+    p.add_argument("--val-clips", type=int, default=d.val_clips)
+    p.add_argument("--test-clips", type=int, default=d.test_clips)
+    p.add_argument("--frames", type=int, default=d.frames, help="frames per track")
+    p.add_argument("--image-size", type=int, default=d.image_size, help="rendered frame side")
+    p.add_argument("--img-size", type=int, default=d.img_size, help="model crop side C")
+    p.add_argument("--mocap", type=int, default=d.mocap, help="mocap poses")
+    p.add_argument("--shard-size", type=int, default=d.shard_size)
+    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--body-model-dir", default=None, help="default: write the synthetic model")
+    p.add_argument("--no-render", action="store_true", help="labels only, no JPEG crops")
+    p.add_argument("--overwrite", action="store_true")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=_cmd_synth)
 
     p = data.add_parser(
         "features", help="precompute image features phi for clip shards (resumable)"

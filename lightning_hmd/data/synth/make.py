@@ -1,0 +1,199 @@
+"""Write the synthetic dataset: clip shard sets (train/val/test) and a mocap shard set.
+
+Every track is one motion of the synthetic body model seen by a pinhole camera: rendered
+frames (optional), 2D keypoints projected from the model's 25 keypoints with detector-like
+noise and occlusion (random drop-outs, occluded stretches of frames, keypoints outside the
+frame), exact 3D LSP joints in metres and SMPL parameters. Tracks then go through HMMR's
+preprocessing (:func:`lightning_hmd.data.tracks.write_track`: boxes from the noisy visible
+keypoints, smoothed, person scaled to a fixed height, crops), so the crops jitter as a real
+detector's do. Deterministic for a seed; an interrupted run resumes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from lightning_hmd.body.joints import NUM_LSP_JOINTS
+from lightning_hmd.body.smpl import BodyModel
+from lightning_hmd.body.synth import write_synthetic_model
+from lightning_hmd.data.schema import MocapSample
+from lightning_hmd.data.shards import MANIFEST_NAME, Manifest, ShardSetWriter, read_manifest
+from lightning_hmd.data.synth.motion import Motion, make_motion
+from lightning_hmd.data.synth.spec import SPLITS, SynthSpec
+from lightning_hmd.data.tracks import Track, write_track
+from lightning_hmd.geometry.rotations import axis_angle_to_matrix
+
+DATASET = "synthetic"
+
+
+@dataclass(frozen=True)
+class Posed:
+    """A motion through the body model: vertices (T, V, 3), keypoints (T, 25, 3) and LSP
+    joints (T, 14, 3), metres, camera frame."""
+
+    vertices: np.ndarray
+    keypoints: np.ndarray
+    lsp14: np.ndarray
+
+
+def pose_motion(body: BodyModel, motion: Motion) -> Posed:
+    """Run the body model over a motion and place it in front of the camera."""
+    t = len(motion.pose)
+    rotmat = axis_angle_to_matrix(torch.from_numpy(motion.pose).view(t, 24, 3))
+    betas = torch.from_numpy(motion.betas).expand(t, -1)
+    with torch.no_grad():
+        out = body(rotmat, betas)
+    shift = motion.translation[:, None, :]
+    joints = out.joints.numpy() + shift
+    return Posed(out.vertices.numpy() + shift, joints, joints[:, :NUM_LSP_JOINTS])
+
+
+def project(points: np.ndarray, focal: float, image_size: int) -> np.ndarray:
+    """Pinhole projection (..., 3) -> (..., 2) pixels, principal point at the image centre,
+    pixel centres at integer coordinates (as the renderer)."""
+    c = (image_size - 1) / 2.0
+    return focal * points[..., :2] / points[..., 2:3] + c
+
+
+def observe_keypoints(
+    keypoints: np.ndarray, spec: SynthSpec, rng: np.random.Generator
+) -> np.ndarray:
+    """Detector-like 2D keypoints (T, 25, 3) in pixels with visibility from 3D keypoints."""
+    t, k, _ = keypoints.shape
+    xy = project(keypoints, spec.focal, spec.image_size)
+    xy = xy + rng.normal(0.0, spec.kp_noise, xy.shape)
+    vis = rng.random((t, k)) >= spec.occlusion
+    if rng.random() < 0.3:  # an occluder hides one side of the body for a stretch of frames
+        a = int(rng.integers(0, t))
+        b = min(t, a + int(rng.integers(3, max(4, t // 3))))
+        side = rng.choice(k, size=k // 3, replace=False)
+        vis[a:b, side] = False
+    inside = np.all((xy >= 0) & (xy <= spec.image_size - 1), axis=-1)
+    vis &= inside
+    return np.concatenate([np.where(vis[..., None], xy, 0.0), vis[..., None]], -1)
+
+
+def _background(rng: np.random.Generator, size: int) -> np.ndarray:
+    """A smooth random colour gradient with mild noise (uint8, (S, S, 3))."""
+    a, b = rng.uniform(0, 255, 3), rng.uniform(0, 255, 3)
+    ramp = np.linspace(0.0, 1.0, size)[:, None, None]
+    image = a + (b - a) * ramp + rng.normal(0.0, 6.0, (size, size, 3))
+    return np.clip(image, 0, 255).astype(np.uint8)
+
+
+def make_track(
+    body: BodyModel,
+    split: str,
+    index: int,
+    spec: SynthSpec,
+    renderer: object | None,
+) -> Track:
+    """The ``index``-th track of a split (deterministic in ``spec.seed``)."""
+    rng = np.random.default_rng([spec.seed, SPLITS.index(split), index])
+    motion = make_motion(spec.frames, rng, spec.fps)
+    posed = pose_motion(body, motion)
+    kp2d = observe_keypoints(posed.keypoints, spec, rng)
+    load: Callable[[int], np.ndarray] | None = None
+    if renderer is not None:
+        background = _background(rng, spec.image_size)
+        colour = rng.uniform(0.3, 0.9, 3)
+
+        def load(i: int) -> np.ndarray:
+            return renderer.render(posed.vertices[i], colour, background)[0]
+
+    return Track(
+        dataset=DATASET,
+        split=split,
+        sequence=f"{split}{index:05d}",
+        track_id=0,
+        fps=spec.fps,
+        frame_index=np.arange(spec.frames),
+        kp2d=kp2d,
+        load_frame=load,
+        joints3d=posed.lsp14.astype(np.float32),
+        pose=motion.pose,
+        betas=motion.betas,
+    )
+
+
+def mocap_samples(spec: SynthSpec) -> list[MocapSample]:
+    """``spec.mocap`` poses taken every 5th frame of random motions (deterministic)."""
+    rng = np.random.default_rng([spec.seed, len(SPLITS)])
+    out: list[MocapSample] = []
+    while len(out) < spec.mocap:
+        m = make_motion(100, rng, spec.fps)
+        out += [MocapSample(p, m.betas, DATASET) for p in m.pose[::5]]
+    return out[: spec.mocap]
+
+
+def _complete(set_dir: Path, overwrite: bool) -> bool:
+    """A finished set from an earlier run (kept unless ``overwrite``)."""
+    return not overwrite and (set_dir / MANIFEST_NAME).is_file()
+
+
+def make_synthetic_dataset(
+    out: str | Path,
+    spec: SynthSpec,
+    body_dir: str | Path | None = None,
+    *,
+    overwrite: bool = False,
+    progress: bool = True,
+) -> dict[str, Manifest]:
+    """Write ``OUT/{train,val,test,mocap}`` shard sets and, without ``body_dir``, the synthetic
+    body model to ``OUT/body_model``. Returns the manifests by set name."""
+    out = Path(out)
+    if body_dir is None:
+        body_dir = write_synthetic_model(out / "body_model")
+    body = BodyModel.from_dir(body_dir)
+    renderer = None
+    if spec.render:
+        from lightning_hmd.data.synth.render import BodyRenderer
+
+        renderer = BodyRenderer(body.faces.numpy(), spec.image_size, spec.focal)
+    source = f"lightning-hmd data synth (seed {spec.seed})"
+    manifests: dict[str, Manifest] = {}
+    try:
+        for split in SPLITS:
+            if _complete(out / split, overwrite):
+                manifests[split] = read_manifest(out / split)
+                continue
+            with ShardSetWriter(
+                out / split,
+                split,
+                spec.shard_size,
+                source,
+                overwrite=overwrite,
+                resume=not overwrite,
+            ) as writer:
+                for i in tqdm(range(spec.count(split)), desc=split, disable=not progress):
+                    if writer.is_done(f"{DATASET}__{split}{i:05d}__t0000_c0000"):
+                        continue  # a kept shard of an interrupted run holds it
+                    track = make_track(body, split, i, spec, renderer)
+                    write_track(
+                        writer,
+                        track,
+                        chunk_len=spec.frames,
+                        crop_size=spec.crop_size(split),
+                        jpeg=spec.render,
+                        person_height=spec.person_height,
+                    )
+            manifests[split] = writer.manifest
+    finally:
+        if renderer is not None:
+            renderer.close()
+    if _complete(out / "mocap", overwrite):
+        manifests["mocap"] = read_manifest(out / "mocap")
+        return manifests
+    with ShardSetWriter(
+        out / "mocap", "train", 500, source, overwrite=overwrite, resume=not overwrite
+    ) as writer:
+        for i, sample in enumerate(mocap_samples(spec)):
+            writer.write(sample, f"{DATASET}__m{i:06d}")
+    manifests["mocap"] = writer.manifest
+    return manifests

@@ -1,0 +1,88 @@
+"""Headless rendering of the body mesh with pyrender (OSMesa by default, EGL if chosen).
+
+pyrender needs an OpenGL platform before it is imported: ``PYOPENGL_PLATFORM`` defaults to
+``osmesa`` here (Debian's ``libosmesa6``; software rendering, no display, no GPU). Set it to
+``egl`` beforehand to use EGL instead. PyOpenGL must be 3.1.10 or later for OSMesa contexts
+(pyrender pins 3.1.0, whose OSMesa binding lacks ``OSMesaCreateContextAttribs``).
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+os.environ.setdefault("PYOPENGL_PLATFORM", "osmesa")
+
+# Camera frame of the data (x right, y down, z forward) -> OpenGL (x right, y up, z backward).
+_CV_TO_GL = np.array([1.0, -1.0, -1.0])
+
+
+def offscreen_gl_problem() -> str | None:
+    """Why headless rendering does not work here, or None when it does."""
+    try:
+        import pyrender
+
+        renderer = pyrender.OffscreenRenderer(8, 8)
+        renderer.delete()
+    except Exception as err:  # any failure means "cannot render": report it
+        return f"{type(err).__name__}: {err}"
+    return None
+
+
+class BodyRenderer:
+    """Renders one mesh per call with a pinhole camera at the origin of the data's camera
+    frame (principal point at the image centre, pixel centres at integer coordinates).
+
+    Args:
+        faces: (F, 3) triangle vertex indices.
+        image_size: output side in pixels (square images).
+        focal: focal length in pixels.
+    """
+
+    def __init__(self, faces: np.ndarray, image_size: int, focal: float) -> None:
+        import pyrender
+
+        self._pyrender = pyrender
+        self.faces = np.asarray(faces, np.int64)
+        self.size = int(image_size)
+        self.focal = float(focal)
+        self.scene = pyrender.Scene(bg_color=[0.0, 0.0, 0.0, 0.0], ambient_light=[0.35] * 3)
+        c = (self.size - 1) / 2.0 + 0.5  # OpenGL pixel centres sit at +0.5
+        self.scene.add(pyrender.IntrinsicsCamera(self.focal, self.focal, c, c), pose=np.eye(4))
+        light = np.eye(4)
+        light[:3, :3] = [[1, 0, 0], [0, 0.8, 0.6], [0, -0.6, 0.8]]
+        self.scene.add(pyrender.DirectionalLight(intensity=3.0), pose=light)
+        self.renderer = pyrender.OffscreenRenderer(self.size, self.size)
+
+    def render(
+        self, vertices: np.ndarray, colour: np.ndarray, background: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Render the mesh over a background.
+
+        Args:
+            vertices: (V, 3) metres in the data's camera frame (z > 0 in front).
+            colour: (3,) RGB in [0, 1].
+            background: (H, W, 3) uint8.
+
+        Returns:
+            ((H, W, 3) uint8 image, (H, W) bool mask of the pixels the mesh covers).
+        """
+        import trimesh
+
+        pr = self._pyrender
+        mesh = trimesh.Trimesh(np.asarray(vertices) * _CV_TO_GL, self.faces, process=False)
+        material = pr.MetallicRoughnessMaterial(
+            baseColorFactor=[*map(float, colour), 1.0], metallicFactor=0.1, roughnessFactor=0.8
+        )
+        node = self.scene.add(pr.Mesh.from_trimesh(mesh, material=material, smooth=False))
+        try:
+            rgb, depth = self.renderer.render(self.scene)
+        finally:
+            self.scene.remove_node(node)
+        mask = depth > 0
+        image = np.where(mask[..., None], rgb, background).astype(np.uint8)
+        return image, mask
+
+    def close(self) -> None:
+        self.renderer.delete()

@@ -1,0 +1,173 @@
+"""The synthetic dataset: determinism, label consistency, rendering, resume, CLI."""
+
+from __future__ import annotations
+
+import io
+import tarfile
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+
+from lightning_hmd.body.smpl import BodyModel
+from lightning_hmd.cli import main
+from lightning_hmd.data.check import check_shards
+from lightning_hmd.data.shards import read_manifest
+from lightning_hmd.data.synth import make as make_mod
+from lightning_hmd.data.synth.make import make_synthetic_dataset, pose_motion, project
+from lightning_hmd.data.synth.motion import make_motion
+from lightning_hmd.data.synth.spec import SynthSpec
+from lightning_hmd.geometry.rotations import axis_angle_to_matrix
+
+SPEC = SynthSpec(clips=3, val_clips=1, test_clips=1, frames=12, mocap=30, render=False)
+
+
+def members(tar_path):
+    with tarfile.open(tar_path) as tar:
+        return {m.name: tar.extractfile(m).read() for m in tar.getmembers()}
+
+
+def npy(data):
+    return np.load(io.BytesIO(data), allow_pickle=False)
+
+
+def test_same_seed_same_bytes_other_seed_other_bytes(tmp_path, synthetic_body_dir):
+    a = make_synthetic_dataset(tmp_path / "a", SPEC, synthetic_body_dir, progress=False)
+    b = make_synthetic_dataset(tmp_path / "b", SPEC, synthetic_body_dir, progress=False)
+    c = make_synthetic_dataset(
+        tmp_path / "c", replace(SPEC, seed=1), synthetic_body_dir, progress=False
+    )
+    for name in ("train", "val", "test", "mocap"):
+        assert [s.sha256 for s in a[name].shards] == [s.sha256 for s in b[name].shards]
+        assert [s.sha256 for s in a[name].shards] != [s.sha256 for s in c[name].shards]
+    assert a["train"].total_samples == 3 and a["mocap"].total_samples == 30
+    assert check_shards(tmp_path / "a").ok
+
+
+def test_labels_agree_with_the_body_model(tmp_path, synthetic_body_dir):
+    make_synthetic_dataset(tmp_path, SPEC, synthetic_body_dir, progress=False)
+    m = members(tmp_path / "train" / "train-000000.tar")
+    key = sorted(m)[0].split(".")[0]
+    pose, betas = npy(m[f"{key}.pose.npy"]), npy(m[f"{key}.betas.npy"])
+    joints3d = npy(m[f"{key}.joints3d.npy"])
+    body = BodyModel.from_dir(synthetic_body_dir)
+    t = len(pose)
+    with torch.no_grad():
+        out = body(
+            axis_angle_to_matrix(torch.from_numpy(pose).view(t, 24, 3)),
+            torch.from_numpy(betas).expand(t, -1),
+        )
+    lsp = out.joints[:, :14].numpy()
+    # equal up to the per-frame translation
+    rel = lambda j: j - j[:, 2:4].mean(1, keepdims=True)  # noqa: E731
+    np.testing.assert_allclose(rel(joints3d), rel(lsp), atol=1e-4)
+    # pose within the limits: knees bend one way only
+    assert (pose.reshape(t, 24, 3)[:, [4, 5], 0] >= -1e-6).all()
+
+
+def test_keypoints_map_back_to_the_projection(tmp_path, synthetic_body_dir):
+    spec = replace(SPEC, kp_noise=0.0, occlusion=0.0)
+    make_synthetic_dataset(tmp_path, spec, synthetic_body_dir, progress=False)
+    m = members(tmp_path / "val" / "val-000000.tar")
+    key = sorted(m)[0].split(".")[0]
+    kp = npy(m[f"{key}.kp2d.npy"])
+    box = npy(m[f"{key}.crop_box.npy"])
+    # crop-normalised -> original pixels: x = x0 + (x_norm + 1) / 2 * (x1 - x0)
+    xy = box[:, None, :2] + (kp[..., :2] + 1) / 2 * (box[:, None, 2:] - box[:, None, :2])
+    rng = np.random.default_rng([spec.seed, 1, 0])
+    motion = make_motion(spec.frames, rng, spec.fps)
+    posed = pose_motion(BodyModel.from_dir(synthetic_body_dir), motion)
+    want = project(posed.keypoints, spec.focal, spec.image_size)
+    vis = kp[..., 2] > 0
+    assert vis.mean() > 0.5
+    assert np.abs(xy - want)[vis].max() < 0.05
+
+
+def test_interrupted_run_resumes_to_the_same_bytes(tmp_path, synthetic_body_dir, monkeypatch):
+    spec = replace(SPEC, clips=5, shard_size=2)
+    whole = make_synthetic_dataset(tmp_path / "whole", spec, synthetic_body_dir, progress=False)
+    real = make_mod.make_track
+    calls = {"n": 0}
+
+    def failing(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 4:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(make_mod, "make_track", failing)
+    with pytest.raises(KeyboardInterrupt):
+        make_synthetic_dataset(tmp_path / "cut", spec, synthetic_body_dir, progress=False)
+    assert not (tmp_path / "cut" / "train" / "manifest.json").exists()
+    assert not list((tmp_path / "cut" / "train").glob("*.tmp"))
+    monkeypatch.setattr(make_mod, "make_track", real)
+    again = make_synthetic_dataset(tmp_path / "cut", spec, synthetic_body_dir, progress=False)
+    for name in whole:
+        assert again[name].to_json() == whole[name].to_json()
+    assert check_shards(tmp_path / "cut").ok
+
+
+def test_cli_writes_checked_sets_and_the_body_model(tmp_path, capsys):
+    args = [
+        "data",
+        "synth",
+        "--out",
+        str(tmp_path),
+        "--clips",
+        "2",
+        "--val-clips",
+        "1",
+        "--test-clips",
+        "1",
+        "--frames",
+        "10",
+        "--mocap",
+        "20",
+        "--no-render",
+        "--no-progress",
+    ]
+    assert main(args) == 0
+    assert "synthetic data written" in capsys.readouterr().out
+    assert (tmp_path / "body_model" / "SMPL_NEUTRAL.npz").is_file()
+    assert read_manifest(tmp_path / "train").total_samples == 2
+    assert main(["data", "check", str(tmp_path)]) == 0
+
+
+def test_rendered_silhouette_matches_the_projected_mesh(offscreen_gl, synthetic_body_dir):
+    from lightning_hmd.data.synth.render import BodyRenderer
+
+    body = BodyModel.from_dir(synthetic_body_dir)
+    spec = SynthSpec()
+    motion = make_motion(3, np.random.default_rng(5), 30.0)
+    posed = pose_motion(body, motion)
+    renderer = BodyRenderer(body.faces.numpy(), spec.image_size, spec.focal)
+    try:
+        bg = np.zeros((spec.image_size, spec.image_size, 3), np.uint8)
+        image, mask = renderer.render(posed.vertices[0], np.array([0.8, 0.7, 0.6]), bg)
+    finally:
+        renderer.close()
+    uv = project(posed.vertices[0], spec.focal, spec.image_size)
+    ys, xs = np.nonzero(mask)
+    assert abs(xs.min() - uv[:, 0].min()) <= 1.0 and abs(xs.max() - uv[:, 0].max()) <= 1.0
+    assert abs(ys.min() - uv[:, 1].min()) <= 1.0 and abs(ys.max() - uv[:, 1].max()) <= 1.0
+    assert (image[mask].sum(-1) > 0).all() and (image[~mask] == 0).all()
+    # every projected vertex falls on (or next to) a covered pixel
+    px = np.clip(np.round(uv).astype(int), 0, spec.image_size - 1)
+    near = (
+        mask
+        | np.roll(mask, 1, 0)
+        | np.roll(mask, -1, 0)
+        | np.roll(mask, 1, 1)
+        | np.roll(mask, -1, 1)
+    )
+    assert near[px[:, 1], px[:, 0]].mean() > 0.99
+
+
+def test_rendered_dataset_passes_check(offscreen_gl, tmp_path, synthetic_body_dir):
+    spec = replace(SPEC, render=True, clips=2)
+    make_synthetic_dataset(tmp_path, spec, synthetic_body_dir, progress=False)
+    m = members(tmp_path / "train" / "train-000000.tar")
+    frames = read_manifest(tmp_path / "train").shards[0].frames
+    assert sum(name.endswith(".jpg") for name in m) == frames > spec.frames
+    assert check_shards(tmp_path).ok
