@@ -5,12 +5,16 @@ here so converters import one module).
 
 from __future__ import annotations
 
+import pickle
 from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
+from tqdm import tqdm
 
+from lightning_hmd.data.schema import MocapSample, make_mocap_key
+from lightning_hmd.data.shards import MANIFEST_NAME, Manifest, ShardSetWriter, read_manifest
 from lightning_hmd.data.tracks import (
     DEFAULT_CHUNK_LEN,
     JPEG_QUALITY,
@@ -30,8 +34,12 @@ __all__ = [
     "chunk_ranges",
     "crop_size_for",
     "encode_jpeg",
+    "load_pickle",
     "read_image",
+    "require_keys",
     "require_layout",
+    "write_mocap",
+    "write_split",
     "write_track",
 ]
 
@@ -69,3 +77,104 @@ def read_image(path: Path) -> np.ndarray:
             return np.asarray(im.convert("RGB"))
     except (OSError, ValueError) as err:
         raise OSError(f"{path}: unreadable image ({err})") from err
+
+
+def write_split(
+    out: Path,
+    split: str,
+    tracks: Iterable[Track],
+    *,
+    source: str,
+    shard_size: int = DEFAULT_SHARD_SIZE,
+    chunk_len: int = DEFAULT_CHUNK_LEN,
+    jpeg: bool = True,
+    vis_threshold: float = 0.0,
+    overwrite: bool = False,
+    progress: bool = True,
+    total: int | None = None,
+) -> Manifest:
+    """Write every track of one split to ``out/split`` and return its manifest.
+
+    A complete set (one with a manifest) is kept unless ``overwrite``; an interrupted one
+    resumes (chunks already in kept shards are not loaded again). Tracks are written in the
+    order given, which the converters keep sorted so the shards are deterministic.
+    """
+    set_dir = Path(out) / split
+    if not overwrite and (set_dir / MANIFEST_NAME).is_file():
+        return read_manifest(set_dir)
+    with ShardSetWriter(
+        set_dir, split, shard_size, source, overwrite=overwrite, resume=not overwrite
+    ) as writer:
+        for track in tqdm(tracks, desc=split, total=total, disable=not progress, unit="track"):
+            write_track(writer, track, chunk_len=chunk_len, jpeg=jpeg, vis_threshold=vis_threshold)
+    return writer.manifest
+
+
+def write_mocap(
+    out: Path,
+    samples: Iterable[MocapSample],
+    *,
+    name: str = "mocap",
+    source: str,
+    shard_size: int = 1000,
+    overwrite: bool = False,
+    progress: bool = True,
+) -> Manifest:
+    """Write mocap samples to ``out/name`` (split ``train``); keys number the samples.
+
+    A complete set is kept unless ``overwrite``; an incomplete one is written again.
+    """
+    set_dir = Path(out) / name
+    if not overwrite and (set_dir / MANIFEST_NAME).is_file():
+        return read_manifest(set_dir)
+    with ShardSetWriter(set_dir, "train", shard_size, source, overwrite=True) as writer:
+        for i, sample in enumerate(tqdm(samples, desc=name, disable=not progress)):
+            writer.write(sample, make_mocap_key(sample.dataset, i))
+    return writer.manifest
+
+
+# Pickles of the public datasets (3DPW, HMR's neutrMosh) hold only numpy arrays and builtin
+# containers; this unpickler refuses every other global so a tampered file cannot run code.
+_SAFE_GLOBALS = {
+    ("numpy.core.multiarray", "_reconstruct"),
+    ("numpy._core.multiarray", "_reconstruct"),
+    ("numpy.core.multiarray", "scalar"),
+    ("numpy._core.multiarray", "scalar"),
+    ("numpy", "ndarray"),
+    ("numpy", "dtype"),
+    ("copy_reg", "_reconstructor"),
+    ("copyreg", "_reconstructor"),
+    ("__builtin__", "object"),
+    ("builtins", "object"),
+    ("_codecs", "encode"),  # bytes in protocol-2 pickles written by Python 3
+}
+
+
+class _RestrictedUnpickler(pickle.Unpickler):
+    def find_class(self, module: str, name: str) -> object:
+        if (module, name) in _SAFE_GLOBALS:
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(f"refusing to load {module}.{name} (only numpy arrays)")
+
+
+def load_pickle(path: Path) -> object:
+    """A pickle of numpy arrays and builtin containers (Python 2 pickles included).
+
+    Raises:
+        ValueError: naming the file when it is not such a pickle.
+    """
+    try:
+        with open(path, "rb") as f:
+            return _RestrictedUnpickler(f, encoding="latin1").load()
+    except (pickle.UnpicklingError, EOFError, AttributeError, ImportError) as err:
+        raise ValueError(f"{path}: not a readable pickle of arrays ({err})") from err
+
+
+def require_keys(obj: object, keys: Iterable[str], where: Path | str) -> dict:
+    """``obj`` as a dict that has every key; the error names the file and the missing keys."""
+    if not isinstance(obj, dict):
+        raise ValueError(f"{where}: expected a dict, got {type(obj).__name__}")
+    missing = [k for k in keys if k not in obj]
+    if missing:
+        raise ValueError(f"{where}: missing key(s) {', '.join(missing)}; has {sorted(obj)}")
+    return obj

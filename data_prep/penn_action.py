@@ -1,0 +1,136 @@
+"""``penn-action``: Penn Action videos with 13 annotated joints (2D only).
+
+Source layout (as published)::
+
+    SRC/frames/0001/000001.jpg ...   one folder of JPEG frames per video (1-based names)
+    SRC/labels/0001.mat              per video: x, y, visibility (N, 13), train (1 / -1),
+                                     action, bbox, dimensions, nframes
+
+Splits as HMMR's ``upenn_to_tfrecords_video.py``: the official ``train`` flag; of the official
+test videos every 10th (in sorted order, starting with the first) is validation. Tracks are
+cut where 4 or fewer joints are visible and runs shorter than 40 frames are dropped; each
+remaining run is one track. Joints map to the 25-keypoint order with the head on
+``head_top``, the ankles on the separate ankle keypoints (23/24), and no neck.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import scipy.io
+
+from data_prep.common import (
+    DEFAULT_CHUNK_LEN,
+    DEFAULT_SHARD_SIZE,
+    Track,
+    read_image,
+    require_keys,
+    require_layout,
+    write_split,
+)
+from lightning_hmd.body.joints import KEYPOINT_NAMES, NUM_KEYPOINTS
+from lightning_hmd.data.cropping import visible_runs
+from lightning_hmd.data.shards import Manifest
+
+NAME = "penn-action"
+LAYOUT = "frames/<video>/<frame>.jpg and labels/<video>.mat"
+FPS = 30.0
+PENN_JOINTS = (
+    "head", "l_shoulder", "r_shoulder", "l_elbow", "r_elbow", "l_wrist", "r_wrist",
+    "l_hip", "r_hip", "l_knee", "r_knee", "l_ankle", "r_ankle",
+)  # fmt: skip
+_TARGET = {"head": "head_top", "l_ankle": "l_ankle", "r_ankle": "r_ankle"}
+PENN_TO_KEYPOINT = tuple(KEYPOINT_NAMES.index(_TARGET.get(n, n)) for n in PENN_JOINTS)
+MIN_VISIBLE = 5  # tracks are cut where <= 4 joints are visible
+MIN_TRACK_LEN = 40
+VAL_EVERY = 10
+
+
+def read_labels(path: Path) -> dict[str, np.ndarray]:
+    """One ``labels/*.mat`` -> x, y, visibility (N, 13) and the train flag."""
+    try:
+        mat = scipy.io.loadmat(path)
+    except (ValueError, OSError, TypeError) as err:
+        raise ValueError(f"{path}: unreadable .mat ({err})") from err
+    mat = require_keys(mat, ("x", "y", "visibility", "train"), path)
+    x, y, vis = (np.asarray(mat[k], np.float64) for k in ("x", "y", "visibility"))
+    for k, a in (("x", x), ("y", y), ("visibility", vis)):
+        if a.ndim != 2 or a.shape[1] != len(PENN_JOINTS) or a.shape != x.shape:
+            raise ValueError(f"{path}: {k!r} has shape {a.shape}, expected (N, {len(PENN_JOINTS)})")
+    return {"x": x, "y": y, "visibility": vis, "train": int(np.asarray(mat["train"]).ravel()[0])}
+
+
+def to_keypoints(x: np.ndarray, y: np.ndarray, vis: np.ndarray) -> np.ndarray:
+    """Penn Action (N, 13) coordinates and visibility -> (N, 25, 3) keypoints."""
+    kp = np.zeros((len(x), NUM_KEYPOINTS, 3))
+    idx = list(PENN_TO_KEYPOINT)
+    kp[:, idx, 0], kp[:, idx, 1], kp[:, idx, 2] = x, y, vis > 0
+    return kp
+
+
+def video_splits(label_files: list[Path]) -> dict[str, list[Path]]:
+    """Official train/test flag; every 10th test video (sorted) becomes validation."""
+    splits: dict[str, list[Path]] = {"train": [], "val": [], "test": []}
+    tests = 0
+    for path in sorted(label_files):
+        if read_labels(path)["train"] == 1:
+            splits["train"].append(path)
+        else:
+            splits["val" if tests % VAL_EVERY == 0 else "test"].append(path)
+            tests += 1
+    return splits
+
+
+def video_tracks(src: Path, label: Path, split: str) -> Iterator[Track]:
+    """The tracks of one video: runs with enough visible joints, at least 40 frames long."""
+    lab = read_labels(label)
+    kp = to_keypoints(lab["x"], lab["y"], lab["visibility"])
+    frames_dir = src / "frames" / label.stem
+    frames = sorted(frames_dir.glob("*.jpg"))
+    if len(frames) < len(kp):
+        raise ValueError(f"{frames_dir}: {len(frames)} frames, but {label} labels {len(kp)}")
+    for track_id, run in enumerate(visible_runs(kp[..., 2].sum(-1), MIN_VISIBLE, MIN_TRACK_LEN)):
+        idx = np.arange(run.start, run.stop)
+        yield Track(
+            dataset=NAME,
+            split=split,
+            sequence=label.stem,
+            track_id=track_id,
+            fps=FPS,
+            frame_index=idx,
+            kp2d=kp[idx],
+            load_frame=lambda i, idx=idx: read_image(frames[idx[i]]),
+        )
+
+
+def convert(
+    src: Path,
+    out: Path,
+    *,
+    shard_size: int = DEFAULT_SHARD_SIZE,
+    chunk_len: int = DEFAULT_CHUNK_LEN,
+    jpeg: bool = True,
+    overwrite: bool = False,
+    progress: bool = True,
+) -> dict[str, Manifest]:
+    """Convert Penn Action to ``OUT/{train,val,test}``; returns manifests by split."""
+    src = Path(src)
+    require_layout(src, ["labels/*.mat", "frames/*/*.jpg"], NAME, LAYOUT)
+    splits = video_splits(list((src / "labels").glob("*.mat")))
+    manifests = {}
+    for split, labels in splits.items():
+        tracks = (t for label in labels for t in video_tracks(src, label, split))
+        manifests[split] = write_split(
+            out,
+            split,
+            tracks,
+            source="Penn Action",
+            shard_size=shard_size,
+            chunk_len=chunk_len,
+            jpeg=jpeg,
+            overwrite=overwrite,
+            progress=progress,
+        )
+    return manifests

@@ -1,0 +1,64 @@
+"""penn-action converter on a fixture in Penn Action's published layout."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+import scipy.io
+from fixtures.datasets import read_set, to_original_pixels, write_penn_action
+from PIL import Image
+
+from data_prep import penn_action
+from data_prep.common import LayoutError
+from lightning_hmd.cli import main
+
+
+def test_every_tenth_test_video_is_validation(tmp_path):
+    videos = {f"{i:04d}": (1, 1 if i % 3 == 0 else -1) for i in range(1, 26)}
+    write_penn_action(tmp_path, videos)
+    splits = penn_action.video_splits(list((tmp_path / "labels").glob("*.mat")))
+    tests = sorted(n for n, (_, flag) in videos.items() if flag == -1)
+    assert [p.stem for p in splits["train"]] == sorted(n for n in videos if n not in tests)
+    assert [p.stem for p in splits["val"]] == tests[::10]
+    assert len(splits["val"]) + len(splits["test"]) == len(tests) == 17
+
+
+def test_conversion_keeps_keypoints_splits_and_cuts(tmp_path, capsys):
+    src, out = tmp_path / "Penn_Action", tmp_path / "out"
+    truth = write_penn_action(src, {"0001": (60, 1), "0002": (60, -1), "0003": (58, -1)})
+    args = ["data", "convert", "penn-action", str(src), "--out", str(out), "--no-progress"]
+    assert main(args) == 0
+    for split, name in (("train", "0001"), ("val", "0002"), ("test", "0003")):
+        (sample,) = read_set(out / split)
+        assert (sample.dataset, sample.split, sample.sequence) == ("penn-action", split, name)
+        # frames 10-14 show 3 joints: the run before is too short, the track starts at 15
+        n = len(truth[name])
+        np.testing.assert_array_equal(sample.frame_index, np.arange(15, n))
+        assert sample.joints3d is None and sample.pose is None
+        kp = to_original_pixels(sample)
+        idx = list(penn_action.PENN_TO_KEYPOINT)
+        np.testing.assert_allclose(kp[:, idx], truth[name][15:, :, :2], atol=1e-3)
+        vis = sample.kp2d[..., 2]
+        assert vis[:, idx].all() and vis.sum() == 13 * (n - 15)
+        with Image.open(io.BytesIO(sample.jpeg[0])) as im:
+            assert im.size == ((300, 300) if split == "train" else (224, 224))
+    assert main(["data", "check", str(out)]) == 0
+    assert "OK: no problems" in capsys.readouterr().out
+
+
+def test_bad_layouts_and_labels_are_named(tmp_path):
+    with pytest.raises(LayoutError, match="labels/\\*.mat"):
+        penn_action.convert(tmp_path, tmp_path / "out")
+    write_penn_action(tmp_path, {"0001": (2, 1)})
+    scipy.io.savemat(tmp_path / "labels" / "0001.mat", {"x": np.zeros((2, 13))})
+    with pytest.raises(ValueError, match="0001.mat: missing key"):
+        penn_action.convert(tmp_path, tmp_path / "out", progress=False)
+    scipy.io.savemat(
+        tmp_path / "labels" / "0001.mat",
+        {"x": np.zeros((2, 12)), "y": np.zeros((2, 12)), "visibility": np.zeros((2, 12)),
+         "train": 1},
+    )  # fmt: skip
+    with pytest.raises(ValueError, match="'x' has shape \\(2, 12\\), expected \\(N, 13\\)"):
+        penn_action.convert(tmp_path, tmp_path / "out", progress=False)
