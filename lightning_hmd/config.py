@@ -22,13 +22,47 @@ from omegaconf.errors import OmegaConfBaseException
 
 
 @dataclass
+class AugmentConfig:
+    """Online augmentation of training crops (HMMR's ``tube_augmentation`` defaults)."""
+
+    enabled: bool = True
+    scale_max: float = 0.3  # per-frame scale 2^U(-scale_max, scale_max)
+    trans_max: float = 20.0  # per-frame translation U(-trans_max, trans_max), output-crop px
+    flip_prob: float = 0.5  # whole-sequence horizontal flip
+    per_frame: bool = True  # independent jitter per frame (HMMR); false: one per sequence
+
+
+INPUTS = ("features", "images")
+
+
+@dataclass
 class DataConfig:
-    """Clips fed to the generator."""
+    """Clips fed to the generator and mocap fed to the discriminator.
+
+    Each ``*_sets`` entry is a shard set folder (one holding ``manifest.json``) or a folder
+    of such sets. Training draws from ``train_sets`` in the ratios ``train_weights`` (empty:
+    equal); HMMR draws half its sequences from 3D sets (Human3.6M) and half from 2D ones.
+    """
 
     batch_size: int = 8  # B: sequences per batch
     seq_len: int = 20  # T: frames per training sequence
     img_size: int = 224  # crop side in pixels
     num_workers: int = 2
+    inputs: str = "features"  # features: precomputed phi; images: JPEG crops
+    train_sets: list[str] = field(
+        default_factory=lambda: ["data/h36m/train", "data/penn-action/train",
+                                 "data/insta-variety/train"]
+    )  # fmt: skip
+    train_weights: list[float] = field(default_factory=lambda: [0.5, 0.25, 0.25])
+    val_sets: list[str] = field(default_factory=lambda: ["data/h36m/val", "data/penn-action/val"])
+    test_sets: list[str] = field(
+        default_factory=lambda: ["data/3dpw/test", "data/h36m/test", "data/penn-action/test"]
+    )
+    mocap_sets: list[str] = field(
+        default_factory=lambda: ["data/mocap_cmu", "data/mocap_h36m", "data/mocap_jointlim"]
+    )
+    train_batches_per_epoch: int = 0  # 0: every training frame seen about once per epoch
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
 
 
 @dataclass
@@ -186,8 +220,37 @@ def validate(cfg: DictConfig) -> None:
     for key in ("data.batch_size", "data.seq_len", "model.ief_iters", "model.feat_dim"):
         if OmegaConf.select(cfg, key) < 1:
             raise ConfigError(f"{key} must be >= 1, got {OmegaConf.select(cfg, key)}")
+    _validate_data(cfg.data)
     if m.temporal.num_blocks < 0:
         raise ConfigError(f"model.temporal.num_blocks must be >= 0, got {m.temporal.num_blocks}")
+
+
+def _validate_data(d: DictConfig) -> None:
+    if d.inputs not in INPUTS:
+        raise ConfigError(f"data.inputs must be one of {', '.join(INPUTS)}, got {d.inputs!r}")
+    if d.train_weights and len(d.train_weights) != len(d.train_sets):
+        raise ConfigError(
+            f"data.train_weights has {len(d.train_weights)} entries but data.train_sets has "
+            f"{len(d.train_sets)}; give one weight per set, or none for equal weights"
+        )
+    if any(w < 0 for w in d.train_weights) or (d.train_weights and sum(d.train_weights) <= 0):
+        raise ConfigError(f"data.train_weights must be >= 0 with a positive sum, got "
+                          f"{list(d.train_weights)}")  # fmt: skip
+    for key in ("num_workers", "train_batches_per_epoch"):
+        if d[key] < 0:
+            raise ConfigError(f"data.{key} must be >= 0, got {d[key]}")
+    a = d.augment
+    if a.scale_max < 0 or a.trans_max < 0:
+        raise ConfigError(
+            f"data.augment.scale_max and trans_max must be >= 0, got {a.scale_max}, {a.trans_max}"
+        )
+    if not 0.0 <= a.flip_prob <= 1.0:
+        raise ConfigError(f"data.augment.flip_prob must be in [0, 1], got {a.flip_prob}")
+
+
+def train_weights(d: DataConfig | DictConfig) -> list[float]:
+    """The training mix: ``data.train_weights``, or equal weights when it is empty."""
+    return list(d.train_weights) or [1.0] * len(d.train_sets)
 
 
 def to_yaml(cfg: DictConfig) -> str:

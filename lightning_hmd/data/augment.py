@@ -23,20 +23,10 @@ import cv2
 import numpy as np
 
 from lightning_hmd.body.joints import KEYPOINT_FLIP_PERM, LSP14_FLIP_PERM, SMPL_FLIP_PERM
+from lightning_hmd.config import AugmentConfig  # the settings live in the config tree
 from lightning_hmd.data.schema import ClipSample
 
 _POSE_SIGN = np.array([1.0, -1.0, -1.0], dtype=np.float32)
-
-
-@dataclass(frozen=True)
-class AugmentConfig:
-    """Augmentation of image crops (HMMR defaults)."""
-
-    scale_max: float = 0.3  # log2 of the largest scale factor
-    trans_max: float = 20.0  # output-crop pixels, per axis
-    flip_prob: float = 0.5  # whole-sequence horizontal flip
-    per_frame: bool = True  # independent jitter per frame (HMMR); else one per sequence
-    enabled: bool = True
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,15 @@ import pytest
 from omegaconf import OmegaConf
 
 from lightning_hmd.cli import main
-from lightning_hmd.config import Config, ConfigError, available_presets, load_config, to_object
+from lightning_hmd.config import (
+    AugmentConfig,
+    Config,
+    ConfigError,
+    available_presets,
+    load_config,
+    to_object,
+    train_weights,
+)
 
 SWEEP_KEYS = (
     "data.batch_size",
@@ -121,6 +129,13 @@ def test_bad_key_in_yaml_names_file_and_key(tmp_path):
         ("model.delta_t=[-25]", "seq_len"),
         ("model.temporal.num_blocks=-1", "num_blocks"),
         ("model.temporal.num_groups=30", "num_groups"),
+        ("data.inputs=pixels", "data.inputs must be one of features, images"),
+        ("data.train_weights=[1.0]", "data.train_weights has 1 entries but data.train_sets"),
+        ("data.train_weights=[0,0,0]", "positive sum"),
+        ("data.train_weights=[1,-1,1]", "positive sum"),
+        ("data.augment.flip_prob=1.5", "flip_prob"),
+        ("data.augment.scale_max=-0.1", "scale_max"),
+        ("data.train_batches_per_epoch=-1", "train_batches_per_epoch"),
     ],
 )
 def test_cross_field_validation(override, match):
@@ -151,3 +166,15 @@ def test_cli_bad_key_exits_nonzero_naming_key():
     assert proc.returncode == 2
     assert "model.temporl" in proc.stderr
     assert proc.stdout == ""
+
+
+def test_data_sets_and_weights():
+    paper = load_config("paper")
+    assert list(paper.data.train_weights) == [0.5, 0.25, 0.25]
+    assert paper.data.inputs == "features" and paper.data.augment.flip_prob == 0.5
+    tiny = load_config("tiny")
+    assert list(tiny.data.train_sets) == ["data/synthetic/train"]
+    assert tiny.data.inputs == "images"
+    cfg = load_config(overrides=["data.train_sets=[a,b]", "data.train_weights=[]"])
+    assert train_weights(cfg.data) == [1.0, 1.0]
+    assert isinstance(to_object(cfg).data.augment, AugmentConfig)
