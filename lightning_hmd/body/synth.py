@@ -13,10 +13,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from scipy.spatial import cKDTree
 
 from lightning_hmd.body.joints import (
+    H36M_FLIP_PERM,
     H36M_JOINT_NAMES,
+    KEYPOINT_FLIP_PERM,
     KEYPOINT_NAMES,
+    NUM_SMPL_JOINTS,
+    SMPL_FLIP_PERM,
     SMPL_JOINT_NAMES,
     SMPL_PARENTS,
 )
@@ -373,6 +378,48 @@ def _pose_directions(
     return offsets.transpose(0, 3, 1, 2).reshape(len(verts), 3, 207)
 
 
+class _Mirror:
+    """Makes the model exactly mirror-symmetric in x = 0, so that a reflected pose (left/right
+    joints swapped, axis-angle y and z negated) gives the mirrored mesh and joints.
+
+    ``m`` maps each vertex to its mirror image (the template's vertex set is symmetric by
+    construction); each array is averaged with its reflection, which makes it equivariant.
+    """
+
+    SIGN = np.array([-1.0, 1.0, 1.0])
+
+    def __init__(self, verts: np.ndarray) -> None:
+        dist, self.m = cKDTree(verts).query(verts * self.SIGN)
+        if dist.max() > 1e-9 or not (self.m[self.m] == np.arange(len(verts))).all():
+            raise AssertionError("synthetic template is not mirror-symmetric")
+
+    def points(self, x: np.ndarray) -> np.ndarray:
+        """(V, 3, ...) per-vertex vectors: x[m(v)] = S x[v]."""
+        sign = self.SIGN.reshape(3, *([1] * (x.ndim - 2)))
+        return (x + sign * x[self.m]) / 2
+
+    def regressor(self, reg: np.ndarray, perm: tuple[int, ...]) -> np.ndarray:
+        """(J, V) rows: reg[perm[j], m(v)] = reg[j, v]."""
+        mirrored = np.empty_like(reg)
+        mirrored[np.ix_(list(perm), self.m)] = reg
+        return (reg + mirrored) / 2
+
+    def posedirs(self, p: np.ndarray) -> np.ndarray:
+        """(V, 3, 23 * 9): P[m(v), c, perm(j), a, b] = s_c s_a s_b P[v, c, j, a, b]."""
+        q = p.reshape(len(p), 3, NUM_SMPL_JOINTS - 1, 3, 3)
+        s = self.SIGN
+        signed = (
+            q
+            * s[None, :, None, None, None]
+            * s[None, None, None, :, None]
+            * s[None, None, None, None]
+        )
+        perm = [SMPL_FLIP_PERM[j + 1] - 1 for j in range(NUM_SMPL_JOINTS - 1)]
+        mirrored = np.empty_like(q)
+        mirrored[np.ix_(self.m, range(3), perm)] = signed
+        return ((q + mirrored) / 2).reshape(p.shape)
+
+
 def mean_pose() -> np.ndarray:
     """(72,) axis-angle mean pose: zero except shoulders rotated so the arms point down-ish."""
     pose = np.zeros((len(SMPL_JOINT_NAMES), 3))
@@ -424,17 +471,18 @@ def build_synthetic_arrays(seed: int = 0) -> dict[str, np.ndarray]:
     f32 = np.float32
     cocoplus = _regressor(KEYPOINT_NAMES, _COCOPLUS_SPEC, verts, part_of, part_names)
     h36m = _regressor(H36M_JOINT_NAMES, _H36M_SPEC, verts, part_of, part_names)
+    sym = _Mirror(verts)
     return {
-        "v_template": verts.astype(f32),
-        "shapedirs": _shape_directions(verts, radial, part_of, part_names).astype(f32),
-        "posedirs": _pose_directions(verts, weights, joints, rng).astype(f32),
-        "J_regressor": J_regressor.astype(f32),
-        "weights": weights.astype(f32),
+        "v_template": sym.points(verts).astype(f32),
+        "shapedirs": sym.points(_shape_directions(verts, radial, part_of, part_names)).astype(f32),
+        "posedirs": sym.posedirs(_pose_directions(verts, weights, joints, rng)).astype(f32),
+        "J_regressor": sym.regressor(J_regressor, SMPL_FLIP_PERM).astype(f32),
+        "weights": sym.regressor(weights.T, SMPL_FLIP_PERM).T.astype(f32),
         "kintree_table": np.stack([np.array(SMPL_PARENTS), np.arange(len(SMPL_PARENTS))]),
         "f": faces.astype(np.int32),
         META_KEY: meta_array(source=SYNTHETIC_SOURCE, seed=seed, generator=__name__),
-        "cocoplus": cocoplus.astype(f32),
-        "h36m": h36m.astype(f32),
+        "cocoplus": sym.regressor(cocoplus, KEYPOINT_FLIP_PERM).astype(f32),
+        "h36m": sym.regressor(h36m, H36M_FLIP_PERM).astype(f32),
         "mean_pose": mean_pose().astype(f32),
         "mean_shape": np.zeros(NUM_BETAS, f32),
     }

@@ -104,7 +104,7 @@ def test_weights_and_regressors_are_convex_and_sparse(synthetic_body_dir, arrays
         assert (reg >= 0).all()
         np.testing.assert_allclose(reg.sum(1), 1.0, atol=1e-5)
         nnz = (reg > 0).sum(1)
-        assert ((nnz >= 10) & (nnz <= 100)).all(), nnz
+        assert ((nnz >= 10) & (nnz <= 200)).all(), nnz  # centre rows: union with their mirror
 
 
 def test_mean_params_are_plausible(synthetic_body_dir):
