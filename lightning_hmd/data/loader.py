@@ -3,7 +3,8 @@
 Training (:func:`build_train_loader`): every (rank, worker) slot streams its own share of each
 source forever (reshuffled every pass, one random window per clip and pass, HMMR's
 ``pick_sequences``); each batch holds a fixed number of windows per source (the configured
-weights, largest-remainder rounding) and ``num_fake_poses`` mocap poses. The main process cuts
+weights, largest-remainder rounding) and ``num_fake_poses`` mocap poses drawn from the slot's
+share of the mocap, held in memory (:class:`MocapBank`). The main process cuts
 the epoch at ``batches_per_epoch`` batches, the same number on every rank (it is computed from
 the manifests only), so uneven shards never leave one rank waiting in a collective.
 
@@ -24,6 +25,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import torch
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 from lightning_hmd.data.assign import (
@@ -37,9 +39,10 @@ from lightning_hmd.data.assign import (
 )
 from lightning_hmd.data.augment import AugmentConfig, augment_clip, center_crop
 from lightning_hmd.data.batch import ClipBatch, WindowItem, collate_mocap, collate_windows
-from lightning_hmd.data.schema import ClipSample, MocapSample
+from lightning_hmd.data.schema import ClipSample
 from lightning_hmd.data.stream import Read, SkipCounter, read_span
 from lightning_hmd.data.windows import cut_window, pad_clip, strided_windows, window_starts
+from lightning_hmd.structures import MocapBatch
 
 INPUTS = ("features", "images")
 SHORT_CLIP = "shorter_than_seq_len"
@@ -171,13 +174,13 @@ class EvalWindows(IterableDataset):
 
 
 def _clip_batch(
-    items: list[WindowItem], mocap: list[MocapSample] | None, slot: int, counter: SkipCounter
+    items: list[WindowItem], mocap: MocapBatch | None, slot: int, counter: SkipCounter
 ) -> ClipBatch:
     clips, info = collate_windows(items)
     return ClipBatch(
         clips=clips,
         info=info,
-        mocap=None if mocap is None else collate_mocap(mocap),
+        mocap=mocap,
         slot=slot,
         skipped=dict(counter.counts),
     )
@@ -212,6 +215,38 @@ def _endless(
                 f"reader slot {slot}: no valid {kind} sample in {where} "
                 f"(skipped: {dict(counter.counts)})"
             )
+
+
+class MocapBank:
+    """A slot's share of the mocap poses, decoded once and held in memory.
+
+    The discriminator sees several mocap poses per generated frame, so decoding them from the
+    shards pass after pass would cost more than the clips; each slot instead holds only its
+    own spans (all slots together hold one copy) and draws uniformly with replacement, which
+    is what HMMR's shuffle queue approximates.
+    """
+
+    def __init__(
+        self, shards: Sequence[ShardRef], slot: int, num_slots: int, counter: SkipCounter
+    ) -> None:
+        samples = [
+            r.sample for span in train_spans(shards, slot, num_slots)
+            for r in read_span(span, "mocap", counter)
+        ]  # fmt: skip
+        if not samples:
+            where = ", ".join(str(s.path) for s in shards)
+            raise ReaderError(
+                f"reader slot {slot}: no valid mocap sample in {where} "
+                f"(skipped: {dict(counter.counts)})"
+            )
+        self.batch = collate_mocap(samples)
+
+    def __len__(self) -> int:
+        return len(self.batch.betas)
+
+    def draw(self, count: int, rng: np.random.Generator) -> MocapBatch:
+        idx = torch.from_numpy(rng.integers(len(self), size=count))
+        return MocapBatch(pose_aa=self.batch.pose_aa[idx], betas=self.batch.betas[idx])
 
 
 class TrainWindows(IterableDataset):
@@ -268,15 +303,13 @@ class TrainWindows(IterableDataset):
             rng = rng_for(i)
             reads = _endless(shards, "clip", slot, num_slots, rng, counter, self.shuffle_buffer)
             streams.append(self._windows(reads, rng, counter))
-        mocap = None
+        bank = None
         if self.mocap is not None:
             mrng = rng_for(len(self.sources))
-            mocap = _endless(self.mocap, "mocap", slot, num_slots, mrng, counter, 256)
+            bank = MocapBank(self.mocap, slot, num_slots, counter)
         while True:
             items = [next(s) for s, c in zip(streams, self.counts, strict=True) for _ in range(c)]
-            poses = None
-            if mocap is not None:
-                poses = [next(mocap).sample for _ in range(self.num_fake_poses)]
+            poses = None if bank is None else bank.draw(self.num_fake_poses, mrng)
             yield _clip_batch(items, poses, slot, counter)
 
 

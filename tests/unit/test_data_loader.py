@@ -239,3 +239,21 @@ def test_eval_split_over_two_ranks_with_two_workers_each(tmp_path):
     for rank in range(2):
         got += delivered(eval_loader([tmp_path / "val"], rank=rank, world_size=2, num_workers=2))
     assert got == expected_windows(keys)
+
+
+def test_mocap_banks_split_the_poses_over_slots_and_draw_reproducibly(tmp_path):
+    from lightning_hmd.data.assign import read_sets
+    from lightning_hmd.data.loader import MocapBank
+    from lightning_hmd.data.stream import SkipCounter
+
+    write_mocap_set(tmp_path / "mocap", 50, shard_size=7)
+    shards = read_sets([tmp_path / "mocap"], "mocap")[1]
+    banks = [MocapBank(shards, slot, 4, SkipCounter()) for slot in range(4)]
+    poses = torch.cat([b.batch.pose_aa.reshape(len(b), 72) for b in banks])
+    assert poses.shape[0] == 50  # every pose in exactly one slot's bank
+    assert torch.unique(poses, dim=0).shape[0] == 50
+    a = banks[1].draw(100, np.random.default_rng(3))
+    b = banks[1].draw(100, np.random.default_rng(3))
+    torch.testing.assert_close(a.pose_aa, b.pose_aa)
+    assert a.pose_aa.shape == (100, 24, 3) and a.betas.shape == (100, 10)
+    assert len(torch.unique(a.pose_aa.reshape(100, 72), dim=0)) == len(banks[1])
