@@ -62,3 +62,33 @@ def test_bad_layouts_and_labels_are_named(tmp_path):
     )  # fmt: skip
     with pytest.raises(ValueError, match="'x' has shape \\(2, 12\\), expected \\(N, 13\\)"):
         penn_action.convert(tmp_path, tmp_path / "out", progress=False)
+
+
+def test_interrupted_conversion_resumes_to_the_same_bytes(tmp_path, monkeypatch):
+    src = tmp_path / "Penn_Action"
+    write_penn_action(src, {f"{i:04d}": (60, 1) for i in range(1, 5)})
+    whole = tmp_path / "whole"
+    penn_action.convert(src, whole, shard_size=1, progress=False)
+
+    real = penn_action.read_image
+
+    def failing(path):
+        if path.parent.name == "0003":
+            raise OSError(f"{path}: disk went away")
+        return real(path)
+
+    out = tmp_path / "out"
+    monkeypatch.setattr(penn_action, "read_image", failing)
+    with pytest.raises(OSError, match="disk went away"):
+        penn_action.convert(src, out, shard_size=1, progress=False)
+    kept = sorted(p.name for p in (out / "train").iterdir())
+    # two complete shards and their journal; no partial shard, no manifest
+    assert kept == ["train-000000.tar", "train-000001.tar", "train.journal.json"]
+    monkeypatch.setattr(penn_action, "read_image", real)
+    penn_action.convert(src, out, shard_size=1, progress=False)
+    for split in ("train", "val", "test"):
+        names = sorted(p.name for p in (whole / split).iterdir())
+        assert names == sorted(p.name for p in (out / split).iterdir())
+        for name in names:
+            assert (whole / split / name).read_bytes() == (out / split / name).read_bytes()
+    assert [s.sequence for s in read_set(out / "train")] == ["0001", "0002", "0003", "0004"]
