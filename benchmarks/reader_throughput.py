@@ -5,11 +5,13 @@ Usage::
 
     .venv/bin/python benchmarks/reader_throughput.py [--workers 2] [--batches 60]
 
-Writes two shard sets to a temporary directory (features: 2048-D float16 phi; images:
-300 px JPEG pre-crops, as the converters write for training) and times ``build_train_loader``
-(random windows, dataset mixing off, mocap stream on) and ``build_eval_loader`` (every
-window) over them. Frames = B * T per batch; the first batch (worker start-up) is not timed.
-Goals: >= 20,000 frames/s for features, >= 500 frames/s for 224 px crops with augmentation.
+Writes two shard sets of 150-frame clips (the converters' chunk length) to a temporary
+directory (features: 2048-D float16 phi; images: 300 px JPEG pre-crops, as the converters
+write for training) and times ``build_train_loader`` (random windows, dataset mixing off,
+mocap stream on) and ``build_eval_loader`` (every window) over them. Frames = B * T per
+batch; the first batch (worker start-up) is not timed.
+Goals per loader worker: >= 20,000 frames/s for features, >= 500 frames/s for 224 px crops
+with augmentation.
 """
 
 from __future__ import annotations
@@ -98,6 +100,7 @@ def main() -> None:
     parser.add_argument("--batches", type=int, default=60)
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--seq-len", type=int, default=20)
+    parser.add_argument("--chunk", type=int, default=150, help="frames per clip (converters: 150)")
     args = parser.parse_args()
     print(
         f"torch {torch.__version__}, {os.cpu_count()} CPUs, "
@@ -108,8 +111,8 @@ def main() -> None:
                   rank=0, world_size=1)  # fmt: skip
     with tempfile.TemporaryDirectory() as tmp:
         feats, images = Path(tmp) / "features" / "train", Path(tmp) / "images" / "train"
-        write_set(feats, 256, 40, features=True, crop=224)
-        write_set(images, 64, 40, features=False, crop=300)
+        write_set(feats, 64, args.chunk, features=True, crop=224)
+        write_set(images, 16, args.chunk, features=False, crop=300)
         rows = []
         for name, set_dir, inputs, augment in (
             ("features, train (random windows)", feats, "features", AugmentConfig()),

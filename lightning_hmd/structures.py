@@ -114,8 +114,10 @@ class SequenceBatch:
     """A batch of ground-truth clips.
 
     Attributes:
-        phi: (B, T, D) precomputed image features, or None when ``images`` are given.
-        images: (B, T, 3, H, W) crops in [-1, 1], or None.
+        phi: (B, T, D) precomputed image features (float16 from the shards, or float32), or
+            None when ``images`` are given.
+        images: (B, T, 3, H, W) crops, uint8 from the reader or float in [-1, 1], or None
+            (the generator normalises uint8 images on the device).
         kp2d: (B, T, K, 3) 2D keypoints in normalised crop coordinates with visibility (0/1)
             in the last channel; invisible keypoints are zeros.
         joints3d: (B, T, 14, 3) LSP joints in metres (zeros where ``has_3d_joints`` is 0).

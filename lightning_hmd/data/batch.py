@@ -87,12 +87,14 @@ def collate_windows(items: Sequence[WindowItem]) -> tuple[SequenceBatch, WindowI
     t = samples[0].num_frames
     pose = _stack([s.pose for s in samples], (t, 3 * NUM_SMPL_JOINTS))
     images = None
+    # Images stay uint8 and phi float16 until they reach the model (Generator.forward
+    # converts): a quarter / half of the bytes through the loader workers' queues.
     if items[0].images is not None:
         arr = np.stack([it.images for it in items])  # (B, T, C, C, 3) uint8
-        images = torch.from_numpy(arr).permute(0, 1, 4, 2, 3).float().div_(127.5).sub_(1.0)
+        images = torch.from_numpy(np.ascontiguousarray(arr.transpose(0, 1, 4, 2, 3)))
     phi = None
     if samples[0].phi is not None and images is None:
-        phi = torch.from_numpy(np.stack([s.phi for s in samples]).astype(np.float32))
+        phi = torch.from_numpy(np.stack([s.phi for s in samples]))
     batch = SequenceBatch(
         kp2d=torch.from_numpy(np.stack([s.kp2d for s in samples]).astype(np.float32)),
         joints3d=torch.from_numpy(_stack([s.joints3d for s in samples], (t, NUM_LSP_JOINTS, 3))),

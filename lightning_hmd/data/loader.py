@@ -1,12 +1,13 @@
 """The streaming clip reader: windows, augmentation, dataset mixing, mocap, DDP-exact splits.
 
 Training (:func:`build_train_loader`): every (rank, worker) slot streams its own share of each
-source forever (reshuffled every pass, one random window per clip and pass, HMMR's
-``pick_sequences``); each batch holds a fixed number of windows per source (the configured
-weights, largest-remainder rounding) and ``num_fake_poses`` mocap poses drawn from the slot's
-share of the mocap, held in memory (:class:`MocapBank`). The main process cuts
-the epoch at ``batches_per_epoch`` batches, the same number on every rank (it is computed from
-the manifests only), so uneven shards never leave one rank waiting in a collective.
+source forever (reshuffled every pass; n // T random windows per clip of n frames and pass,
+with uniform starts as HMMR's ``pick_sequences``); each batch holds a fixed number of windows
+per source (the configured weights, largest-remainder rounding) and ``num_fake_poses`` mocap
+poses drawn from the slot's share of the mocap, held in memory (:class:`MocapBank`). The main
+process cuts the epoch at ``batches_per_epoch`` batches, the same number on every rank (it is
+computed from the manifests only), so uneven shards never leave one rank waiting in a
+collective. Batches leave loader workers packed into one buffer (:mod:`.transport`).
 
 Evaluation (:func:`build_eval_loader`): the samples are split at sample granularity over all
 slots (:mod:`lightning_hmd.data.assign`) and every strided window of every sample is
@@ -41,6 +42,7 @@ from lightning_hmd.data.augment import AugmentConfig, augment_clip, center_crop
 from lightning_hmd.data.batch import ClipBatch, WindowItem, collate_mocap, collate_windows
 from lightning_hmd.data.schema import ClipSample
 from lightning_hmd.data.stream import Read, SkipCounter, read_span
+from lightning_hmd.data.transport import Packed, pack, unpack
 from lightning_hmd.data.windows import cut_window, pad_clip, strided_windows, window_starts
 from lightning_hmd.structures import MocapBatch
 
@@ -175,15 +177,17 @@ class EvalWindows(IterableDataset):
 
 def _clip_batch(
     items: list[WindowItem], mocap: MocapBatch | None, slot: int, counter: SkipCounter
-) -> ClipBatch:
+) -> ClipBatch | Packed:
+    """Collate a batch; packed into one buffer when it leaves a loader worker."""
     clips, info = collate_windows(items)
-    return ClipBatch(
+    batch = ClipBatch(
         clips=clips,
         info=info,
         mocap=mocap,
         slot=slot,
         skipped=dict(counter.counts),
     )
+    return batch if get_worker_info() is None else pack(batch)
 
 
 def _endless(
@@ -266,6 +270,7 @@ class TrainWindows(IterableDataset):
         maker: WindowMaker,
         num_fake_poses: int,
         shuffle_buffer: int = 32,
+        window_buffer: int = 64,
     ) -> None:
         self.sources = [list(s) for s in sources]
         self.counts = batch_counts(weights, batch_size)
@@ -273,22 +278,38 @@ class TrainWindows(IterableDataset):
         self.batch_size, self.seq_len = batch_size, seq_len
         self.rank, self.world_size, self.seed = rank, world_size, seed
         self.maker, self.num_fake_poses = maker, num_fake_poses
-        self.shuffle_buffer = shuffle_buffer
+        self.shuffle_buffer, self.window_buffer = shuffle_buffer, window_buffer
         self.epoch = 0
 
     def _windows(
         self, reads: Iterator[Read], rng: np.random.Generator, counter: SkipCounter
     ) -> Iterator[WindowItem]:
+        """``n // T`` windows with uniform random starts per clip of ``n`` frames and pass.
+
+        HMMR's ``pick_sequences`` takes one uniform window per track read; taking ``n // T``
+        keeps the frames read per frame delivered near 1 for long chunks (150 frames) and
+        makes one pass about ``frames // T`` windows, the epoch length. The windows go
+        through a buffer of (clip, start) pairs, so one clip's windows spread over batches;
+        they are cropped and augmented only when drawn.
+        """
+        buffer: list[tuple[Read, int]] = []
+        ones = np.ones(self.seq_len, dtype=bool)
+
+        def draw() -> WindowItem:
+            read, start = buffer.pop(int(rng.integers(len(buffer))))
+            cut = cut_window(read.sample, start, self.seq_len)
+            return self.maker.make(cut, read.key, start, ones, ones, rng)
+
         for read in reads:
             self.maker.check(read)
             n = read.sample.num_frames
             if n < self.seq_len:
                 counter.skip(SHORT_CLIP, read.shard, read.key, f"{n} < {self.seq_len} frames")
                 continue
-            start = int(window_starts(n, self.seq_len, "random", rng)[0])
-            cut = cut_window(read.sample, start, self.seq_len)
-            ones = np.ones(self.seq_len, dtype=bool)
-            yield self.maker.make(cut, read.key, start, ones, ones, rng)
+            starts = window_starts(n, self.seq_len, "random", rng, count=n // self.seq_len)
+            buffer.extend((read, int(s)) for s in starts)
+            while len(buffer) >= self.window_buffer:
+                yield draw()
 
     def __iter__(self) -> Iterator[ClipBatch]:
         worker, num_workers = _slot()
@@ -366,6 +387,8 @@ class EpochLoader:
         self.stats.start_epoch()
         it = iter(self.loader)
         for n, batch in enumerate(it, 1):
+            if isinstance(batch, Packed):
+                batch = unpack(batch)
             self.stats.update(batch.slot, batch.skipped)
             yield batch
             if self.batches_per_epoch is not None and n >= self.batches_per_epoch:

@@ -38,15 +38,20 @@ def _check_lengths(num_frames: int, seq_len: int) -> None:
 
 
 def window_starts(
-    num_frames: int, seq_len: int, mode: str, rng: np.random.Generator | None = None
+    num_frames: int,
+    seq_len: int,
+    mode: str,
+    rng: np.random.Generator | None = None,
+    count: int = 1,
 ) -> np.ndarray:
     """Start frames of the windows of ``seq_len`` frames in a clip of ``num_frames`` frames.
 
     Args:
-        mode: ``"random"``: one start drawn uniformly from ``[0, num_frames - seq_len]``
-            (needs ``rng``); ``"strided"``: every window for evaluation, stride ``seq_len``, the
-            last one ending at the last frame (it may overlap the previous one), e.g.
-            N = 45, T = 20 -> [0, 20, 25].
+        mode: ``"random"``: ``count`` starts drawn independently and uniformly from
+            ``[0, num_frames - seq_len]`` (needs ``rng``); ``"strided"``: every window for
+            evaluation, stride ``seq_len``, the last one ending at the last frame (it may
+            overlap the previous one), e.g. N = 45, T = 20 -> [0, 20, 25].
+        count: how many random starts.
 
     Returns:
         (W,) int64 starts.
@@ -58,7 +63,7 @@ def window_starts(
     if mode == "random":
         if rng is None:
             raise ValueError("mode='random' needs an rng")
-        return np.array([rng.integers(0, num_frames - seq_len + 1)], dtype=np.int64)
+        return rng.integers(0, num_frames - seq_len + 1, size=count).astype(np.int64)
     if mode == "strided":
         starts = list(range(0, num_frames - seq_len + 1, seq_len))
         if starts[-1] + seq_len < num_frames:

@@ -5,6 +5,7 @@ No losses and no Lightning here: the generator only predicts.
 
 from __future__ import annotations
 
+import torch
 from einops import rearrange
 from torch import Tensor, nn
 
@@ -12,6 +13,13 @@ from lightning_hmd.models.hallucinator import Hallucinator
 from lightning_hmd.models.regressor import SMPLHead
 from lightning_hmd.models.temporal import TemporalEncoder
 from lightning_hmd.structures import GeneratorOutput, Predictions
+
+
+def normalise_images(images: Tensor) -> Tensor:
+    """uint8 images (0..255) -> float in [-1, 1]; float images are returned unchanged."""
+    if images.dtype == torch.uint8:
+        return images.float().div_(127.5).sub_(1.0)
+    return images
 
 
 def delta_key(offset: int) -> str:
@@ -58,10 +66,10 @@ class HMMRGenerator(nn.Module):
         return [delta_offset(key) for key in self.delta_heads]
 
     def encode_images(self, images: Tensor) -> Tensor:
-        """images: (B, T, 3, H, W) in [-1, 1] -> phi: (B, T, D)."""
+        """images: (B, T, 3, H, W), uint8 or float in [-1, 1] -> phi: (B, T, D)."""
         if self.image_encoder is None:
             raise ValueError("this generator has no image encoder: pass precomputed phi")
-        frames = rearrange(images, "b t c h w -> (b t) c h w")
+        frames = rearrange(normalise_images(images), "b t c h w -> (b t) c h w")
         phi = self.image_encoder(frames)  # (B*T, D)
         return rearrange(phi, "(b t) d -> b t d", b=images.shape[0])
 
@@ -83,6 +91,7 @@ class HMMRGenerator(nn.Module):
             raise ValueError("pass exactly one of images (B, T, 3, H, W) or phi (B, T, D)")
         if phi is None:
             phi = self.encode_images(images)
+        phi = phi.float()  # shards store float16 features
         movie_strip = self.temporal(phi)
         out = GeneratorOutput(phi=phi, movie_strip=movie_strip, pred=self.predict(movie_strip))
         if self.hallucinator is not None:
