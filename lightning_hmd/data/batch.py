@@ -77,6 +77,15 @@ class ClipBatch:
     skipped: dict[str, int] = field(default_factory=dict)
 
 
+@dataclass
+class SlotReport:
+    """The last word of an evaluation slot: its final skip counts (skips after the slot's last
+    batch would otherwise never reach the main process). Not a batch; loaders consume it."""
+
+    slot: int
+    skipped: dict[str, int]
+
+
 def _stack(values: Sequence[np.ndarray | None], shape: tuple[int, ...]) -> np.ndarray:
     return np.stack([np.zeros(shape, np.float32) if v is None else v for v in values])
 

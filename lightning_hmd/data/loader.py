@@ -39,7 +39,13 @@ from lightning_hmd.data.assign import (
     train_spans,
 )
 from lightning_hmd.data.augment import AugmentConfig, augment_clip, center_crop
-from lightning_hmd.data.batch import ClipBatch, WindowItem, collate_mocap, collate_windows
+from lightning_hmd.data.batch import (
+    ClipBatch,
+    SlotReport,
+    WindowItem,
+    collate_mocap,
+    collate_windows,
+)
 from lightning_hmd.data.schema import ClipSample
 from lightning_hmd.data.stream import Read, SkipCounter, read_span
 from lightning_hmd.data.transport import Packed, pack, unpack
@@ -173,6 +179,7 @@ class EvalWindows(IterableDataset):
                 items = []
         if items:
             yield _clip_batch(items, None, slot, counter)
+        yield SlotReport(slot, dict(counter.counts))
 
 
 def _clip_batch(
@@ -386,11 +393,15 @@ class EpochLoader:
             self.dataset.epoch = self.epoch
         self.stats.start_epoch()
         it = iter(self.loader)
-        for n, batch in enumerate(it, 1):
+        n = 0
+        for batch in it:
             if isinstance(batch, Packed):
                 batch = unpack(batch)
             self.stats.update(batch.slot, batch.skipped)
+            if isinstance(batch, SlotReport):
+                continue
             yield batch
+            n += 1
             if self.batches_per_epoch is not None and n >= self.batches_per_epoch:
                 break
         del it  # stops the endless workers

@@ -312,3 +312,18 @@ def test_packed_batches_survive_the_trip_from_workers_unchanged(tmp_path):
     for key, (phi, kp) in in_process.items():
         torch.testing.assert_close(workers[key][0], phi, rtol=0, atol=0)
         torch.testing.assert_close(workers[key][1], kp, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("num_workers", [0, 2])
+def test_skips_after_a_slots_last_batch_are_still_counted(tmp_path, num_workers):
+    """A slot whose last samples are all bad yields no batch after them: its final counts
+    reach the loader's stats anyway."""
+    keys = write_clip_set(tmp_path / "val", [8], [T])
+    (shard,) = (tmp_path / "val").glob("*.tar")
+    data = shard.read_bytes()
+    shard.write_bytes(data[: len(data) * 3 // 4])  # the last samples of the second slot
+    loader = eval_loader([tmp_path / "val"], num_workers=num_workers, batch_size=2)
+    got = {k for k, _ in delivered(loader)}
+    counts = loader.stats.totals()
+    assert sum(counts.values()) >= 1
+    assert len(got) + sum(counts.values()) == len(keys)
