@@ -67,6 +67,13 @@ def _cmd_smoke(ns: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_train(ns: argparse.Namespace) -> int:
+    from lightning_hmd.train.fit import train
+
+    train(_resolve(ns))  # prints the run directory
+    return 0
+
+
 def _cmd_body_synth(ns: argparse.Namespace) -> int:
     from lightning_hmd.body.synth import write_synthetic_model
 
@@ -103,6 +110,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("params", help="print parameter counts of the configured model")
     _add_config_args(p)
     p.set_defaults(func=_cmd_params)
+
+    p = sub.add_parser("train", help="train (or resume) the configured run")
+    _add_config_args(p)
+    p.set_defaults(func=_cmd_train)
 
     p = sub.add_parser(
         "smoke", help="over-fit one synthetic batch: builds everything, prints every loss term"

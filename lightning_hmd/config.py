@@ -135,6 +135,47 @@ class OptimConfig:
 
 
 @dataclass
+class TrainerConfig:
+    """Budget and cadence, all counted in batches (one generator and one discriminator step
+    each; Lightning's ``global_step`` counts both and so runs at twice this count)."""
+
+    max_batches: int = 560_000  # HMMR's released model: global_step 1,119,816 = 2 per batch
+    val_every_batches: int = 5000  # 0: no validation while training
+    ckpt_every_batches: int = 5000
+    log_every_batches: int = 50
+    image_every_batches: int = 5000  # keypoint image panels; 0: none
+    accelerator: str = "auto"  # auto | cpu | gpu
+    devices: int = 1  # processes per node
+    num_nodes: int = 1
+    precision: str = "32-true"  # bf16-mixed on GPUs
+    max_nonfinite: int = 10  # consecutive non-finite losses before stopping with a checkpoint
+    val_batches: int = 0  # evaluation batches per validation; 0: every window
+
+
+LOGGERS = ("wandb", "csv", "tensorboard")
+
+
+@dataclass
+class LoggerConfig:
+    """Experiment logging (W&B goes offline when no API key is configured)."""
+
+    kind: str = "wandb"  # wandb | csv | tensorboard
+    project: str = "lightning_hmd"
+    entity: str = ""  # W&B entity; empty: the account's default
+    group: str = ""  # W&B group (sweeps set it)
+
+
+@dataclass
+class RunConfig:
+    """Where a run writes: ``root/name``; an empty name derives from the config and, under
+    SLURM, the job id, so every rank and every requeue of a job agree."""
+
+    root: str = "runs"
+    name: str = ""
+    resume: bool = True  # continue from ``root/name/checkpoints/last.ckpt`` when it exists
+
+
+@dataclass
 class Config:
     """Root of the configuration tree."""
 
@@ -144,6 +185,9 @@ class Config:
     body: BodyConfig = field(default_factory=BodyConfig)
     loss: LossConfig = field(default_factory=LossConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
+    trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    logger: LoggerConfig = field(default_factory=LoggerConfig)
+    run: RunConfig = field(default_factory=RunConfig)
 
 
 class ConfigError(ValueError):
@@ -221,6 +265,7 @@ def validate(cfg: DictConfig) -> None:
         if OmegaConf.select(cfg, key) < 1:
             raise ConfigError(f"{key} must be >= 1, got {OmegaConf.select(cfg, key)}")
     _validate_data(cfg.data)
+    _validate_trainer(cfg)
     if m.temporal.num_blocks < 0:
         raise ConfigError(f"model.temporal.num_blocks must be >= 0, got {m.temporal.num_blocks}")
 
@@ -246,6 +291,22 @@ def _validate_data(d: DictConfig) -> None:
         )
     if not 0.0 <= a.flip_prob <= 1.0:
         raise ConfigError(f"data.augment.flip_prob must be in [0, 1], got {a.flip_prob}")
+
+
+def _validate_trainer(cfg: DictConfig) -> None:
+    t = cfg.trainer
+    if t.max_batches < 1:
+        raise ConfigError(f"trainer.max_batches must be >= 1, got {t.max_batches}")
+    for key in ("val_every_batches", "ckpt_every_batches", "image_every_batches", "val_batches"):
+        if t[key] < 0:
+            raise ConfigError(f"trainer.{key} must be >= 0, got {t[key]}")
+    for key in ("log_every_batches", "devices", "num_nodes", "max_nonfinite"):
+        if t[key] < 1:
+            raise ConfigError(f"trainer.{key} must be >= 1, got {t[key]}")
+    if cfg.logger.kind not in LOGGERS:
+        raise ConfigError(
+            f"logger.kind must be one of {', '.join(LOGGERS)}, got {cfg.logger.kind!r}"
+        )
 
 
 def train_weights(d: DataConfig | DictConfig) -> list[float]:

@@ -1,0 +1,1 @@
+"""Training: the LightningModule (generator + discriminator, manual optimisation)."""

@@ -1,0 +1,92 @@
+"""Shard loaders for Lightning: built once the trainer knows each process's rank."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import lightning.pytorch as pl
+from omegaconf import DictConfig, OmegaConf
+
+from lightning_hmd.config import AugmentConfig, train_weights
+from lightning_hmd.data.loader import (
+    EpochLoader,
+    build_eval_loader,
+    build_train_loader,
+    num_fake_poses,
+)
+from lightning_hmd.data.shards import MANIFEST_NAME
+
+
+class MissingPathError(FileNotFoundError):
+    """A configured path does not exist; the message names the config key."""
+
+
+def check_paths(cfg: DictConfig, *, train: bool = True, val: bool = True) -> None:
+    """Fail before any work when a configured shard set or the body model is missing."""
+    keys = (["data.train_sets", "data.mocap_sets"] if train else []) + (
+        ["data.val_sets"] if val else []
+    )
+    for key in keys:
+        for path in OmegaConf.select(cfg, key):
+            p = Path(path)
+            if not p.is_dir() or not (
+                (p / MANIFEST_NAME).is_file() or any(p.glob(f"*/{MANIFEST_NAME}"))
+            ):
+                raise MissingPathError(
+                    f"{key}: {p} is not a shard set (no {MANIFEST_NAME}); make it with "
+                    "`lightning-hmd data synth` or `lightning-hmd data convert`"
+                )
+    if not Path(cfg.body.model_dir).is_dir():
+        raise MissingPathError(
+            f"body.model_dir: {cfg.body.model_dir} not found; write the synthetic model with "
+            "`lightning-hmd body synth --out DIR` or convert SMPL with `lightning-hmd body convert`"
+        )
+
+
+class ShardData(pl.LightningDataModule):
+    """Training and validation loaders from ``cfg.data``, split over the trainer's ranks."""
+
+    def __init__(self, cfg: DictConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.train_loader: EpochLoader | None = None
+
+    def _rank(self) -> tuple[int, int]:
+        return self.trainer.global_rank, self.trainer.world_size
+
+    def train_dataloader(self) -> EpochLoader:
+        d, m = self.cfg.data, self.cfg.model
+        rank, world = self._rank()
+        self.train_loader = build_train_loader(
+            list(d.train_sets),
+            train_weights(d),
+            list(d.mocap_sets),
+            batch_size=d.batch_size,
+            seq_len=d.seq_len,
+            num_workers=d.num_workers,
+            rank=rank,
+            world_size=world,
+            seed=self.cfg.seed,
+            inputs=d.inputs,
+            img_size=d.img_size,
+            augment=AugmentConfig(**OmegaConf.to_container(d.augment)),
+            num_fake_poses=num_fake_poses(d.batch_size, d.seq_len, len(m.delta_t), m.hallucinator),
+            batches_per_epoch=d.train_batches_per_epoch,
+        )
+        return self.train_loader
+
+    def val_dataloader(self) -> EpochLoader | list:
+        d = self.cfg.data
+        if not d.val_sets:
+            return []
+        rank, world = self._rank()
+        return build_eval_loader(
+            list(d.val_sets),
+            batch_size=d.batch_size,
+            seq_len=d.seq_len,
+            num_workers=d.num_workers,
+            rank=rank,
+            world_size=world,
+            inputs=d.inputs,
+            img_size=d.img_size,
+        )

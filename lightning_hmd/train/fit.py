@@ -1,0 +1,153 @@
+"""``lightning-hmd train``: the Trainer, its callbacks and loggers, and resuming a run.
+
+Budgets and cadences come from ``cfg.trainer`` in batches. Lightning's ``global_step``
+counts optimiser steps, two per batch here, so ``max_steps = 2 * max_batches``; checkpoints
+are written by :class:`BatchCheckpoint` on the module's own batch counter.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+import lightning.pytorch as pl
+from lightning.pytorch.callbacks import Callback
+from lightning.pytorch.loggers import CSVLogger, Logger, TensorBoardLogger, WandbLogger
+from lightning.pytorch.strategies import DDPStrategy
+from omegaconf import DictConfig
+
+from lightning_hmd.config import to_container
+from lightning_hmd.train.data import ShardData, check_paths
+from lightning_hmd.train.module import HMMRModule
+from lightning_hmd.train.run_dir import run_dir, run_name
+
+OPTIMIZERS_PER_BATCH = 2  # generator + discriminator
+LAST = "last.ckpt"
+
+
+class BatchCheckpoint(Callback):
+    """``batchNNNNNNNN.ckpt`` every ``every`` batches and ``last.ckpt`` (also at the end).
+
+    Files are written under a temporary name and renamed, so a killed job never leaves a
+    half-written ``last.ckpt`` to resume from.
+    """
+
+    def __init__(self, dirpath: Path, every: int) -> None:
+        self.dirpath, self.every = Path(dirpath), every
+        self._saved_at = -1
+
+    def _save(self, trainer: pl.Trainer, name: str) -> None:
+        tmp = self.dirpath / f".{name}.tmp"
+        trainer.save_checkpoint(tmp, weights_only=False)  # rank 0 writes; all ranks wait
+        if trainer.is_global_zero:
+            os.replace(tmp, self.dirpath / name)
+
+    def _save_both(self, trainer: pl.Trainer, module: HMMRModule) -> None:
+        n = int(module.batches_done)
+        if n == self._saved_at:
+            return
+        self._saved_at = n
+        self._save(trainer, f"batch{n:08d}.ckpt")
+        self._save(trainer, LAST)
+
+    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:  # noqa: ANN001
+        if self.every and int(module.batches_done) % self.every == 0:
+            self._save_both(trainer, module)
+
+    def on_train_end(self, trainer, module) -> None:  # noqa: ANN001
+        self._save_both(trainer, module)
+
+    def on_exception(self, trainer, module, exception) -> None:  # noqa: ANN001
+        self._save_both(trainer, module)
+
+
+class EpochSeeder(Callback):
+    """Reseed the training streams at every epoch start from the trainer's epoch (restored on
+    resume); Lightning calls ``set_epoch`` only on samplers, not on custom iterables."""
+
+    def on_train_epoch_start(self, trainer, module) -> None:  # noqa: ANN001
+        loader = trainer.datamodule.train_loader
+        if loader is not None:
+            loader.set_epoch(trainer.current_epoch)
+
+
+def _wandb_mode(env: Mapping[str, str]) -> bool:
+    """True for offline: W&B runs offline unless an API key is configured (or WANDB_MODE
+    says otherwise; WANDB_MODE=disabled turns it off entirely, as wandb itself does)."""
+    if env.get("WANDB_MODE"):
+        return env["WANDB_MODE"] == "offline"
+    netrc = Path.home() / ".netrc"
+    has_key = bool(env.get("WANDB_API_KEY")) or (
+        netrc.is_file() and "api.wandb.ai" in netrc.read_text(errors="ignore")
+    )
+    return not has_key
+
+
+def make_logger(cfg: DictConfig, out: Path, name: str, env: Mapping[str, str]) -> Logger:
+    kind = cfg.logger.kind
+    if kind == "csv":
+        return CSVLogger(out, name="", version="")
+    if kind == "tensorboard":
+        return TensorBoardLogger(out, name="", version="")
+    return WandbLogger(
+        project=cfg.logger.project,
+        entity=cfg.logger.entity or None,
+        group=cfg.logger.group or None,
+        name=name,
+        id=name,  # the same id for every rank and requeue: a resumed job continues its run
+        save_dir=str(out),
+        offline=_wandb_mode(env),
+        resume="allow",
+    )
+
+
+def make_trainer(cfg: DictConfig, out: Path, name: str, env: Mapping[str, str]) -> pl.Trainer:
+    t = cfg.trainer
+    processes = t.devices * t.num_nodes
+    strategy: str | DDPStrategy = "auto"
+    if processes > 1:
+        # Each batch runs two backward passes that each reach only one of the two networks
+        # (the discriminator step never touches the generator), so DDP must look for unused
+        # parameters: with Lightning's default find_unused_parameters=False the second
+        # backward fails with "Expected to have finished reduction in the prior iteration".
+        strategy = DDPStrategy(find_unused_parameters=True)
+    val_every = t.val_every_batches if cfg.data.val_sets else 0
+    return pl.Trainer(
+        default_root_dir=out,
+        accelerator=t.accelerator,
+        devices=t.devices,
+        num_nodes=t.num_nodes,
+        strategy=strategy,
+        precision=t.precision,
+        max_steps=OPTIMIZERS_PER_BATCH * t.max_batches,
+        max_epochs=-1,
+        val_check_interval=val_every or None,
+        check_val_every_n_epoch=None,
+        limit_val_batches=(t.val_batches or 1.0) if val_every else 0,
+        num_sanity_val_steps=0,
+        log_every_n_steps=t.log_every_batches,
+        logger=make_logger(cfg, out, name, env),
+        callbacks=[BatchCheckpoint(out / "checkpoints", t.ckpt_every_batches), EpochSeeder()],
+        enable_checkpointing=False,  # BatchCheckpoint writes them, counted in batches
+        use_distributed_sampler=False,  # the reader splits shards over ranks itself
+    )
+
+
+def train(cfg: DictConfig, env: Mapping[str, str] | None = None) -> Path:
+    """Train (or resume) the run of ``cfg``; returns its directory."""
+    env = os.environ if env is None else env
+    check_paths(cfg)
+    config = to_container(cfg)
+    out, name = run_dir(config, env), run_name(config, env)
+    (out / "checkpoints").mkdir(parents=True, exist_ok=True)
+    pl.seed_everything(cfg.seed, workers=True, verbose=False)
+    module = HMMRModule(config)
+    trainer = make_trainer(cfg, out, name, env)
+    last = out / "checkpoints" / LAST
+    ckpt = str(last) if cfg.run.resume and last.is_file() else None
+    if trainer.is_global_zero:
+        print(f"run directory: {out}" + (f" (resuming from {last})" if ckpt else ""))
+    trainer.logger.log_hyperparams(config)
+    trainer.fit(module, datamodule=ShardData(cfg), ckpt_path=ckpt)
+    return out

@@ -1,0 +1,204 @@
+"""The HMMR LightningModule: generator and discriminator with manual optimisation.
+
+Each training batch runs HMMR's update order: one generator step on every loss term
+(current frame, Δt heads, hallucinated predictions, adversarial, shape prior and constancy,
+hallucinator feature loss), then one discriminator step on the detached fakes against mocap.
+
+Step accounting: with two optimisers Lightning's ``trainer.global_step`` counts optimiser
+steps, i.e. two per batch (Lightning-AI/pytorch-lightning#17958). The module keeps its own
+batch counter, ``batches_done`` (a buffer, so it is checkpointed and restored on resume);
+budgets, checkpoint cadence and logged steps are all expressed in batches.
+
+A batch whose generator loss is not finite (on any rank) is skipped by every rank and
+counted; after ``trainer.max_nonfinite`` such batches in a row training stops with a
+checkpoint and :class:`NonFiniteLossError`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import lightning.pytorch as pl
+import torch
+from omegaconf import DictConfig, OmegaConf
+from torch import Tensor
+
+from lightning_hmd.body.model_files import load_mean_params
+from lightning_hmd.body.smpl import BodyModel, exclude_from_ddp
+from lightning_hmd.data.batch import ClipBatch
+from lightning_hmd.losses import DISC, weighted_sum
+from lightning_hmd.metrics import mpjpe, pa_mpjpe
+from lightning_hmd.models.build import build_discriminator, build_generator
+from lightning_hmd.objective import discriminator_terms, generator_terms
+from lightning_hmd.structures import GeneratorOutput, SequenceBatch
+
+BODY_PREFIX = "body."
+
+
+class NonFiniteLossError(RuntimeError):
+    """Too many non-finite losses in a row."""
+
+
+def log_name(term: str) -> str:
+    """Logger key of a loss term: ``train/disc/<term>`` for the discriminator, else
+    ``train/loss/<term>``."""
+    head, _, rest = term.partition("/")
+    if head == DISC:
+        return f"train/disc/{rest}"
+    return f"train/loss/{term}"
+
+
+class HMMRModule(pl.LightningModule):
+    """Generator and discriminator of HMMR, trained with manual optimisation.
+
+    Args:
+        config: the resolved configuration as plain containers (``config.to_container``);
+            stored as the checkpoint's hyper-parameters so checkpoints load with
+            ``torch.load(weights_only=True)``. The body model is read from
+            ``config["body"]["model_dir"]`` and is never stored in checkpoints.
+    """
+
+    def __init__(self, config: dict[str, Any]) -> None:
+        super().__init__()
+        self.automatic_optimization = False
+        self.save_hyperparameters({"config": config})
+        cfg: DictConfig = OmegaConf.create(config)
+        self.cfg = cfg
+        mean_pose, mean_shape = load_mean_params(cfg.body.model_dir)
+        self.generator = build_generator(
+            cfg.model,
+            torch.as_tensor(mean_pose, dtype=torch.float32).view(-1, 3),
+            torch.as_tensor(mean_shape, dtype=torch.float32),
+            with_image_encoder=cfg.data.inputs == "images",
+        )
+        self.discriminator = build_discriminator(cfg.model)
+        self.body = BodyModel.from_dir(cfg.body.model_dir, cfg.body.gender)
+        self.body.requires_grad_(False)
+        # The body model is fixed and identical on every rank: keep it out of DDP's broadcasts.
+        exclude_from_ddp(self)
+        self.register_buffer("batches_done", torch.zeros((), dtype=torch.long))
+        self.register_buffer("nonfinite_total", torch.zeros((), dtype=torch.long))
+        self.nonfinite_in_row = 0
+        self._val_sums: dict[str, Tensor] = {}
+
+    # -- forward / optimisers -------------------------------------------------------------
+
+    def forward(self, clips: SequenceBatch) -> GeneratorOutput:
+        return self.generator(images=clips.images, phi=clips.phi)
+
+    def configure_optimizers(self) -> list[torch.optim.Optimizer]:
+        o = self.cfg.optim
+        gen_params = [p for p in self.generator.parameters() if p.requires_grad]
+        g_opt = torch.optim.Adam(
+            gen_params, o.gen_lr, tuple(o.betas), o.eps, weight_decay=o.weight_decay
+        )
+        d_opt = torch.optim.Adam(
+            self.discriminator.parameters(),
+            o.disc_lr,
+            tuple(o.betas),
+            o.eps,
+            weight_decay=o.weight_decay,
+        )
+        return [g_opt, d_opt]
+
+    # -- training -------------------------------------------------------------------------
+
+    def _all_finite(self, loss: Tensor) -> bool:
+        """True when the loss is finite on every rank (all ranks must skip together, or the
+        others would wait forever in the gradient all-reduce)."""
+        bad = (~torch.isfinite(loss.detach())).float()
+        if self.trainer.world_size > 1:
+            bad = self.trainer.strategy.reduce(bad, reduce_op="max")
+        return not bool(bad)
+
+    def training_step(self, batch: ClipBatch, batch_idx: int) -> Tensor | None:
+        clips, mocap = batch.clips, batch.mocap
+        if mocap is None:
+            raise ValueError("training batches need mocap poses: set data.mocap_sets")
+        g_opt, d_opt = self.optimizers()
+        weights = self.cfg.loss.weights
+        size = clips.kp2d.shape[0]
+
+        out = self(clips)
+        g_terms, fakes = generator_terms(out, clips, self.body, self.discriminator)
+        g_loss = weighted_sum(g_terms, weights)
+        if not self._all_finite(g_loss):
+            return self._skip_nonfinite(size)
+        self.nonfinite_in_row = 0
+        g_opt.zero_grad(set_to_none=True)
+        self.manual_backward(g_loss)
+        if self.cfg.optim.grad_clip > 0:
+            self.clip_gradients(
+                g_opt, gradient_clip_val=self.cfg.optim.grad_clip, gradient_clip_algorithm="norm"
+            )
+        g_opt.step()
+
+        d_terms = discriminator_terms(self.discriminator, fakes, mocap)
+        d_loss = weighted_sum(d_terms, weights)
+        d_opt.zero_grad(set_to_none=True)  # also drops D grads left by the generator's adv term
+        self.manual_backward(d_loss)
+        d_opt.step()
+
+        self.batches_done += 1
+        values = {log_name(k): v.detach() for k, v in {**g_terms, **d_terms}.items()}
+        values["train/loss/total"] = g_loss.detach()
+        values["train/disc/total"] = d_loss.detach()
+        values["train/batches"] = self.batches_done.float()
+        values["train/nonfinite"] = self.nonfinite_total.float()
+        self.log_dict(values, batch_size=size)
+        self.log("loss", g_loss.detach(), prog_bar=True, logger=False, batch_size=size)
+        return g_loss.detach()
+
+    def _skip_nonfinite(self, size: int) -> None:
+        self.nonfinite_total += 1
+        self.nonfinite_in_row += 1
+        self.log("train/nonfinite", self.nonfinite_total.float(), batch_size=size)
+        limit = self.cfg.trainer.max_nonfinite
+        if self.nonfinite_in_row >= limit:
+            self.trainer.should_stop = True
+            raise NonFiniteLossError(
+                f"{self.nonfinite_in_row} non-finite generator losses in a row (limit "
+                f"trainer.max_nonfinite={limit}) after {int(self.batches_done)} batches: "
+                "check the data (data check), the learning rates and the loss weights"
+            )
+        return None
+
+    # -- validation -----------------------------------------------------------------------
+
+    def on_validation_epoch_start(self) -> None:
+        # every rank holds every key, so the sums can be reduced even where a rank saw no 3D
+        self._val_sums = {k: torch.zeros(2, device=self.device) for k in ("mpjpe", "pa_mpjpe")}
+
+    def validation_step(self, batch: ClipBatch, batch_idx: int) -> None:
+        clips, info = batch.clips, batch.info
+        out = self(clips)
+        cur = out.pred.current
+        joints = self.body(cur.pose_rotmat, cur.betas, joints_only=True).joints  # (B, T, K, 3)
+        mask = info.owned & (clips.has_3d_joints[:, None] > 0)  # (B, T) frames scored once
+        if not mask.any():
+            return
+        errors = {
+            "mpjpe": mpjpe(joints, clips.joints3d),
+            "pa_mpjpe": pa_mpjpe(joints, clips.joints3d),
+        }
+        for name, err in errors.items():
+            total = self._val_sums.setdefault(name, torch.zeros(2, device=self.device))
+            total += torch.stack([err[mask].sum(), mask.sum().to(err.dtype)])
+
+    def on_validation_epoch_end(self) -> None:
+        for name, total in self._val_sums.items():
+            if self.trainer.world_size > 1:
+                total = self.trainer.strategy.reduce(total, reduce_op="sum")
+            self.log(f"val/{name}", total[0] / total[1].clamp(min=1), sync_dist=False)
+
+    # -- checkpoints without the body model ----------------------------------------------
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        state = checkpoint["state_dict"]
+        for key in [k for k in state if k.startswith(BODY_PREFIX)]:
+            del state[key]
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        state = checkpoint["state_dict"]
+        for key, value in self.body.state_dict(prefix=BODY_PREFIX).items():
+            state.setdefault(key, value)
