@@ -67,8 +67,8 @@ class EpochSeeder(Callback):
     resume); Lightning calls ``set_epoch`` only on samplers, not on custom iterables."""
 
     def on_train_epoch_start(self, trainer, module) -> None:  # noqa: ANN001
-        loader = trainer.datamodule.train_loader
-        if loader is not None:
+        loader = getattr(trainer.datamodule, "train_loader", None)
+        if hasattr(loader, "set_epoch"):
             loader.set_epoch(trainer.current_epoch)
 
 
