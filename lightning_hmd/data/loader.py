@@ -374,6 +374,8 @@ class EpochLoader:
         self.batches_per_epoch = batches_per_epoch
         self.stats = stats
         self.epoch = 0
+        self.delivered = 0  # batches of the current epoch handed out so far
+        self._skip = 0
 
     @property
     def dataset(self) -> IterableDataset:
@@ -381,7 +383,20 @@ class EpochLoader:
 
     def set_epoch(self, epoch: int) -> None:
         """Reseed the training streams (Lightning does not call this on custom iterables)."""
+        if epoch != self.epoch:
+            self._skip = 0  # a restored position belongs to the restored epoch only
         self.epoch = epoch
+
+    def state_dict(self) -> dict[str, int]:
+        """Position in the stream, saved in checkpoints (Lightning calls this)."""
+        if self.batches_per_epoch is not None and self.delivered >= self.batches_per_epoch:
+            return {"epoch": self.epoch + 1, "delivered": 0}
+        return {"epoch": self.epoch, "delivered": self.delivered}
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        """Resume mid-epoch: the next iteration regenerates and drops the batches already
+        delivered, so a resumed run sees the same batches as an uninterrupted one."""
+        self.epoch, self._skip = int(state["epoch"]), int(state["delivered"])
 
     def __len__(self) -> int:
         if self.batches_per_epoch is None:
@@ -393,16 +408,17 @@ class EpochLoader:
             self.dataset.epoch = self.epoch
         self.stats.start_epoch()
         it = iter(self.loader)
-        n = 0
+        skip, self._skip, self.delivered = self._skip, 0, 0
         for batch in it:
             if isinstance(batch, Packed):
                 batch = unpack(batch)
             self.stats.update(batch.slot, batch.skipped)
             if isinstance(batch, SlotReport):
                 continue
-            yield batch
-            n += 1
-            if self.batches_per_epoch is not None and n >= self.batches_per_epoch:
+            self.delivered += 1
+            if self.delivered > skip:
+                yield batch
+            if self.batches_per_epoch is not None and self.delivered >= self.batches_per_epoch:
                 break
         del it  # stops the endless workers
         self.epoch += 1

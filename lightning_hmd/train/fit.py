@@ -27,14 +27,18 @@ LAST = "last.ckpt"
 
 
 class BatchCheckpoint(Callback):
-    """``batchNNNNNNNN.ckpt`` every ``every`` batches and ``last.ckpt`` (also at the end).
+    """``batchNNNNNNNN.ckpt`` every ``every`` batches and ``last.ckpt``, and both after the
+    final batch.
 
-    Files are written under a temporary name and renamed, so a killed job never leaves a
-    half-written ``last.ckpt`` to resume from.
+    The final checkpoint is written from the last batch's hook, not at the end of training:
+    by then Lightning has closed the epoch, and a run resumed from there (with a larger
+    budget) would start a new epoch instead of finishing the interrupted one. Files are
+    written under a temporary name and renamed, so a killed job never leaves a half-written
+    ``last.ckpt`` to resume from.
     """
 
-    def __init__(self, dirpath: Path, every: int) -> None:
-        self.dirpath, self.every = Path(dirpath), every
+    def __init__(self, dirpath: Path, every: int, max_batches: int) -> None:
+        self.dirpath, self.every, self.max_batches = Path(dirpath), every, max_batches
         self._saved_at = -1
 
     def _save(self, trainer: pl.Trainer, name: str) -> None:
@@ -52,7 +56,8 @@ class BatchCheckpoint(Callback):
         self._save(trainer, LAST)
 
     def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:  # noqa: ANN001
-        if self.every and int(module.batches_done) % self.every == 0:
+        n = int(module.batches_done)
+        if (self.every and n % self.every == 0) or n >= self.max_batches:
             self._save_both(trainer, module)
 
     def on_train_end(self, trainer, module) -> None:  # noqa: ANN001
@@ -128,7 +133,10 @@ def make_trainer(cfg: DictConfig, out: Path, name: str, env: Mapping[str, str]) 
         num_sanity_val_steps=0,
         log_every_n_steps=t.log_every_batches,
         logger=make_logger(cfg, out, name, env),
-        callbacks=[BatchCheckpoint(out / "checkpoints", t.ckpt_every_batches), EpochSeeder()],
+        callbacks=[
+            BatchCheckpoint(out / "checkpoints", t.ckpt_every_batches, t.max_batches),
+            EpochSeeder(),
+        ],
         enable_checkpointing=False,  # BatchCheckpoint writes them, counted in batches
         use_distributed_sampler=False,  # the reader splits shards over ranks itself
     )

@@ -118,6 +118,12 @@ class HMMRModule(pl.LightningModule):
         g_opt, d_opt = self.optimizers()
         weights = self.cfg.loss.weights
         size = clips.kp2d.shape[0]
+        # Dropout's randomness is a function of (seed, rank, batch) alone: other users of
+        # torch's global RNG (every DataLoader iterator draws from it) cannot shift it, so a
+        # resumed run continues exactly as the uninterrupted one.
+        torch.manual_seed(
+            (self.cfg.seed * 1_000_003 + self.global_rank) * 1_000_003 + int(self.batches_done)
+        )
 
         out = self(clips)
         g_terms, fakes = generator_terms(out, clips, self.body, self.discriminator)

@@ -73,3 +73,61 @@ def test_missing_paths_are_named_before_any_work(tmp_path):
     cfg = load_config("tiny", overrides=[f"data.train_sets=[{tmp_path / 'nope'}]"])
     with pytest.raises(MissingPathError, match="data.train_sets: .*nope is not a shard set"):
         check_paths(cfg)
+
+
+def _state(path):
+    return torch.load(path, weights_only=True)["state_dict"]
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_resumed_run_ends_with_the_weights_of_an_uninterrupted_one(synth_dir, tmp_path):
+    """The reader's position and torch's RNG (dropout) are checkpointed, so stopping after 6
+    batches and resuming to 16 (across an epoch boundary at 12) equals 16 in one go."""
+    base = overrides(synth_dir, tmp_path / "runs", **{"trainer.ckpt_every_batches": 0})
+    base = [a for a in base if not a.startswith("trainer.max_batches")]
+    assert main(["train", "--preset", "tiny", *base, "run.name=whole",
+                 "trainer.max_batches=16"]) == 0  # fmt: skip
+    for budget in (6, 16):
+        assert main(["train", "--preset", "tiny", *base, "run.name=parts",
+                     f"trainer.max_batches={budget}"]) == 0  # fmt: skip
+    whole = _state(tmp_path / "runs" / "whole" / "checkpoints" / "last.ckpt")
+    parts = _state(tmp_path / "runs" / "parts" / "checkpoints" / "last.ckpt")
+    assert int(whole["batches_done"]) == int(parts["batches_done"]) == 16
+    for key, value in whole.items():
+        torch.testing.assert_close(parts[key], value, rtol=0, atol=1e-6, msg=key)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_sigkilled_training_resumes_with_continuous_counters(synth_dir, tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    args = overrides(synth_dir, tmp_path / "runs", **{"trainer.ckpt_every_batches": 5})
+    args = [a for a in args if not a.startswith("trainer.max_batches")]
+    cmd = [sys.executable, "-m", "lightning_hmd", "train", "--preset", "tiny", *args,
+           "run.name=killed", "trainer.max_batches=40"]  # fmt: skip
+    env = {**os.environ, "WANDB_MODE": "disabled"}
+    ckpts = tmp_path / "runs" / "killed" / "checkpoints"
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)  # fmt: skip
+    deadline = time.time() + 300
+    while not (ckpts / "batch00000010.ckpt").exists():
+        assert proc.poll() is None and time.time() < deadline, "training ended too early"
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    killed_at = int(_state(ckpts / "last.ckpt")["batches_done"])
+    assert killed_at in (5, 10, 15)  # the kill may fall between batch00000010 and last.ckpt
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=500)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert f"resuming from {ckpts / 'last.ckpt'}" in done.stdout
+    last = torch.load(ckpts / "last.ckpt", weights_only=True)
+    assert int(last["state_dict"]["batches_done"]) == 40
+    assert last["global_step"] == 80  # two optimiser steps per batch, before and after the kill
+    saved = sorted(int(p.stem[5:]) for p in ckpts.glob("batch*.ckpt"))
+    assert saved == list(range(5, 45, 5))
