@@ -422,6 +422,7 @@ class EpochLoader:
                 break
         del it  # stops the endless workers
         self.epoch += 1
+        self.delivered = 0
 
 
 def derived_batches_per_epoch(

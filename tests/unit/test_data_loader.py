@@ -327,3 +327,32 @@ def test_skips_after_a_slots_last_batch_are_still_counted(tmp_path, num_workers)
     counts = loader.stats.totals()
     assert sum(counts.values()) >= 1
     assert len(got) + sum(counts.values()) == len(keys)
+
+
+def test_a_restored_loader_continues_where_the_saved_one_stopped(tmp_path):
+    write_clip_set(tmp_path / "tr", [6], [2 * T], split="train")
+
+    def loader():
+        return train_loader([tmp_path / "tr"], [1.0], batch_size=2, batches_per_epoch=5)
+
+    whole = loader()
+    first = [b.info for b in whole]  # epoch 0
+    second = [b.info for b in whole]  # epoch 1
+    a = loader()
+    it = iter(a)
+    for _ in range(3):
+        next(it)
+    state = a.state_dict()
+    assert state == {"epoch": 0, "delivered": 3}
+    b = loader()
+    b.load_state_dict(state)
+    rest = [x.info for x in b]
+    assert [(i.key, i.start.tolist()) for i in rest] == [
+        (i.key, i.start.tolist()) for i in first[3:]
+    ]
+    # after the restored epoch, the next one is epoch 1 from its start
+    assert [i.key for i in (x.info for x in b)] == [i.key for i in second]
+    # a position saved at an epoch's end points at the next epoch's start
+    c = loader()
+    list(c)
+    assert c.state_dict() == {"epoch": 1, "delivered": 0}
