@@ -157,5 +157,11 @@ def train(cfg: DictConfig, env: Mapping[str, str] | None = None) -> Path:
     if trainer.is_global_zero:
         print(f"run directory: {out}" + (f" (resuming from {last})" if ckpt else ""))
     trainer.logger.log_hyperparams(config)
-    trainer.fit(module, datamodule=ShardData(cfg), ckpt_path=ckpt)
+    try:
+        trainer.fit(module, datamodule=ShardData(cfg), ckpt_path=ckpt)
+    finally:
+        if isinstance(trainer.logger, WandbLogger) and trainer.is_global_zero:
+            import wandb
+
+            wandb.finish()  # flush the run now, not at interpreter exit
     return out

@@ -131,3 +131,20 @@ def test_sigkilled_training_resumes_with_continuous_counters(synth_dir, tmp_path
     assert last["global_step"] == 80  # two optimiser steps per batch, before and after the kill
     saved = sorted(int(p.stem[5:]) for p in ckpts.glob("batch*.ckpt"))
     assert saved == list(range(5, 45, 5))
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_wandb_offline_run_holds_the_loss_terms(synth_dir, tmp_path, monkeypatch):
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    args = overrides(synth_dir, tmp_path / "runs", **{"trainer.max_batches": 4,
+                     "trainer.log_every_batches": 1, "logger.kind": "wandb"})  # fmt: skip
+    assert main(["train", "--preset", "tiny", *args, "run.name=wb"]) == 0
+    (run,) = (tmp_path / "runs" / "wb" / "wandb").glob("offline-run-*")
+    (records,) = run.glob("run-*.wandb")
+    data = records.read_bytes()
+    for key in (b"train/loss/kp2d", b"train/loss/adv", b"train/disc/real", b"val/mpjpe",
+                b"model", b"delta_t"):  # fmt: skip
+        assert key in data, key
+    assert run.name.endswith("-wb")  # the run id is the run name: requeues continue it
