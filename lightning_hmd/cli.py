@@ -7,6 +7,7 @@ lazily so ``lightning-hmd config`` starts without loading torch-heavy modules.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -74,6 +75,34 @@ def _cmd_train(ns: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_evaluate(ns: argparse.Namespace) -> int:
+    import torch
+
+    from lightning_hmd.config import config_from_container
+    from lightning_hmd.evaluation.run import evaluate
+
+    ckpt = Path(ns.ckpt)
+    if not ckpt.is_file():
+        raise FileNotFoundError(f"--ckpt {ckpt}: no such checkpoint")
+    stored = torch.load(ckpt, map_location="cpu", weights_only=True)
+    config = stored.get("hyper_parameters", {}).get("config")
+    if not isinstance(config, dict):
+        raise ValueError(f"{ckpt}: not a lightning_hmd checkpoint (no hyper_parameters.config)")
+    files, overrides = _split_config_args(ns.args)
+    if files:
+        raise ConfigError(
+            "evaluate takes key=value overrides only (the config is the checkpoint's)"
+        )
+    cfg = config_from_container(config, overrides)
+    sets = ns.sets or list(cfg.data.test_sets)
+    out = Path(ns.out) if ns.out else ckpt.parent.parent / "eval" / ns.mode
+    result = evaluate(cfg, ckpt, sets, out, ns.mode)
+    if result:
+        print(json.dumps(result["metrics"], indent=2))
+        print(f"wrote {out / 'metrics.json'} and {out / 'per_sequence.csv'}")
+    return 0
+
+
 def _cmd_body_synth(ns: argparse.Namespace) -> int:
     from lightning_hmd.body.synth import write_synthetic_model
 
@@ -114,6 +143,17 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="train (or resume) the configured run")
     _add_config_args(p)
     p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser("evaluate", help="score a checkpoint on evaluation shards")
+    p.add_argument("--ckpt", required=True, help="a lightning_hmd checkpoint")
+    p.add_argument(
+        "--set", dest="sets", action="append", default=None, metavar="DIR",
+        help="a shard set to score (repeatable; default: data.test_sets)",
+    )  # fmt: skip
+    p.add_argument("--mode", choices=("temporal", "hallucinator", "constant"), default="temporal")
+    p.add_argument("--out", default=None, help="output folder (default RUN/eval/MODE)")
+    p.add_argument("args", nargs="*", metavar="key=value")
+    p.set_defaults(func=_cmd_evaluate)
 
     p = sub.add_parser(
         "smoke", help="over-fit one synthetic batch: builds everything, prints every loss term"

@@ -236,10 +236,28 @@ def load_config(
         if not path.is_file():
             raise ConfigError(f"config file not found: {path}")
         cfg = _merge(cfg, OmegaConf.load(path), str(path))
+    cfg = _apply_overrides(cfg, overrides)
+    validate(cfg)
+    return cfg
+
+
+def _apply_overrides(cfg: DictConfig, overrides: Sequence[str]) -> DictConfig:
     for item in overrides:
         if "=" not in item:
             raise ConfigError(f"override {item!r} is not of the form key=value")
         cfg = _merge(cfg, OmegaConf.from_dotlist([item]), f"override {item!r}")
+    return cfg
+
+
+def config_from_container(container: dict, overrides: Sequence[str] = ()) -> DictConfig:
+    """A config stored as plain containers (a checkpoint's hyper-parameters), checked against
+    the schema, with ``key=value`` overrides on top.
+
+    Raises:
+        ConfigError: naming the dotted key.
+    """
+    cfg = _merge(OmegaConf.structured(Config), OmegaConf.create(container), "checkpoint config")
+    cfg = _apply_overrides(cfg, overrides)
     validate(cfg)
     return cfg
 

@@ -16,6 +16,7 @@ checkpoint and :class:`NonFiniteLossError`.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import lightning.pytorch as pl
@@ -33,6 +34,31 @@ from lightning_hmd.objective import discriminator_terms, generator_terms
 from lightning_hmd.structures import GeneratorOutput, SequenceBatch
 
 BODY_PREFIX = "body."
+
+
+def load_weights(module: HMMRModule, ckpt: str | Path) -> None:
+    """Load a checkpoint's weights (``weights_only=True``); only the body model may be absent.
+
+    Raises:
+        ValueError: the checkpoint is not one of this model (names the missing/extra keys).
+    """
+    state = torch.load(ckpt, map_location="cpu", weights_only=True).get("state_dict")
+    if not isinstance(state, dict):
+        raise ValueError(f"{ckpt}: not a lightning_hmd checkpoint (no state_dict)")
+    try:
+        result = module.load_state_dict(state, strict=False)
+    except RuntimeError as err:  # shape mismatches raise even when strict=False
+        detail = str(err).splitlines()[1].strip() if "\n" in str(err) else str(err)
+        raise ValueError(
+            f"{ckpt}: does not match the configured model ({detail}; is the config the "
+            "checkpoint's?)"
+        ) from None
+    missing = [k for k in result.missing_keys if not k.startswith(BODY_PREFIX)]
+    if missing or result.unexpected_keys:
+        raise ValueError(
+            f"{ckpt}: does not match the configured model: missing {missing[:5]}, "
+            f"unexpected {result.unexpected_keys[:5]} (is the config the checkpoint's?)"
+        )
 
 
 class NonFiniteLossError(RuntimeError):

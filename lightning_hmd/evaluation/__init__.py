@@ -1,0 +1,1 @@
+"""Evaluation: windowed prediction over whole clips and the field's metrics."""
