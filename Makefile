@@ -1,6 +1,6 @@
 # Fresh-machine entry points. `make test` creates .venv, installs everything and runs
 # lint, the fast tier and the slow tier. `make quickstart` runs the main job on the
-# embedded default (synthetic body model, tiny preset).
+# embedded default (synthetic body model and data, tiny preset) and writes runs/quickstart/.
 PY ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -51,10 +51,10 @@ test-slow: env
 
 test: lint test-fast test-slow
 
-# The main job on the embedded default: the synthetic body model and the tiny preset.
+# The main job on the embedded default: synthetic body model and rendered data, the temporal
+# model and the single-frame ablation trained and evaluated, a report in runs/quickstart/.
 quickstart: env
-	$(BIN)/lightning-hmd body synth --out body_model
-	WANDB_MODE=offline $(BIN)/lightning-hmd smoke --preset tiny body.model_dir=body_model
+	WANDB_MODE=offline $(BIN)/lightning-hmd quickstart --out runs/quickstart
 
 # Timing scripts (not tests); results are recorded in benchmarks/results/.
 bench: env

@@ -103,6 +103,19 @@ def _cmd_evaluate(ns: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_quickstart(ns: argparse.Namespace) -> int:
+    from lightning_hmd.quickstart import run_quickstart
+
+    _, overrides = _split_config_args(ns.args)
+    metrics = run_quickstart(
+        Path(ns.out), budget=ns.budget, clips=ns.clips, batch_size=ns.batch_size,
+        overrides=overrides, progress=not ns.no_progress,
+    )  # fmt: skip
+    print(json.dumps(metrics, indent=2))
+    print(f"wrote {Path(ns.out) / 'metrics.json'} and {Path(ns.out) / 'report.md'}")
+    return 0
+
+
 def _cmd_body_synth(ns: argparse.Namespace) -> int:
     from lightning_hmd.body.synth import write_synthetic_model
 
@@ -143,6 +156,17 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="train (or resume) the configured run")
     _add_config_args(p)
     p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser(
+        "quickstart", help="synthetic data, temporal and single-frame training, evaluation, report"
+    )
+    p.add_argument("--out", default="runs/quickstart")
+    p.add_argument("--budget", type=int, default=600, help="training batches per model")
+    p.add_argument("--clips", type=int, default=64, help="synthetic training clips")
+    p.add_argument("--batch-size", type=int, default=4)
+    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("args", nargs="*", metavar="key=value", help="overrides for both trainings")
+    p.set_defaults(func=_cmd_quickstart)
 
     p = sub.add_parser("evaluate", help="score a checkpoint on evaluation shards")
     p.add_argument("--ckpt", required=True, help="a lightning_hmd checkpoint")

@@ -421,8 +421,11 @@ class _Mirror:
 
 
 def mean_pose() -> np.ndarray:
-    """(72,) axis-angle mean pose: zero except shoulders rotated so the arms point down-ish."""
+    """(72,) axis-angle mean pose: the root rotated by pi about x, as in HMR's mean parameters
+    (an upright person in camera coordinates, y down), the shoulders rotated so the arms point
+    down-ish, everything else zero."""
     pose = np.zeros((len(SMPL_JOINT_NAMES), 3))
+    pose[0, 0] = np.pi
     pose[_J["l_shoulder"], 2] = -0.5  # +x arm rotates towards -y
     pose[_J["r_shoulder"], 2] = 0.5
     return pose.reshape(-1)
