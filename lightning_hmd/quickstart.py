@@ -28,8 +28,8 @@ from lightning_hmd.data.loader import WindowMaker
 from lightning_hmd.data.stream import SkipCounter, read_span
 from lightning_hmd.data.synth.make import make_synthetic_dataset
 from lightning_hmd.data.synth.spec import SynthSpec
-from lightning_hmd.evaluation.predict import ClipPrediction, encode_frames, predict_clip
-from lightning_hmd.evaluation.run import SequenceRow, score_clip, summarise
+from lightning_hmd.evaluation.predict import ClipPrediction, predict_clip
+from lightning_hmd.evaluation.run import SequenceRow, clip_features, score_clip, summarise
 from lightning_hmd.geometry.alignment import align_by_pelvis, similarity_procrustes
 from lightning_hmd.geometry.camera import project_weak_perspective
 from lightning_hmd.geometry.rotations import axis_angle_to_matrix
@@ -115,15 +115,9 @@ def _model_predictions(ckpt: Path, overrides: list[str], reads: list, mode: str)
     load_weights(module, ckpt)
     g = module.generator.eval()
     maker = WindowMaker(cfg.data.inputs, cfg.data.img_size, None)
-    preds = []
-    for read in reads:
-        n = read.sample.num_frames
-        ones = np.ones(n, dtype=bool)
-        item = maker.make(read.sample, read.key, 0, ones, ones, None)
-        images = torch.from_numpy(np.ascontiguousarray(item.images.transpose(0, 3, 1, 2)))
-        with torch.no_grad():
-            phi = encode_frames(g, images)
-        preds.append(predict_clip(g, phi, cfg.data.seq_len, mode))
+    preds = [
+        predict_clip(g, clip_features(g, maker, read), cfg.data.seq_len, mode) for read in reads
+    ]
     return preds, module.body, cfg
 
 

@@ -94,7 +94,8 @@ def score_clip(
     return out
 
 
-def _features(generator: HMMRGenerator, maker: WindowMaker, read: Read) -> torch.Tensor:
+def clip_features(generator: HMMRGenerator, maker: WindowMaker, read: Read) -> torch.Tensor:
+    """(N, D) features of a whole clip: stored phi, or its centre crops encoded once."""
     sample = read.sample
     if maker.inputs == "features":
         return torch.from_numpy(np.asarray(sample.phi)).float()
@@ -127,7 +128,7 @@ def score_sets(
     for span in spans(shards, *slot_range(total, rank, world_size)):
         for read in read_span(span, "clip", counter):
             maker.check(read)
-            pred = predict_clip(generator, _features(generator, maker, read), seq_len, mode)
+            pred = predict_clip(generator, clip_features(generator, maker, read), seq_len, mode)
             s = read.sample
             values = score_clip(pred, s, body, img_size)
             rows.append(SequenceRow(read.key, s.dataset, s.sequence, s.num_frames, values))
