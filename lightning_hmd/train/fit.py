@@ -20,6 +20,7 @@ from omegaconf import DictConfig
 from lightning_hmd.config import to_container
 from lightning_hmd.train.data import ShardData, check_paths
 from lightning_hmd.train.module import HMMRModule
+from lightning_hmd.train.panels import KeypointPanels
 from lightning_hmd.train.run_dir import run_dir, run_name
 
 OPTIMIZERS_PER_BATCH = 2  # generator + discriminator
@@ -136,6 +137,7 @@ def make_trainer(cfg: DictConfig, out: Path, name: str, env: Mapping[str, str]) 
         callbacks=[
             BatchCheckpoint(out / "checkpoints", t.ckpt_every_batches, t.max_batches),
             EpochSeeder(),
+            KeypointPanels(t.image_every_batches, out / "images"),
         ],
         enable_checkpointing=False,  # BatchCheckpoint writes them, counted in batches
         use_distributed_sampler=False,  # the reader splits shards over ranks itself

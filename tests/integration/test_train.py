@@ -33,6 +33,7 @@ def overrides(synth_dir, root, **extra):
         "trainer.max_batches": 6,
         "trainer.val_every_batches": 3,
         "trainer.ckpt_every_batches": 3,
+        "trainer.image_every_batches": 3,
     }
     base.update(extra)
     return [f"{k}={v}" for k, v in base.items()]
@@ -57,6 +58,8 @@ def test_train_checkpoints_and_resume(synth_dir, tmp_path, capsys):
     cols = set(rows[0])
     assert {"train/loss/kp2d", "train/loss/adv", "train/disc/real", "val/mpjpe"} <= cols
     assert any(r["val/pa_mpjpe"] for r in rows)
+    panels = sorted(p.name for p in (out / "images").iterdir())
+    assert panels == ["keypoints_batch00000003.png", "keypoints_batch00000006.png"]
 
     # the same run with a larger budget resumes from last.ckpt and continues the counter
     args = overrides(synth_dir, tmp_path / "runs", **{"trainer.max_batches": 9})
@@ -145,6 +148,6 @@ def test_wandb_offline_run_holds_the_loss_terms(synth_dir, tmp_path, monkeypatch
     (records,) = run.glob("run-*.wandb")
     data = records.read_bytes()
     for key in (b"train/loss/kp2d", b"train/loss/adv", b"train/disc/real", b"val/mpjpe",
-                b"model", b"delta_t"):  # fmt: skip
+                b"model", b"delta_t", b"train/keypoints"):  # fmt: skip
         assert key in data, key
     assert run.name.endswith("-wb")  # the run id is the run name: requeues continue it
