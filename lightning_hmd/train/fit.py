@@ -163,7 +163,5 @@ def train(cfg: DictConfig, env: Mapping[str, str] | None = None) -> Path:
         trainer.fit(module, datamodule=ShardData(cfg), ckpt_path=ckpt)
     finally:
         if isinstance(trainer.logger, WandbLogger) and trainer.is_global_zero:
-            import wandb
-
-            wandb.finish()  # flush the run now, not at interpreter exit
+            trainer.logger.experiment.finish()  # flush this run now, not at interpreter exit
     return out

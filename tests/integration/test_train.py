@@ -4,6 +4,11 @@ batches, checkpoints without the body model that load with weights_only=True, re
 from __future__ import annotations
 
 import csv
+import os
+import signal
+import subprocess
+import sys
+import time
 
 import pytest
 import torch
@@ -104,12 +109,6 @@ def test_resumed_run_ends_with_the_weights_of_an_uninterrupted_one(synth_dir, tm
 @pytest.mark.slow
 @pytest.mark.timeout(600)
 def test_sigkilled_training_resumes_with_continuous_counters(synth_dir, tmp_path):
-    import os
-    import signal
-    import subprocess
-    import sys
-    import time
-
     args = overrides(synth_dir, tmp_path / "runs", **{"trainer.ckpt_every_batches": 5})
     args = [a for a in args if not a.startswith("trainer.max_batches")]
     cmd = [sys.executable, "-m", "lightning_hmd", "train", "--preset", "tiny", *args,
@@ -146,8 +145,13 @@ def test_wandb_offline_run_holds_the_loss_terms(synth_dir, tmp_path, monkeypatch
     assert main(["train", "--preset", "tiny", *args, "run.name=wb"]) == 0
     (run,) = (tmp_path / "runs" / "wb" / "wandb").glob("offline-run-*")
     (records,) = run.glob("run-*.wandb")
+    keys = (b"train/loss/kp2d", b"train/loss/adv", b"train/disc/real", b"val/mpjpe", b"model",
+            b"delta_t", b"train/keypoints")  # fmt: skip
+    # wandb's service process writes the transaction log; give it time on a loaded machine
+    deadline = time.time() + 120
+    while not all(k in records.read_bytes() for k in keys) and time.time() < deadline:
+        time.sleep(0.5)
     data = records.read_bytes()
-    for key in (b"train/loss/kp2d", b"train/loss/adv", b"train/disc/real", b"val/mpjpe",
-                b"model", b"delta_t", b"train/keypoints"):  # fmt: skip
+    for key in keys:
         assert key in data, key
     assert run.name.endswith("-wb")  # the run id is the run name: requeues continue it
