@@ -58,7 +58,7 @@ class BatchCheckpoint(Callback):
 
     def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:  # noqa: ANN001
         n = int(module.batches_done)
-        if (self.every and n % self.every == 0) or n >= self.max_batches:
+        if n and ((self.every and n % self.every == 0) or n >= self.max_batches):
             self._save_both(trainer, module)
 
     def on_train_end(self, trainer, module) -> None:  # noqa: ANN001

@@ -26,8 +26,11 @@ def draw_skeleton(image: np.ndarray, kp: np.ndarray, colour: tuple[int, int, int
     """Draw LSP-14 limbs of normalised keypoints ``kp`` (K, 2 or 3) on ``image`` in place;
     keypoints with a zero visibility (third column) are left out."""
     size = image.shape[0]
-    px = ((np.asarray(kp[:, :2]) + 1.0) * size / 2.0).round().astype(int)
+    with np.errstate(invalid="ignore"):
+        px = np.nan_to_num((np.asarray(kp[:, :2]) + 1.0) * size / 2.0).round().astype(int)
     vis = np.ones(len(kp), bool) if kp.shape[1] < 3 else kp[:, 2] > 0
+    vis &= np.isfinite(kp[:, :2]).all(axis=1)
+    px = np.where(vis[:, None], px, 0)
     for a, b in LIMBS:
         if vis[a] and vis[b]:
             cv2.line(image, tuple(px[a]), tuple(px[b]), colour, 2, cv2.LINE_AA)
@@ -58,12 +61,14 @@ class KeypointPanels(Callback):
 
     def __init__(self, every: int, out_dir: Path) -> None:
         self.every, self.out_dir = every, Path(out_dir)
+        self._done_at = 0  # batches_done of the last panel (skipped batches do not count)
 
     @torch.no_grad()
     def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:  # noqa: ANN001
         n = int(module.batches_done)
-        if not self.every or n % self.every or not trainer.is_global_zero:
+        if not self.every or n % self.every or n == self._done_at or not trainer.is_global_zero:
             return
+        self._done_at = n
         clips = batch.clips
         t = np.linspace(0, clips.kp2d.shape[1] - 1, PANEL_FRAMES).astype(int)
         first = type(clips)(**{k: None if v is None else v[:1] for k, v in vars(clips).items()})

@@ -26,3 +26,10 @@ def test_limbs_are_drawn_at_the_keypoints_in_their_colours():
     # an invisible GT keypoint draws nothing
     gt[:, 1, 2] = 0
     assert (keypoint_panel(None, gt, np.zeros((2, 25, 2)))[mid, q] == 96).all()
+
+
+def test_non_finite_predictions_draw_nothing():
+    gt = np.zeros((1, 25, 3), np.float32)
+    pred = np.full((1, 25, 2), np.nan, np.float32)
+    panel = keypoint_panel(None, gt, pred)
+    assert (panel == 96).all()
