@@ -40,6 +40,7 @@ __all__ = [
     "require_layout",
     "write_mocap",
     "write_split",
+    "write_splits",
     "write_track",
 ]
 
@@ -108,6 +109,17 @@ def write_split(
         for track in tqdm(tracks, desc=split, total=total, disable=not progress, unit="track"):
             write_track(writer, track, chunk_len=chunk_len, jpeg=jpeg, vis_threshold=vis_threshold)
     return writer.manifest
+
+
+def write_splits(
+    out: Path, tracks: dict[str, Iterable[Track]], *, source: str, **options: object
+) -> dict[str, Manifest]:
+    """:func:`write_split` for every split of ``tracks`` (split -> lazily made tracks), in
+    order; ``options`` are :func:`write_split`'s keyword arguments."""
+    return {
+        split: write_split(out, split, split_tracks, source=source, **options)
+        for split, split_tracks in tracks.items()
+    }
 
 
 def write_mocap(

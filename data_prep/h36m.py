@@ -29,7 +29,7 @@ from data_prep.common import (
     Track,
     read_image,
     require_layout,
-    write_split,
+    write_splits,
 )
 from data_prep.video import VideoFrames
 from lightning_hmd.body.joints import H36M_TO_LSP14, NUM_KEYPOINTS, NUM_LSP_JOINTS
@@ -143,18 +143,17 @@ def convert(
     """
     src = Path(src)
     require_layout(src, ["S*/MyPoseFeatures/D3_Positions_mono/*.cdf"], NAME, LAYOUT)
-    manifests = {}
-    for split in SUBJECTS:
-        cameras = None if split == "train" or all_cameras else EVAL_CAMERAS
-        manifests[split] = write_split(
-            out,
-            split,
-            split_tracks(src, split, cameras),
-            source="Human3.6M",
-            shard_size=shard_size,
-            chunk_len=chunk_len,
-            jpeg=jpeg,
-            overwrite=overwrite,
-            progress=progress,
-        )
-    return manifests
+    tracks = {
+        split: split_tracks(src, split, None if split == "train" or all_cameras else EVAL_CAMERAS)
+        for split in SUBJECTS
+    }
+    return write_splits(
+        out,
+        tracks,
+        source="Human3.6M",
+        shard_size=shard_size,
+        chunk_len=chunk_len,
+        jpeg=jpeg,
+        overwrite=overwrite,
+        progress=progress,
+    )

@@ -28,7 +28,7 @@ from data_prep.common import (
     read_image,
     require_keys,
     require_layout,
-    write_split,
+    write_splits,
 )
 from lightning_hmd.body.joints import KEYPOINT_NAMES, NUM_KEYPOINTS
 from lightning_hmd.data.cropping import visible_runs
@@ -105,6 +105,12 @@ def video_tracks(src: Path, label: Path, split: str) -> Iterator[Track]:
         )
 
 
+def split_tracks(src: Path, labels: list[Path], split: str) -> Iterator[Track]:
+    """The tracks of one split's videos, in order."""
+    for label in labels:
+        yield from video_tracks(src, label, split)
+
+
 def convert(
     src: Path,
     out: Path,
@@ -119,18 +125,14 @@ def convert(
     src = Path(src)
     require_layout(src, ["labels/*.mat", "frames/*/*.jpg"], NAME, LAYOUT)
     splits = video_splits(list((src / "labels").glob("*.mat")))
-    manifests = {}
-    for split, labels in splits.items():
-        tracks = (t for label in labels for t in video_tracks(src, label, split))
-        manifests[split] = write_split(
-            out,
-            split,
-            tracks,
-            source="Penn Action",
-            shard_size=shard_size,
-            chunk_len=chunk_len,
-            jpeg=jpeg,
-            overwrite=overwrite,
-            progress=progress,
-        )
-    return manifests
+    tracks = {split: split_tracks(src, labels, split) for split, labels in splits.items()}
+    return write_splits(
+        out,
+        tracks,
+        source="Penn Action",
+        shard_size=shard_size,
+        chunk_len=chunk_len,
+        jpeg=jpeg,
+        overwrite=overwrite,
+        progress=progress,
+    )

@@ -40,7 +40,7 @@ from data_prep.common import (
     read_image,
     require_keys,
     require_layout,
-    write_split,
+    write_splits,
 )
 from lightning_hmd.body.joints import KEYPOINT_NAMES, NUM_BETAS, NUM_KEYPOINTS, NUM_LSP_JOINTS
 from lightning_hmd.body.model_files import load_smpl_arrays, smpl_filename
@@ -174,6 +174,12 @@ def sequence_tracks(src: Path, pkl: Path, split: str, models: _Models | None) ->
             track_id += 1
 
 
+def split_tracks(src: Path, folder: str, split: str, models: _Models | None) -> Iterator[Track]:
+    """The tracks of one split's sequence files, in sorted order."""
+    for pkl in sorted((src / "sequenceFiles" / folder).glob("*.pkl")):
+        yield from sequence_tracks(src, pkl, split, models)
+
+
 def convert(
     src: Path,
     out: Path,
@@ -192,19 +198,17 @@ def convert(
     src = Path(src)
     require_layout(src, ["sequenceFiles/*/*.pkl", "imageFiles/*"], NAME, LAYOUT)
     models = None if body_model_dir is None else _Models(Path(body_model_dir))
-    manifests = {}
-    for split, folder in SPLIT_FOLDERS.items():
-        files = sorted((src / "sequenceFiles" / folder).glob("*.pkl"))
-        manifests[split] = write_split(
-            out,
-            split,
-            (t for f in files for t in sequence_tracks(src, f, split, models)),
-            source="3DPW" + ("" if models else " (2D keypoints only: no body model given)"),
-            shard_size=shard_size,
-            chunk_len=chunk_len,
-            jpeg=jpeg,
-            vis_threshold=VIS_THRESHOLD,
-            overwrite=overwrite,
-            progress=progress,
-        )
-    return manifests
+    tracks = {
+        split: split_tracks(src, folder, split, models) for split, folder in SPLIT_FOLDERS.items()
+    }
+    return write_splits(
+        out,
+        tracks,
+        source="3DPW" + ("" if models else " (2D keypoints only: no body model given)"),
+        shard_size=shard_size,
+        chunk_len=chunk_len,
+        jpeg=jpeg,
+        vis_threshold=VIS_THRESHOLD,
+        overwrite=overwrite,
+        progress=progress,
+    )

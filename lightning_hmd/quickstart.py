@@ -23,13 +23,18 @@ import torch
 from lightning_hmd.body.model_files import load_mean_params
 from lightning_hmd.body.smpl import BodyModel
 from lightning_hmd.config import load_config, to_container
-from lightning_hmd.data.assign import read_sets, spans
 from lightning_hmd.data.loader import WindowMaker
-from lightning_hmd.data.stream import SkipCounter, read_span
+from lightning_hmd.data.stream import SkipCounter
 from lightning_hmd.data.synth.make import make_synthetic_dataset
 from lightning_hmd.data.synth.spec import SynthSpec
 from lightning_hmd.evaluation.predict import ClipPrediction, predict_clip
-from lightning_hmd.evaluation.run import SequenceRow, clip_features, score_clip, summarise
+from lightning_hmd.evaluation.run import (
+    SequenceRow,
+    clip_features,
+    read_clips,
+    score_clip,
+    summarise,
+)
 from lightning_hmd.geometry.alignment import align_by_pelvis, similarity_procrustes
 from lightning_hmd.geometry.camera import project_weak_perspective
 from lightning_hmd.geometry.rotations import axis_angle_to_matrix
@@ -78,13 +83,6 @@ def _overrides(data: Path, out: Path, budget: int, batch_size: int) -> list[str]
         "logger.kind=csv",
         f"run.root={out / 'runs'}",
     ]
-
-
-def _test_clips(test_dir: Path, inputs: str, img_size: int) -> list:
-    shards = read_sets([test_dir], "clip")[1]
-    counter = SkipCounter()
-    total = sum(s.samples for s in shards)
-    return [r for span in spans(shards, 0, total) for r in read_span(span, "clip", counter)]
 
 
 def _per_joint(joints: torch.Tensor, gt: torch.Tensor) -> torch.Tensor:
@@ -236,7 +234,7 @@ def run_quickstart(
     spec = SynthSpec(clips=clips, val_clips=8, test_clips=8, frames=40)
     make_synthetic_dataset(data, spec, progress=progress)
     base = [*_overrides(data, out, budget, batch_size), *overrides]
-    reads = _test_clips(data / "test", "images", spec.img_size)
+    reads = list(read_clips([data / "test"], SkipCounter()))
     scored, curves, results = {}, {}, {}
     for name, extra in RUNS.items():
         overrides = [*base, f"run.name={name}", *extra]

@@ -13,7 +13,7 @@ from __future__ import annotations
 import csv
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -106,6 +106,17 @@ def clip_features(generator: HMMRGenerator, maker: WindowMaker, read: Read) -> t
     return encode_frames(generator, images)
 
 
+def read_clips(
+    set_dirs: Sequence[str | Path], counter: SkipCounter, rank: int = 0, world_size: int = 1
+) -> Iterator[Read]:
+    """This rank's share of the clips of ``set_dirs`` (sample granularity, the reader's split);
+    bad samples are skipped and counted in ``counter``."""
+    shards = read_sets(list(set_dirs), "clip")[1]
+    total = sum(s.samples for s in shards)
+    for span in spans(shards, *slot_range(total, rank, world_size)):
+        yield from read_span(span, "clip", counter)
+
+
 def score_sets(
     generator: HMMRGenerator,
     body: BodyModel,
@@ -120,18 +131,15 @@ def score_sets(
 ) -> tuple[list[SequenceRow], dict[str, int]]:
     """Rows of this rank's clips, and the skipped-sample counts."""
     generator.eval()
-    shards = read_sets(list(set_dirs), "clip")[1]
-    total = sum(s.samples for s in shards)
     counter = SkipCounter()
     maker = WindowMaker(inputs, img_size, None)
     rows = []
-    for span in spans(shards, *slot_range(total, rank, world_size)):
-        for read in read_span(span, "clip", counter):
-            maker.check(read)
-            pred = predict_clip(generator, clip_features(generator, maker, read), seq_len, mode)
-            s = read.sample
-            values = score_clip(pred, s, body, img_size)
-            rows.append(SequenceRow(read.key, s.dataset, s.sequence, s.num_frames, values))
+    for read in read_clips(set_dirs, counter, rank, world_size):
+        maker.check(read)
+        pred = predict_clip(generator, clip_features(generator, maker, read), seq_len, mode)
+        s = read.sample
+        values = score_clip(pred, s, body, img_size)
+        rows.append(SequenceRow(read.key, s.dataset, s.sequence, s.num_frames, values))
     return rows, dict(counter.counts)
 
 
