@@ -27,7 +27,7 @@ class AugmentConfig:
 
     enabled: bool = True
     scale_max: float = 0.3  # per-frame scale 2^U(-scale_max, scale_max)
-    trans_max: float = 20.0  # per-frame translation U(-trans_max, trans_max), output-crop px
+    trans_max: float = 20.0  # per-frame translation U(-trans_max, trans_max), px of a 224 crop
     flip_prob: float = 0.5  # whole-sequence horizontal flip
     per_frame: bool = True  # independent jitter per frame (HMMR); false: one per sequence
 

@@ -6,12 +6,14 @@ person about 150 px tall, centred); keypoints are normalised crop coordinates
 :mod:`lightning_hmd.data.cropping`). Output crops have side ``C`` (``data.img_size``).
 
 One frame's map, in normalised coordinates: ``u = s * x + 2 * t / C`` with scale
-``s = 2^U(-scale_max, scale_max)`` and translation ``t ~ U(-trans_max, trans_max)`` output
-pixels per axis; in pixels ``u_px = s * C / S * x_px + C / 2 * (1 - s) + t``. The pixels are
-warped with the same affine map (OpenCV, edge-replicated borders as HMMR's padding), so the
-drawn person and its keypoints stay aligned. A horizontal flip mirrors the whole sequence
-(``x_px -> S - 1 - x_px``), swaps left and right keypoints and 3D joints, and reflects the SMPL
-pose. Precomputed features cannot be warped or flipped consistently, so a clip without images
+``s = 2^U(-scale_max, scale_max)`` and translation ``t ~ U(-trans_max, trans_max) * C / 224``
+output pixels per axis (``trans_max`` is in pixels of HMMR's 224-pixel crop, so the jitter is
+the same fraction of the crop at any ``C``); in pixels
+``u_px = s * C / S * x_px + C / 2 * (1 - s) + t``. The pixels are warped with the same
+affine map (OpenCV, edge-replicated borders as HMMR's padding), so the drawn person and its
+keypoints stay aligned. A horizontal flip mirrors the whole sequence (``x_px -> S - 1 - x_px``),
+swaps left and right keypoints and 3D joints, and reflects the SMPL pose. Precomputed features
+cannot be warped or flipped consistently, so a clip without images
 comes back unchanged (HMMR freezes augmentation into its precomputed features too).
 """
 
@@ -39,11 +41,18 @@ class Jitter:
     flip: bool
 
 
-def sample_jitter(num_frames: int, cfg: AugmentConfig, rng: np.random.Generator) -> Jitter:
-    """Draw the scale, translation and flip of one sequence of ``num_frames`` frames."""
+REFERENCE_CROP = 224  # HMMR's crop side, the unit of ``trans_max``
+
+
+def sample_jitter(
+    num_frames: int, cfg: AugmentConfig, rng: np.random.Generator, out_size: int = REFERENCE_CROP
+) -> Jitter:
+    """Draw the scale, translation (output pixels of an ``out_size`` crop) and flip of one
+    sequence of ``num_frames`` frames."""
     n = num_frames if cfg.per_frame else 1
     scale = 2.0 ** rng.uniform(-cfg.scale_max, cfg.scale_max, size=n)
-    trans = rng.uniform(-cfg.trans_max, cfg.trans_max, size=(n, 2))
+    trans_max = cfg.trans_max * out_size / REFERENCE_CROP
+    trans = rng.uniform(-trans_max, trans_max, size=(n, 2))
     flip = bool(rng.random() < cfg.flip_prob)
     if not cfg.per_frame:
         scale = np.repeat(scale, num_frames)
@@ -189,7 +198,7 @@ def augment_clip(
     n = sample.num_frames
     if len(images) != n:
         raise ValueError(f"{len(images)} images for a window of {n} frames")
-    jitter = sample_jitter(n, cfg, rng) if cfg.enabled else identity_jitter(n)
+    jitter = sample_jitter(n, cfg, rng, out_size) if cfg.enabled else identity_jitter(n)
     kp = jitter_keypoints(sample.kp2d, jitter, images.shape[1], out_size)
     out = crop_frames(images, jitter, out_size)
     labels = _flip_labels(sample) if jitter.flip else sample

@@ -58,6 +58,9 @@ def test_jitter_ranges_and_determinism():
     assert j.scale.min() >= 2**-0.3 and j.scale.max() <= 2**0.3
     assert j.scale.min() < 2**-0.28 and j.scale.max() > 2**0.28
     assert np.abs(j.translation).max() <= 20.0 and np.abs(j.translation).max() > 19.5
+    # trans_max is in pixels of a 224-pixel crop: a 64-pixel crop gets 2/7 of it
+    small = sample_jitter(5000, cfg, np.random.default_rng(0), out_size=64)
+    np.testing.assert_allclose(small.translation, j.translation * 64 / 224)
     again = sample_jitter(5000, cfg, np.random.default_rng(0))
     np.testing.assert_array_equal(j.scale, again.scale)
     one = sample_jitter(7, replace(cfg, per_frame=False), np.random.default_rng(1))
