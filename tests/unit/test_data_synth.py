@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 
+from lightning_hmd.body.joints import SMPL_JOINT_NAMES
 from lightning_hmd.body.smpl import BodyModel
 from lightning_hmd.cli import main
 from lightning_hmd.data.check import check_shards
@@ -171,3 +172,59 @@ def test_rendered_dataset_passes_check(offscreen_gl, tmp_path, synthetic_body_di
     frames = read_manifest(tmp_path / "train").shards[0].frames
     assert sum(name.endswith(".jpg") for name in m) == frames > spec.frames
     assert check_shards(tmp_path).ok
+
+
+def test_part_colours_mark_left_right_and_front_back(synthetic_body_dir):
+    from lightning_hmd.data.synth.appearance import body_parts, part_colours
+
+    body = BodyModel.from_dir(synthetic_body_dir)
+    weights, rest = body.smpl.lbs_weights.numpy(), body.smpl.v_template.numpy()
+    colours = part_colours(weights, rest, np.random.default_rng(0))
+    assert colours.shape == (len(rest), 3) and colours.min() >= 0 and colours.max() <= 1
+    part = body_parts(weights)
+    names = {n: i for i, n in enumerate(SMPL_JOINT_NAMES)}
+
+    def mean(joint, extra=None):
+        sel = part == names[joint] if extra is None else (part == names[joint]) & extra
+        return colours[sel].mean(0)
+
+    for a, b in (("l_elbow", "r_elbow"), ("l_knee", "r_knee")):
+        assert np.abs(mean(a) - mean(b)).sum() > 0.5  # left and right limbs differ
+    front = rest[:, 2] > np.median(rest[part == names["head"], 2])
+    assert np.abs(mean("head", front) - mean("head", ~front)).sum() > 1.0  # face vs hair
+    other = part_colours(weights, rest, np.random.default_rng(1))
+    assert not np.allclose(other[part == names["spine2"]], colours[part == names["spine2"]])
+
+
+def test_renders_of_a_turned_body_differ_and_programs_are_compiled_once(
+    offscreen_gl, synthetic_body_dir
+):
+    """A body seen from the front and from behind gives different pictures (the part
+    colours), and rendering many frames does not grow pyrender's program cache."""
+    from scipy.spatial.transform import Rotation
+
+    from lightning_hmd.data.synth.appearance import part_colours
+    from lightning_hmd.data.synth.render import BodyRenderer
+
+    body = BodyModel.from_dir(synthetic_body_dir)
+    spec = SynthSpec()
+    colours = part_colours(
+        body.smpl.lbs_weights.numpy(), body.smpl.v_template.numpy(), np.random.default_rng(0)
+    )
+    pictures = []
+    renderer = BodyRenderer(body.faces.numpy(), spec.image_size, spec.focal)
+    try:
+        bg = np.zeros((spec.image_size, spec.image_size, 3), np.uint8)
+        for yaw in (0.0, np.pi, 0.0, np.pi):
+            rot = Rotation.from_euler("y", yaw) * Rotation.from_rotvec([np.pi, 0, 0])
+            verts = rot.apply(body.smpl.v_template.numpy()) + np.array([0.0, 0.0, 7.0])
+            pictures.append(renderer.render(verts, colours, bg))
+        programs = len(renderer.renderer._renderer._program_cache._program_cache)
+    finally:
+        renderer.close()
+    (front, mask_f), (back, mask_b) = pictures[:2]
+    both = mask_f & mask_b
+    assert both.sum() > 200
+    assert np.abs(front[both].astype(int) - back[both].astype(int)).mean() > 20
+    np.testing.assert_array_equal(pictures[2][0], front)  # deterministic
+    assert programs == 1

@@ -24,6 +24,7 @@ from lightning_hmd.body.smpl import BodyModel
 from lightning_hmd.body.synth import write_synthetic_model
 from lightning_hmd.data.schema import MocapSample
 from lightning_hmd.data.shards import MANIFEST_NAME, Manifest, ShardSetWriter, read_manifest
+from lightning_hmd.data.synth.appearance import part_colours
 from lightning_hmd.data.synth.motion import Motion, make_motion
 from lightning_hmd.data.synth.spec import SPLITS, SynthSpec
 from lightning_hmd.data.tracks import Track, write_track
@@ -102,7 +103,8 @@ def make_track(
     load: Callable[[int], np.ndarray] | None = None
     if renderer is not None:
         background = _background(rng, spec.image_size)
-        colour = rng.uniform(0.3, 0.9, 3)
+        smpl = body.smpl
+        colour = part_colours(smpl.lbs_weights.numpy(), smpl.v_template.numpy(), rng)
 
         def load(i: int) -> np.ndarray:
             return renderer.render(posed.vertices[i], colour, background)[0]

@@ -30,6 +30,44 @@ def offscreen_gl_problem() -> str | None:
     return None
 
 
+def _one_context_program_cache() -> object:
+    """A pyrender shader-program cache that ignores the OpenGL context in its key.
+
+    pyrender keys compiled programs by ``OpenGL.contextdata.getContext()``; under OSMesa that
+    is a new Python object on every call, so every frame compiles a new program and keeps it
+    (about 3.5 MB per rendered frame, tens of GB over a few hundred clips). A renderer owns
+    exactly one context, so the key can leave the context out: one compile per program, no
+    growth.
+    """
+    from pyrender.shader_program import ShaderProgramCache
+
+    class OneContextCache(ShaderProgramCache):
+        def __init__(self) -> None:
+            super().__init__()
+            self._by_source: dict = {}
+
+        def get_program(
+            self,
+            vertex_shader: str,
+            fragment_shader: str,
+            geometry_shader: str | None = None,
+            defines: dict | None = None,
+        ) -> object:
+            key = (vertex_shader, fragment_shader, geometry_shader,
+                   tuple(sorted((defines or {}).items())))  # fmt: skip
+            if key not in self._by_source:
+                self._by_source[key] = super().get_program(
+                    vertex_shader, fragment_shader, geometry_shader, defines
+                )
+            return self._by_source[key]
+
+        def clear(self) -> None:
+            super().clear()
+            self._by_source = {}
+
+    return OneContextCache()
+
+
 class BodyRenderer:
     """Renders one mesh per call with a pinhole camera at the origin of the data's camera
     frame (principal point at the image centre, pixel centres at integer coordinates).
@@ -54,6 +92,8 @@ class BodyRenderer:
         light[:3, :3] = [[1, 0, 0], [0, 0.8, 0.6], [0, -0.6, 0.8]]
         self.scene.add(pyrender.DirectionalLight(intensity=3.0), pose=light)
         self.renderer = pyrender.OffscreenRenderer(self.size, self.size)
+        # pyrender has no public hook for its program cache; see _one_context_program_cache.
+        self.renderer._renderer._program_cache = _one_context_program_cache()
 
     def render(
         self, vertices: np.ndarray, colour: np.ndarray, background: np.ndarray
@@ -62,7 +102,7 @@ class BodyRenderer:
 
         Args:
             vertices: (V, 3) metres in the data's camera frame (z > 0 in front).
-            colour: (3,) RGB in [0, 1].
+            colour: (3,) RGB in [0, 1] for the whole mesh, or (V, 3) per vertex.
             background: (H, W, 3) uint8.
 
         Returns:
@@ -71,10 +111,19 @@ class BodyRenderer:
         import trimesh
 
         pr = self._pyrender
-        mesh = trimesh.Trimesh(np.asarray(vertices) * _CV_TO_GL, self.faces, process=False)
-        material = pr.MetallicRoughnessMaterial(
-            baseColorFactor=[*map(float, colour), 1.0], metallicFactor=0.1, roughnessFactor=0.8
+        colour = np.asarray(colour, np.float64)
+        per_vertex = colour.ndim == 2
+        mesh = trimesh.Trimesh(
+            np.asarray(vertices) * _CV_TO_GL,
+            self.faces,
+            vertex_colors=(colour * 255).round().astype(np.uint8) if per_vertex else None,
+            process=False,
         )
+        material = None  # per-vertex colours: pyrender's vertex-colour material
+        if not per_vertex:
+            material = pr.MetallicRoughnessMaterial(
+                baseColorFactor=[*map(float, colour), 1.0], metallicFactor=0.1, roughnessFactor=0.8
+            )
         node = self.scene.add(pr.Mesh.from_trimesh(mesh, material=material, smooth=False))
         try:
             rgb, depth = self.renderer.render(self.scene)
