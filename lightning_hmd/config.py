@@ -132,6 +132,12 @@ class OptimConfig:
     eps: float = 1e-8
     weight_decay: float = 0.0
     grad_clip: float = 0.0  # generator gradient-norm clip; 0 = off
+    # Learning-rate schedule of both optimisers, in batches (lightning_hmd.train.schedule):
+    schedule: str = "constant"  # constant (HMMR) | cosine | step
+    warmup_batches: int = 0  # linear warm-up from 0
+    min_lr_factor: float = 0.0  # cosine: final rate / base rate
+    step_every_batches: int = 100_000  # step: multiply by lr_gamma every this many batches
+    lr_gamma: float = 0.1
 
 
 @dataclass
@@ -284,6 +290,7 @@ def validate(cfg: DictConfig) -> None:
             raise ConfigError(f"{key} must be >= 1, got {OmegaConf.select(cfg, key)}")
     _validate_data(cfg.data)
     _validate_trainer(cfg)
+    _validate_optim(cfg.optim)
     if m.temporal.num_blocks < 0:
         raise ConfigError(f"model.temporal.num_blocks must be >= 0, got {m.temporal.num_blocks}")
 
@@ -309,6 +316,19 @@ def _validate_data(d: DictConfig) -> None:
         )
     if not 0.0 <= a.flip_prob <= 1.0:
         raise ConfigError(f"data.augment.flip_prob must be in [0, 1], got {a.flip_prob}")
+
+
+def _validate_optim(o: DictConfig) -> None:
+    from lightning_hmd.train.schedule import SCHEDULES
+
+    if o.schedule not in SCHEDULES:
+        raise ConfigError(f"optim.schedule must be one of {', '.join(SCHEDULES)}, got "
+                          f"{o.schedule!r}")  # fmt: skip
+    for key in ("gen_lr", "disc_lr", "grad_clip", "warmup_batches", "min_lr_factor", "lr_gamma"):
+        if o[key] < 0:
+            raise ConfigError(f"optim.{key} must be >= 0, got {o[key]}")
+    if o.step_every_batches < 1:
+        raise ConfigError(f"optim.step_every_batches must be >= 1, got {o.step_every_batches}")
 
 
 def _validate_trainer(cfg: DictConfig) -> None:

@@ -23,6 +23,7 @@ import lightning.pytorch as pl
 import torch
 from omegaconf import DictConfig, OmegaConf
 from torch import Tensor
+from torch.optim.lr_scheduler import LambdaLR
 
 from lightning_hmd.body.model_files import load_mean_params
 from lightning_hmd.body.smpl import BodyModel, exclude_from_ddp
@@ -32,6 +33,7 @@ from lightning_hmd.metrics import mpjpe, pa_mpjpe
 from lightning_hmd.models.build import build_discriminator, build_generator
 from lightning_hmd.objective import discriminator_terms, generator_terms
 from lightning_hmd.structures import GeneratorOutput, SequenceBatch
+from lightning_hmd.train.schedule import LRFactor
 
 BODY_PREFIX = "body."
 
@@ -112,7 +114,9 @@ class HMMRModule(pl.LightningModule):
     def forward(self, clips: SequenceBatch) -> GeneratorOutput:
         return self.generator(images=clips.images, phi=clips.phi)
 
-    def configure_optimizers(self) -> list[torch.optim.Optimizer]:
+    def configure_optimizers(self) -> tuple[list, list]:
+        """Adam for G and D, each with a per-batch LambdaLR (stepped in ``training_step``, as
+        manual optimisation requires; Lightning saves and restores their state)."""
         o = self.cfg.optim
         gen_params = [p for p in self.generator.parameters() if p.requires_grad]
         g_opt = torch.optim.Adam(
@@ -125,7 +129,16 @@ class HMMRModule(pl.LightningModule):
             o.eps,
             weight_decay=o.weight_decay,
         )
-        return [g_opt, d_opt]
+        factor = LRFactor(
+            o.schedule,
+            self.cfg.trainer.max_batches,
+            o.warmup_batches,
+            o.min_lr_factor,
+            o.step_every_batches,
+            o.lr_gamma,
+        )
+        schedulers = [LambdaLR(opt, factor) for opt in (g_opt, d_opt)]
+        return [g_opt, d_opt], schedulers
 
     # -- training -------------------------------------------------------------------------
 
@@ -170,6 +183,8 @@ class HMMRModule(pl.LightningModule):
         d_opt.zero_grad(set_to_none=True)  # also drops D grads left by the generator's adv term
         self.manual_backward(d_loss)
         d_opt.step()
+        for scheduler in self.lr_schedulers():
+            scheduler.step()
 
         self.batches_done += 1
         values = {log_name(k): v.detach() for k, v in {**g_terms, **d_terms}.items()}
@@ -177,6 +192,8 @@ class HMMRModule(pl.LightningModule):
         values["train/disc/total"] = d_loss.detach()
         values["train/batches"] = self.batches_done.float()
         values["train/nonfinite"] = self.nonfinite_total.float()
+        values["train/lr/gen"] = torch.tensor(g_opt.param_groups[0]["lr"])
+        values["train/lr/disc"] = torch.tensor(d_opt.param_groups[0]["lr"])
         self.log_dict(values, batch_size=size)
         self.log("loss", g_loss.detach(), prog_bar=True, logger=False, batch_size=size)
         return g_loss.detach()

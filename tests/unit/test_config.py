@@ -136,6 +136,9 @@ def test_bad_key_in_yaml_names_file_and_key(tmp_path):
         ("data.augment.flip_prob=1.5", "flip_prob"),
         ("data.augment.scale_max=-0.1", "scale_max"),
         ("data.train_batches_per_epoch=-1", "train_batches_per_epoch"),
+        ("optim.schedule=linear", "optim.schedule must be one of constant, cosine, step"),
+        ("optim.warmup_batches=-5", "optim.warmup_batches"),
+        ("optim.step_every_batches=0", "optim.step_every_batches"),
     ],
 )
 def test_cross_field_validation(override, match):
