@@ -79,7 +79,7 @@ class TemporalConfig:
 class ModelConfig:
     """Generator and discriminator architecture."""
 
-    encoder: str = "resnet50_v2"  # resnet50_v2 (HMR's TF-slim layout) | torchvision_resnet50
+    encoder: str = "resnet50_v2"  # resnet50_v2 (HMR's TF-slim) | torchvision_resnet50 | small_cnn
     feat_dim: int = 2048  # D: phi / Phi channels
     freeze_encoder: bool = True  # HMMR keeps the HMR image encoder fixed
     temporal: TemporalConfig = field(default_factory=TemporalConfig)
@@ -93,6 +93,9 @@ class ModelConfig:
     disc_channels: int = 32  # per-joint 1x1 conv channels of the pose discriminator
     disc_hidden: int = 1024  # full-pose MLP width of the pose discriminator
     shape_disc_hidden: int = 10  # hidden width of HMR's shape discriminator
+    # HMMR's use_hmr_ief_init: start from a converted HMR checkpoint (models.hmr_init); "" = no
+    init_checkpoint: str = ""
+    init_parts: list[str] = field(default_factory=lambda: ["mean", "f3d"])  # + "encoder"
 
 
 @dataclass

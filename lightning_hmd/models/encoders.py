@@ -6,8 +6,40 @@ from torch import Tensor, nn
 
 from lightning_hmd.models.resnet_v2 import ResNetV2
 
-ENCODER_NAMES = ("resnet50_v2", "torchvision_resnet50")
+ENCODER_NAMES = ("resnet50_v2", "torchvision_resnet50", "small_cnn")
 TORCHVISION_DIM = 2048
+SMALL_CNN_WIDTHS = (16, 32, 64, 128)
+SMALL_CNN_GRID = 4  # side of the final feature map that is flattened
+
+
+class SmallCNN(nn.Module):
+    """A small from-scratch encoder for low-resolution crops (CPU runs, the quickstart).
+
+    Four stages of (3x3 conv stride 2, 3x3 conv), each conv followed by batch norm and ReLU,
+    take a 64-pixel crop to a 4x4 map (other sizes are average-pooled to 4x4), which is
+    flattened and projected to D. Unlike a ResNet's global average pool, the flattened map
+    keeps *where* each part is in the crop: at a few channels and a few pixels per limb that
+    is what the camera and the limb angles are read from.
+    """
+
+    def __init__(self, out_dim: int, widths: tuple[int, ...] = SMALL_CNN_WIDTHS):
+        super().__init__()
+        layers: list[nn.Module] = []
+        c_in = 3
+        for c in widths:
+            for stride in (2, 1):
+                layers += [
+                    nn.Conv2d(c_in, c, 3, stride, 1, bias=False),
+                    nn.BatchNorm2d(c),
+                    nn.ReLU(inplace=True),
+                ]
+                c_in = c
+        self.features = nn.Sequential(*layers, nn.AdaptiveAvgPool2d(SMALL_CNN_GRID))
+        self.project = nn.Linear(c_in * SMALL_CNN_GRID**2, out_dim)
+
+    def forward(self, images: Tensor) -> Tensor:
+        """images: (N, 3, H, W) -> (N, D)."""
+        return self.project(self.features(images).flatten(1)).relu()
 
 
 class ImageEncoder(nn.Module):
@@ -60,8 +92,9 @@ def build_image_encoder(name: str, feat_dim: int = 2048, freeze: bool = False) -
     """Build an image encoder by name.
 
     Args:
-        name: ``resnet50_v2`` (HMR's TF-slim layout, :class:`ResNetV2`) or
-            ``torchvision_resnet50`` (post-activation v1, fc removed; needs torchvision).
+        name: ``resnet50_v2`` (HMR's TF-slim layout, :class:`ResNetV2`),
+            ``torchvision_resnet50`` (post-activation v1, fc removed; needs torchvision) or
+            ``small_cnn`` (:class:`SmallCNN`, for low-resolution crops on CPU).
         feat_dim: D. ``resnet50_v2`` scales its widths so that D = 32 * base_width (2048 is the
             real ResNet-50); ``torchvision_resnet50`` only supports 2048.
         freeze: freeze the weights and batch-norm statistics.
@@ -79,6 +112,8 @@ def build_image_encoder(name: str, feat_dim: int = 2048, freeze: bool = False) -
                 f"torchvision_resnet50 outputs {TORCHVISION_DIM} features, not {feat_dim}"
             )
         backbone = _torchvision_resnet50()
+    elif name == "small_cnn":
+        backbone = SmallCNN(feat_dim)
     else:
         raise ValueError(f"unknown image encoder {name!r}; choose one of {ENCODER_NAMES}")
     return ImageEncoder(backbone, feat_dim, frozen=freeze)

@@ -41,6 +41,9 @@ def check_paths(cfg: DictConfig, *, train: bool = True, val: bool = True) -> Non
             f"body.model_dir: {cfg.body.model_dir} not found; write the synthetic model with "
             "`lightning-hmd body synth --out DIR` or convert SMPL with `lightning-hmd body convert`"
         )
+    init = cfg.model.init_checkpoint
+    if train and init and not Path(init).is_file():
+        raise MissingPathError(f"model.init_checkpoint: {init} not found (an HMR init file)")
 
 
 class ShardData(pl.LightningDataModule):

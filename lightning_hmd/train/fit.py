@@ -18,6 +18,7 @@ from lightning.pytorch.strategies import DDPStrategy
 from omegaconf import DictConfig
 
 from lightning_hmd.config import to_container
+from lightning_hmd.models.hmr_init import load_hmr_init
 from lightning_hmd.train.data import ShardData, check_paths
 from lightning_hmd.train.module import HMMRModule
 from lightning_hmd.train.panels import KeypointPanels
@@ -158,6 +159,11 @@ def train(cfg: DictConfig, env: Mapping[str, str] | None = None) -> Path:
     ckpt = str(last) if cfg.run.resume and last.is_file() else None
     if trainer.is_global_zero:
         print(f"run directory: {out}" + (f" (resuming from {last})" if ckpt else ""))
+    if cfg.model.init_checkpoint and ckpt is None:  # a resumed run has its own weights
+        keys = load_hmr_init(module.generator, cfg.model.init_checkpoint, cfg.model.init_parts)
+        if trainer.is_global_zero:
+            print(f"initialised {len(keys)} tensors ({', '.join(cfg.model.init_parts)}) from "
+                  f"{cfg.model.init_checkpoint}")  # fmt: skip
     trainer.logger.log_hyperparams(config)
     try:
         trainer.fit(module, datamodule=ShardData(cfg), ckpt_path=ckpt)
