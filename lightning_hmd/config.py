@@ -84,6 +84,7 @@ class ModelConfig:
     freeze_encoder: bool = True  # HMMR keeps the HMR image encoder fixed
     temporal: TemporalConfig = field(default_factory=TemporalConfig)
     ief_iters: int = 3
+    pose_repr: str = "axis_angle"  # pose in theta: axis_angle (HMMR) | rot6d (continuous 6D)
     regressor_hidden: int = 1024
     regressor_dropout: float = 0.5
     delta_t: list[int] = field(default_factory=lambda: [-5, 5])  # empty: no delta heads
@@ -294,6 +295,8 @@ def validate(cfg: DictConfig) -> None:
     _validate_data(cfg.data)
     _validate_trainer(cfg)
     _validate_optim(cfg.optim)
+    if m.pose_repr not in ("axis_angle", "rot6d"):
+        raise ConfigError(f"model.pose_repr must be axis_angle or rot6d, got {m.pose_repr!r}")
     if m.temporal.num_blocks < 0:
         raise ConfigError(f"model.temporal.num_blocks must be >= 0, got {m.temporal.num_blocks}")
 

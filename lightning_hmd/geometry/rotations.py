@@ -1,4 +1,4 @@
-"""Axis-angle <-> rotation matrix for any leading dims ``...``.
+"""Axis-angle and 6D <-> rotation matrix for any leading dims ``...``.
 
 Both directions delegate to ``roma`` rather than re-deriving Rodrigues' formula. roma switches to
 a first-order expansion below a small angle, so the zero rotation has finite, exact gradients.
@@ -36,3 +36,31 @@ def matrix_to_axis_angle(R: Tensor) -> Tensor:
     """
     check_trailing(R, "R", (3, 3))
     return roma.rotmat_to_rotvec(R)
+
+
+def matrix_to_rot6d(R: Tensor) -> Tensor:
+    """Rotation matrices to the continuous 6D representation of Zhou et al. (CVPR 2019):
+    the first two columns, flattened row by row.
+
+    Args:
+        R: (..., 3, 3) rotation matrices.
+
+    Returns:
+        (..., 6) as ``R[..., :, :2]`` flattened.
+    """
+    check_trailing(R, "R", (3, 3))
+    return R[..., :, :2].flatten(-2)
+
+
+def rot6d_to_matrix(x: Tensor) -> Tensor:
+    """The 6D representation back to rotation matrices (Gram-Schmidt on the two columns,
+    ``roma.special_gramschmidt``); any 6-vector with independent columns maps to a rotation.
+
+    Args:
+        x: (..., 6) as written by :func:`matrix_to_rot6d`.
+
+    Returns:
+        (..., 3, 3) rotation matrices.
+    """
+    check_trailing(x, "x", (6,))
+    return roma.special_gramschmidt(x.unflatten(-1, (3, 2)))

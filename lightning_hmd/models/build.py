@@ -51,6 +51,7 @@ def build_generator(
         "hidden": model_cfg.regressor_hidden,
         "dropout": model_cfg.regressor_dropout,
         "num_iters": model_cfg.ief_iters,
+        "pose_repr": model_cfg.pose_repr,
     }
     smpl_head = SMPLHead(feat_dim, init_pose_aa, init_betas, **head_args)
     delta_heads = nn.ModuleDict(

@@ -3,6 +3,10 @@
 An IEF regressor is an MLP over the concatenated state ``[feature, theta]`` and so works on a
 flat parameter vector. That packing, HMMR's 85-D ``[cam 3 | pose 72 | betas 10]``, stays inside
 this file; the heads return named :class:`~lightning_hmd.structures.SMPLParams`.
+
+The pose part is HMMR's axis-angle (``pose_repr="axis_angle"``, 24 x 3) or the continuous 6D
+representation (``"rot6d"``, 24 x 6, then theta is 157-D): axis-angle is discontinuous near
+pi, where an upright person's global rotation sits, and 6D trains more easily from scratch.
 """
 
 from __future__ import annotations
@@ -12,14 +16,18 @@ import math
 import torch
 from torch import Tensor, nn
 
-from lightning_hmd.geometry.rotations import axis_angle_to_matrix
+from lightning_hmd.geometry.rotations import (
+    axis_angle_to_matrix,
+    matrix_to_axis_angle,
+    matrix_to_rot6d,
+    rot6d_to_matrix,
+)
 from lightning_hmd.models.initializers import init_layer_
 from lightning_hmd.structures import NUM_BETAS, NUM_SMPL_JOINTS, POSE_DIM, THETA_DIM, SMPLParams
 
 CAM_DIM = 3
 _CAM = slice(0, CAM_DIM)
-_POSE = slice(CAM_DIM, CAM_DIM + POSE_DIM)
-_BETAS = slice(CAM_DIM + POSE_DIM, THETA_DIM)
+POSE_REPRS = {"axis_angle": 3, "rot6d": 6}  # numbers per joint
 
 INIT_CAM = (0.9, 0.0, 0.0)  # weak-perspective [s, tx, ty]
 INIT_GLOBAL_ROT = (math.pi, 0.0, 0.0)  # upright when projected
@@ -67,13 +75,39 @@ class IEFRegressor(nn.Module):
         return theta
 
 
-def initial_theta(init_pose_aa: Tensor, init_betas: Tensor) -> Tensor:
-    """HMR's mean parameters (85,): camera [0.9, 0, 0], the given pose with the global rotation
-    replaced by [pi, 0, 0], and the given betas.
+def pose_dim(pose_repr: str) -> int:
+    """Length of the flat pose part of theta: 72 (axis-angle) or 144 (6D)."""
+    if pose_repr not in POSE_REPRS:
+        raise ValueError(f"model.pose_repr must be one of {tuple(POSE_REPRS)}, got {pose_repr!r}")
+    return NUM_SMPL_JOINTS * POSE_REPRS[pose_repr]
+
+
+def encode_pose(pose_aa: Tensor, pose_rotmat: Tensor, pose_repr: str) -> Tensor:
+    """(..., 24, 3) axis-angle and (..., 24, 3, 3) matrices -> (..., pose_dim) flat pose."""
+    if pose_repr == "rot6d":
+        return matrix_to_rot6d(pose_rotmat).flatten(-2)
+    return pose_aa.flatten(-2)
+
+
+def decode_pose(flat: Tensor, pose_repr: str) -> tuple[Tensor, Tensor]:
+    """(..., pose_dim) -> ((..., 24, 3) axis-angle, (..., 24, 3, 3) rotation matrices)."""
+    if pose_repr == "rot6d":
+        rotmat = rot6d_to_matrix(flat.unflatten(-1, (NUM_SMPL_JOINTS, 6)))
+        return matrix_to_axis_angle(rotmat), rotmat
+    pose_aa = flat.unflatten(-1, (NUM_SMPL_JOINTS, 3))
+    return pose_aa, axis_angle_to_matrix(pose_aa)
+
+
+def initial_theta(
+    init_pose_aa: Tensor, init_betas: Tensor, pose_repr: str = "axis_angle"
+) -> Tensor:
+    """HMR's mean parameters (85,; 157, in 6D): camera [0.9, 0, 0], the given pose with the
+    global rotation replaced by [pi, 0, 0], and the given betas.
 
     Args:
         init_pose_aa: (24, 3) axis-angle mean pose.
         init_betas: (10,) mean shape.
+        pose_repr: ``axis_angle`` or ``rot6d`` (the pose part of theta).
     """
     if init_pose_aa.shape != (NUM_SMPL_JOINTS, 3) or init_betas.shape != (NUM_BETAS,):
         raise ValueError(
@@ -84,13 +118,16 @@ def initial_theta(init_pose_aa: Tensor, init_betas: Tensor) -> Tensor:
     pose = init_pose_aa.to(dtype).clone()
     pose[0] = torch.tensor(INIT_GLOBAL_ROT, dtype=dtype, device=pose.device)
     cam = torch.tensor(INIT_CAM, dtype=dtype, device=pose.device)
-    return torch.cat([cam, pose.reshape(POSE_DIM), init_betas.to(dtype)])
+    flat = encode_pose(pose, axis_angle_to_matrix(pose), pose_repr)
+    return torch.cat([cam, flat, init_betas.to(dtype)])
 
 
-def _pose_params(cam: Tensor, pose_flat: Tensor, betas: Tensor) -> SMPLParams:
-    pose_aa = pose_flat.unflatten(-1, (NUM_SMPL_JOINTS, 3))  # (..., 24, 3)
+def _split(theta: Tensor, pose_repr: str) -> SMPLParams:
+    """(..., P) theta -> SMPLParams with leading dims ``...``."""
+    n = pose_dim(pose_repr)
+    pose_aa, rotmat = decode_pose(theta[..., CAM_DIM : CAM_DIM + n], pose_repr)
     return SMPLParams(
-        cam=cam, pose_aa=pose_aa, pose_rotmat=axis_angle_to_matrix(pose_aa), betas=betas
+        cam=theta[..., _CAM], pose_aa=pose_aa, pose_rotmat=rotmat, betas=theta[..., CAM_DIM + n :]
     )
 
 
@@ -98,7 +135,7 @@ class SMPLHead(nn.Module):
     """f_3D: IEF from a learnable mean; features (..., D) -> SMPLParams with leading dims ``...``.
 
     For the movie strip ``...`` is (B, T). The mean ``theta_mean`` (85,) is a parameter, as
-    HMR's ``mean_param`` variable.
+    HMR's ``mean_param`` variable (157, with 6D poses).
     """
 
     def __init__(
@@ -109,21 +146,22 @@ class SMPLHead(nn.Module):
         hidden: int = 1024,
         dropout: float = 0.5,
         num_iters: int = 3,
+        pose_repr: str = "axis_angle",
     ):
         super().__init__()
-        self.ief = IEFRegressor(feat_dim, THETA_DIM, hidden, dropout, num_iters)
-        self.theta_mean = nn.Parameter(initial_theta(init_pose_aa, init_betas))
+        self.pose_repr = pose_repr
+        size = THETA_DIM - POSE_DIM + pose_dim(pose_repr)
+        self.ief = IEFRegressor(feat_dim, size, hidden, dropout, num_iters)
+        self.theta_mean = nn.Parameter(initial_theta(init_pose_aa, init_betas, pose_repr))
 
     def mean_params(self) -> SMPLParams:
         """The starting point of the iterations as SMPLParams with no leading dims."""
-        theta = self.theta_mean
-        return _pose_params(theta[_CAM], theta[_POSE], theta[_BETAS])
+        return _split(self.theta_mean, self.pose_repr)
 
     def forward(self, feats: Tensor) -> SMPLParams:
         """feats: (B, T, D) -> SMPLParams (B, T)."""
-        theta = self.ief(feats.flatten(0, -2), self.theta_mean)  # (N, 85)
-        theta = theta.unflatten(0, feats.shape[:-1])  # (..., 85)
-        return _pose_params(theta[..., _CAM], theta[..., _POSE], theta[..., _BETAS])
+        theta = self.ief(feats.flatten(0, -2), self.theta_mean)  # (N, P)
+        return _split(theta.unflatten(0, feats.shape[:-1]), self.pose_repr)
 
 
 class DeltaHead(nn.Module):
@@ -133,12 +171,21 @@ class DeltaHead(nn.Module):
     flow through that start, as in HMMR). Betas and camera are the current frame's.
     """
 
-    def __init__(self, feat_dim: int, hidden: int = 1024, dropout: float = 0.5, num_iters: int = 3):
+    def __init__(
+        self,
+        feat_dim: int,
+        hidden: int = 1024,
+        dropout: float = 0.5,
+        num_iters: int = 3,
+        pose_repr: str = "axis_angle",
+    ):
         super().__init__()
-        self.ief = IEFRegressor(feat_dim, POSE_DIM, hidden, dropout, num_iters)
+        self.pose_repr = pose_repr
+        self.ief = IEFRegressor(feat_dim, pose_dim(pose_repr), hidden, dropout, num_iters)
 
     def forward(self, feats: Tensor, current: SMPLParams) -> SMPLParams:
         """feats: (B, T, D), current: SMPLParams (B, T) -> SMPLParams (B, T) at t+Δt."""
-        start = current.pose_aa.flatten(-2).flatten(0, -2)  # (N, 72)
-        pose = self.ief(feats.flatten(0, -2), start)  # (N, 72)
-        return _pose_params(current.cam, pose.unflatten(0, feats.shape[:-1]), current.betas)
+        start = encode_pose(current.pose_aa, current.pose_rotmat, self.pose_repr)  # (B, T, P)
+        pose = self.ief(feats.flatten(0, -2), start.flatten(0, -2))  # (N, P)
+        pose_aa, rotmat = decode_pose(pose.unflatten(0, feats.shape[:-1]), self.pose_repr)
+        return SMPLParams(cam=current.cam, pose_aa=pose_aa, pose_rotmat=rotmat, betas=current.betas)

@@ -112,3 +112,23 @@ def test_delta_head_backpropagates_into_its_start():
     )
     DeltaHead(D, hidden=32)(torch.randn(B, T, D), current).pose_aa.sum().backward()
     assert start.grad is not None and start.grad.abs().sum() > 0
+
+
+def test_rot6d_heads_start_from_the_same_mean_and_give_rotations(mean_pose):
+    """6D poses: theta is 3 + 144 + 10, the mean is the axis-angle mean, and any output of
+    the heads is a proper rotation whose axis-angle agrees with the matrix."""
+    aa_head = _head(mean_pose).eval()
+    head = SMPLHead(D, *mean_pose, hidden=32, dropout=0.5, num_iters=3, pose_repr="rot6d").eval()
+    assert head.theta_mean.shape == (157,)
+    mean, aa_mean = head.mean_params(), aa_head.mean_params()
+    torch.testing.assert_close(mean.pose_rotmat, aa_mean.pose_rotmat, atol=1e-5, rtol=0)
+    torch.testing.assert_close(mean.betas, aa_mean.betas)
+    params = head(torch.randn(B, T, D))
+    _assert_params(params, (B, T))
+    eye = torch.eye(3).expand(B, T, 24, 3, 3)
+    R = params.pose_rotmat
+    torch.testing.assert_close(R @ R.transpose(-1, -2), eye, atol=1e-5, rtol=0)
+    moved = DeltaHead(D, hidden=32, pose_repr="rot6d").eval()(torch.randn(B, T, D), params)
+    _assert_params(moved, (B, T))
+    with pytest.raises(ValueError, match="model.pose_repr"):
+        SMPLHead(D, *mean_pose, pose_repr="quaternion")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import pytest
+import roma
 import torch
 
 from lightning_hmd.geometry.rotations import axis_angle_to_matrix, matrix_to_axis_angle
@@ -59,3 +60,20 @@ def test_identity_matrix_to_axis_angle_is_zero_with_finite_gradient():
 def test_bad_shapes_raise_naming_the_argument(fn, bad, name):
     with pytest.raises(ValueError, match=rf"{name} must have shape .*got \({bad.shape[0]}"):
         fn(bad)
+
+
+def test_rot6d_round_trip_and_orthonormalisation():
+    from lightning_hmd.geometry.rotations import matrix_to_rot6d, rot6d_to_matrix
+
+    torch.manual_seed(0)
+    R = roma.random_rotmat(50)
+    six = matrix_to_rot6d(R)
+    assert six.shape == (50, 6)
+    torch.testing.assert_close(six.view(50, 3, 2), R[:, :, :2])
+    torch.testing.assert_close(rot6d_to_matrix(six), R, atol=1e-5, rtol=0)
+    # any 6-vector with independent columns becomes a proper rotation
+    M = rot6d_to_matrix(torch.randn(50, 6))
+    torch.testing.assert_close(
+        M @ M.transpose(-1, -2), torch.eye(3).expand(50, 3, 3), atol=1e-5, rtol=0
+    )
+    assert torch.allclose(torch.linalg.det(M), torch.ones(50), atol=1e-5)
