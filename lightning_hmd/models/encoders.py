@@ -36,10 +36,12 @@ class SmallCNN(nn.Module):
                 c_in = c
         self.features = nn.Sequential(*layers, nn.AdaptiveAvgPool2d(SMALL_CNN_GRID))
         self.project = nn.Linear(c_in * SMALL_CNN_GRID**2, out_dim)
+        self.norm = nn.BatchNorm1d(out_dim)  # unit-scale phi for the regressors
 
     def forward(self, images: Tensor) -> Tensor:
         """images: (N, 3, H, W) -> (N, D)."""
-        return self.project(self.features(images).flatten(1)).relu()
+        # No ReLU on phi: one here can die for every unit at once (all-zero phi).
+        return self.norm(self.project(self.features(images).flatten(1)))
 
 
 class ImageEncoder(nn.Module):

@@ -44,3 +44,20 @@ def test_torchvision_encoder_names_the_extra_when_missing():
 def test_torchvision_encoder_shape():
     encoder = build_image_encoder("torchvision_resnet50").eval()
     assert encoder(torch.rand(1, 3, 64, 64)).shape == (1, 2048)
+
+
+def test_small_cnn_keeps_where_things_are():
+    """small_cnn: (N, 3, 64, 64) -> (N, D) with batch-normalised features (no dead all-zero
+    phi), and, unlike a global average pool, a blob moved across the crop changes phi."""
+    torch.manual_seed(0)
+    encoder = build_image_encoder("small_cnn", feat_dim=32)
+    phi = encoder(torch.rand(16, 3, 64, 64) * 2 - 1)
+    assert phi.shape == (16, 32)
+    torch.testing.assert_close(phi.mean(0), torch.zeros(32), atol=1e-4, rtol=0)
+    assert (phi.std(0) > 0.5).all()
+    blobs = -torch.ones(2, 3, 64, 64)
+    blobs[0, :, 28:36, 4:12] = 1.0  # the same blob on the left and on the right
+    blobs[1, :, 28:36, 52:60] = 1.0
+    phi = encoder(blobs)
+    assert (phi[0] - phi[1]).abs().max() > 0.5
+    assert encoder(torch.rand(2, 3, 48, 48)).shape == (2, 32)  # other sizes are pooled to 4x4
