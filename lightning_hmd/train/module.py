@@ -183,6 +183,7 @@ class HMMRModule(pl.LightningModule):
         d_opt.zero_grad(set_to_none=True)  # also drops D grads left by the generator's adv term
         self.manual_backward(d_loss)
         d_opt.step()
+        rates = [g_opt.param_groups[0]["lr"], d_opt.param_groups[0]["lr"]]  # this batch's
         for scheduler in self.lr_schedulers():
             scheduler.step()
 
@@ -192,8 +193,8 @@ class HMMRModule(pl.LightningModule):
         values["train/disc/total"] = d_loss.detach()
         values["train/batches"] = self.batches_done.float()
         values["train/nonfinite"] = self.nonfinite_total.float()
-        values["train/lr/gen"] = torch.tensor(g_opt.param_groups[0]["lr"])
-        values["train/lr/disc"] = torch.tensor(d_opt.param_groups[0]["lr"])
+        values["train/lr/gen"] = torch.tensor(rates[0])
+        values["train/lr/disc"] = torch.tensor(rates[1])
         self.log_dict(values, batch_size=size)
         self.log("loss", g_loss.detach(), prog_bar=True, logger=False, batch_size=size)
         return g_loss.detach()

@@ -81,6 +81,11 @@ def test_missing_paths_are_named_before_any_work(tmp_path):
     cfg = load_config("tiny", overrides=[f"data.train_sets=[{tmp_path / 'nope'}]"])
     with pytest.raises(MissingPathError, match="data.train_sets: .*nope is not a shard set"):
         check_paths(cfg)
+    cfg = load_config("tiny", overrides=[f"model.init_checkpoint={tmp_path / 'hmr.pt'}"])
+    cfg.data.train_sets = cfg.data.val_sets = cfg.data.mocap_sets = []
+    cfg.body.model_dir = str(tmp_path)
+    with pytest.raises(MissingPathError, match="model.init_checkpoint: .*hmr.pt not found"):
+        check_paths(cfg)
 
 
 def _state(path):
@@ -90,9 +95,12 @@ def _state(path):
 @pytest.mark.slow
 @pytest.mark.timeout(600)
 def test_resumed_run_ends_with_the_weights_of_an_uninterrupted_one(synth_dir, tmp_path):
-    """The reader's position and torch's RNG (dropout) are checkpointed, so stopping after 6
-    batches and resuming to 16 (across an epoch boundary at 12) equals 16 in one go."""
-    base = overrides(synth_dir, tmp_path / "runs", **{"trainer.ckpt_every_batches": 0})
+    """The reader's position, torch's RNG (dropout) and the learning-rate schedulers are
+    checkpointed, so stopping after 6 batches and resuming to 16 (across an epoch boundary at
+    12 and learning-rate steps at 5, 10 and 15, after a warm-up) equals 16 in one go."""
+    schedule = {"optim.schedule": "step", "optim.step_every_batches": 5, "optim.lr_gamma": 0.5,
+                "optim.warmup_batches": 3}  # fmt: skip
+    base = overrides(synth_dir, tmp_path / "runs", **{"trainer.ckpt_every_batches": 0}, **schedule)
     base = [a for a in base if not a.startswith("trainer.max_batches")]
     assert main(["train", "--preset", "tiny", *base, "run.name=whole",
                  "trainer.max_batches=16"]) == 0  # fmt: skip
@@ -104,6 +112,16 @@ def test_resumed_run_ends_with_the_weights_of_an_uninterrupted_one(synth_dir, tm
     assert int(whole["batches_done"]) == int(parts["batches_done"]) == 16
     for key, value in whole.items():
         torch.testing.assert_close(parts[key], value, rtol=0, atol=1e-6, msg=key)
+    with open(tmp_path / "runs" / "parts" / "metrics.csv") as f:
+        rows = [r for r in csv.DictReader(f) if r.get("train/lr/gen")]
+    base_lr = load_config("tiny").optim.gen_lr
+    seen = set()
+    for r in rows:  # batch b (0-based) ran at base * warm-up * 0.5 ** (b // 5)
+        b = int(float(r["train/batches"])) - 1
+        factor = min((b + 1) / 3, 1.0) * 0.5 ** (b // 5)
+        assert float(r["train/lr/gen"]) == pytest.approx(base_lr * factor), b
+        seen.add(b // 5)
+    assert seen >= {1, 2}, "the log should show the rate after the resumed steps"
 
 
 @pytest.mark.slow
@@ -155,3 +173,18 @@ def test_wandb_offline_run_holds_the_loss_terms(synth_dir, tmp_path, monkeypatch
     for key in keys:
         assert key in data, key
     assert run.name.endswith("-wb")  # the run id is the run name: requeues continue it
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_bf16_mixed_precision_trains_and_checkpoints(synth_dir, tmp_path):
+    """trainer.precision=bf16-mixed (autocast; bf16 is what GPUs use) runs both optimisers'
+    steps and ends with finite float32 weights."""
+    args = overrides(synth_dir, tmp_path / "runs", **{
+        "trainer.max_batches": 2, "trainer.val_every_batches": 0, "trainer.ckpt_every_batches": 0,
+        "trainer.image_every_batches": 0, "trainer.precision": "bf16-mixed"})  # fmt: skip
+    assert main(["train", "--preset", "tiny", *args, "run.name=bf16"]) == 0
+    state = _state(tmp_path / "runs" / "bf16" / "checkpoints" / "last.ckpt")
+    assert int(state["batches_done"]) == 2
+    floats = [v for v in state.values() if v.is_floating_point()]
+    assert all(v.dtype == torch.float32 and torch.isfinite(v).all() for v in floats)
