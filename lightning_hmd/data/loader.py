@@ -277,7 +277,7 @@ class TrainWindows(IterableDataset):
         maker: WindowMaker,
         num_fake_poses: int,
         shuffle_buffer: int = 32,
-        window_buffer: int = 64,
+        clip_buffer: int = 0,
     ) -> None:
         self.sources = [list(s) for s in sources]
         self.counts = batch_counts(weights, batch_size)
@@ -285,7 +285,13 @@ class TrainWindows(IterableDataset):
         self.batch_size, self.seq_len = batch_size, seq_len
         self.rank, self.world_size, self.seed = rank, world_size, seed
         self.maker, self.num_fake_poses = maker, num_fake_poses
-        self.shuffle_buffer, self.window_buffer = shuffle_buffer, window_buffer
+        # Batches draw from a buffer of windows that must span many clips: a clip of n frames
+        # puts n // T windows in it, and with short windows (T = 1 for single-frame training)
+        # a buffer counted in windows would fill a batch from one or two clips, whose frames
+        # are nearly the same picture. So it is counted in clips: 0 = automatic, 4 per batch
+        # sequence (at least 32).
+        self.shuffle_buffer = shuffle_buffer
+        self.clip_buffer = clip_buffer or max(32, 4 * batch_size)
         self.epoch = 0
 
     def _windows(
@@ -296,14 +302,19 @@ class TrainWindows(IterableDataset):
         HMMR's ``pick_sequences`` takes one uniform window per track read; taking ``n // T``
         keeps the frames read per frame delivered near 1 for long chunks (150 frames) and
         makes one pass about ``frames // T`` windows, the epoch length. The windows go
-        through a buffer of (clip, start) pairs, so one clip's windows spread over batches;
-        they are cropped and augmented only when drawn.
+        through a buffer of (clip, start) pairs holding windows of ``clip_buffer`` clips, so
+        one clip's windows spread over batches; they are cropped and augmented only when
+        drawn.
         """
         buffer: list[tuple[Read, int]] = []
+        clips: dict[int, int] = {}  # windows in the buffer per clip read (pass after pass)
         ones = np.ones(self.seq_len, dtype=bool)
 
         def draw() -> WindowItem:
             read, start = buffer.pop(int(rng.integers(len(buffer))))
+            clips[id(read)] -= 1
+            if not clips[id(read)]:
+                del clips[id(read)]
             cut = cut_window(read.sample, start, self.seq_len)
             return self.maker.make(cut, read.key, start, ones, ones, rng)
 
@@ -315,7 +326,8 @@ class TrainWindows(IterableDataset):
                 continue
             starts = window_starts(n, self.seq_len, "random", rng, count=n // self.seq_len)
             buffer.extend((read, int(s)) for s in starts)
-            while len(buffer) >= self.window_buffer:
+            clips[id(read)] = len(starts)
+            while len(clips) >= self.clip_buffer:
                 yield draw()
 
     def __iter__(self) -> Iterator[ClipBatch]:

@@ -15,11 +15,13 @@ SMALL_CNN_GRID = 4  # side of the final feature map that is flattened
 class SmallCNN(nn.Module):
     """A small from-scratch encoder for low-resolution crops (CPU runs, the quickstart).
 
-    Four stages of (3x3 conv stride 2, 3x3 conv), each conv followed by batch norm and ReLU,
+    Four stages of (3x3 conv stride 2, 3x3 conv), each conv followed by group norm and ReLU,
     take a 64-pixel crop to a 4x4 map (other sizes are average-pooled to 4x4), which is
     flattened and projected to D. Unlike a ResNet's global average pool, the flattened map
     keeps *where* each part is in the crop: at a few channels and a few pixels per limb that
-    is what the camera and the limb angles are read from.
+    is what the camera and the limb angles are read from. Group and layer norm rather than
+    batch norm: a training batch holds a few clips of nearly identical consecutive frames, whose
+    batch statistics are far from those of the test set.
     """
 
     def __init__(self, out_dim: int, widths: tuple[int, ...] = SMALL_CNN_WIDTHS):
@@ -30,13 +32,13 @@ class SmallCNN(nn.Module):
             for stride in (2, 1):
                 layers += [
                     nn.Conv2d(c_in, c, 3, stride, 1, bias=False),
-                    nn.BatchNorm2d(c),
+                    nn.GroupNorm(8, c),
                     nn.ReLU(inplace=True),
                 ]
                 c_in = c
         self.features = nn.Sequential(*layers, nn.AdaptiveAvgPool2d(SMALL_CNN_GRID))
         self.project = nn.Linear(c_in * SMALL_CNN_GRID**2, out_dim)
-        self.norm = nn.BatchNorm1d(out_dim)  # unit-scale phi for the regressors
+        self.norm = nn.LayerNorm(out_dim)  # unit-scale phi for the regressors
 
     def forward(self, images: Tensor) -> Tensor:
         """images: (N, 3, H, W) -> (N, D)."""

@@ -356,3 +356,13 @@ def test_a_restored_loader_continues_where_the_saved_one_stopped(tmp_path):
     c = loader()
     list(c)
     assert c.state_dict() == {"epoch": 1, "delivered": 0}
+
+
+def test_single_frame_batches_mix_many_clips(tmp_path):
+    """With T = 1 each 40-frame clip puts 40 windows in the window buffer; the automatic
+    buffer (16 windows per batch sequence) still fills a 16-window batch from many clips,
+    not from one or two clips whose frames are nearly the same picture."""
+    write_clip_set(tmp_path / "tr", [16, 16, 16, 16], [40], split="train")
+    loader = train_loader([tmp_path / "tr"], [1.0], batch_size=16, seq_len=1, batches_per_epoch=8)
+    distinct = [len(set(b.info.key)) for b in loader]
+    assert min(distinct) >= 8, distinct

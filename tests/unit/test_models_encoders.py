@@ -47,14 +47,17 @@ def test_torchvision_encoder_shape():
 
 
 def test_small_cnn_keeps_where_things_are():
-    """small_cnn: (N, 3, 64, 64) -> (N, D) with batch-normalised features (no dead all-zero
-    phi), and, unlike a global average pool, a blob moved across the crop changes phi."""
+    """small_cnn: (N, 3, 64, 64) -> (N, D) with layer-normalised features (no dead all-zero
+    phi, no dependence on the rest of the batch), and, unlike a global average pool, a blob
+    moved across the crop changes phi."""
     torch.manual_seed(0)
     encoder = build_image_encoder("small_cnn", feat_dim=32)
-    phi = encoder(torch.rand(16, 3, 64, 64) * 2 - 1)
+    images = torch.rand(16, 3, 64, 64) * 2 - 1
+    phi = encoder(images)
     assert phi.shape == (16, 32)
-    torch.testing.assert_close(phi.mean(0), torch.zeros(32), atol=1e-4, rtol=0)
-    assert (phi.std(0) > 0.5).all()
+    torch.testing.assert_close(phi.mean(1), torch.zeros(16), atol=1e-4, rtol=0)
+    torch.testing.assert_close(phi.std(1, unbiased=False), torch.ones(16), atol=1e-2, rtol=0)
+    torch.testing.assert_close(encoder(images[:1]), phi[:1])  # the same alone as in a batch
     blobs = -torch.ones(2, 3, 64, 64)
     blobs[0, :, 28:36, 4:12] = 1.0  # the same blob on the left and on the right
     blobs[1, :, 28:36, 52:60] = 1.0
