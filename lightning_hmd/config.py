@@ -33,6 +33,7 @@ class AugmentConfig:
 
 
 INPUTS = ("features", "images")
+POSE_REPRS = ("axis_angle", "rot6d")  # model.pose_repr (models/regressor.py)
 
 
 @dataclass
@@ -295,8 +296,10 @@ def validate(cfg: DictConfig) -> None:
     _validate_data(cfg.data)
     _validate_trainer(cfg)
     _validate_optim(cfg.optim)
-    if m.pose_repr not in ("axis_angle", "rot6d"):
-        raise ConfigError(f"model.pose_repr must be axis_angle or rot6d, got {m.pose_repr!r}")
+    if m.pose_repr not in POSE_REPRS:
+        raise ConfigError(
+            f"model.pose_repr must be one of {', '.join(POSE_REPRS)}, got {m.pose_repr!r}"
+        )
     if m.temporal.num_blocks < 0:
         raise ConfigError(f"model.temporal.num_blocks must be >= 0, got {m.temporal.num_blocks}")
 

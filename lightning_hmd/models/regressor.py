@@ -16,6 +16,7 @@ import math
 import torch
 from torch import Tensor, nn
 
+from lightning_hmd.config import POSE_REPRS
 from lightning_hmd.geometry.rotations import (
     axis_angle_to_matrix,
     matrix_to_axis_angle,
@@ -27,7 +28,7 @@ from lightning_hmd.structures import NUM_BETAS, NUM_SMPL_JOINTS, POSE_DIM, THETA
 
 CAM_DIM = 3
 _CAM = slice(0, CAM_DIM)
-POSE_REPRS = {"axis_angle": 3, "rot6d": 6}  # numbers per joint
+_PER_JOINT = dict(zip(POSE_REPRS, (3, 6), strict=True))  # numbers per joint
 
 INIT_CAM = (0.9, 0.0, 0.0)  # weak-perspective [s, tx, ty]
 INIT_GLOBAL_ROT = (math.pi, 0.0, 0.0)  # upright when projected
@@ -77,9 +78,9 @@ class IEFRegressor(nn.Module):
 
 def pose_dim(pose_repr: str) -> int:
     """Length of the flat pose part of theta: 72 (axis-angle) or 144 (6D)."""
-    if pose_repr not in POSE_REPRS:
-        raise ValueError(f"model.pose_repr must be one of {tuple(POSE_REPRS)}, got {pose_repr!r}")
-    return NUM_SMPL_JOINTS * POSE_REPRS[pose_repr]
+    if pose_repr not in _PER_JOINT:
+        raise ValueError(f"model.pose_repr must be one of {POSE_REPRS}, got {pose_repr!r}")
+    return NUM_SMPL_JOINTS * _PER_JOINT[pose_repr]
 
 
 def encode_pose(pose_aa: Tensor, pose_rotmat: Tensor, pose_repr: str) -> Tensor:
