@@ -199,6 +199,14 @@ def augment_clip(
     if len(images) != n:
         raise ValueError(f"{len(images)} images for a window of {n} frames")
     jitter = sample_jitter(n, cfg, rng, out_size) if cfg.enabled else identity_jitter(n)
+    return apply_jitter(sample, images, jitter, out_size)
+
+
+def apply_jitter(
+    sample: ClipSample, images: np.ndarray, jitter: Jitter, out_size: int
+) -> tuple[ClipSample, np.ndarray]:
+    """Warp (T, S, S, 3) stored crops with ``jitter`` to (T, C, C, 3) and map the labels:
+    kp2d to the output crops, 3D joints and pose reflected when the jitter flips."""
     kp = jitter_keypoints(sample.kp2d, jitter, images.shape[1], out_size)
     out = crop_frames(images, jitter, out_size)
     labels = _flip_labels(sample) if jitter.flip else sample

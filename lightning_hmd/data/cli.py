@@ -39,6 +39,7 @@ def _cmd_features(ns: argparse.Namespace) -> int:
     feat_dim = ns.feat_dim or cfg.model.feat_dim
     img_size = ns.img_size or cfg.data.img_size
     encoder, encoder_id = build_feature_encoder(name, feat_dim, ns.weights, ns.seed)
+    augment = cfg.data.augment if ns.copies > 1 else None
     manifests = extract_features(
         ns.inp,
         ns.out,
@@ -50,6 +51,9 @@ def _cmd_features(ns: argparse.Namespace) -> int:
         overwrite=ns.overwrite,
         progress=not ns.no_progress,
         device=ns.device,
+        augment=augment,
+        copies=ns.copies,
+        seed=ns.seed,
     )
     _print_manifests(manifests)
     print(f"features {encoder_id} (D={feat_dim}, {img_size} px crops) written to {ns.out}")
@@ -112,8 +116,9 @@ def _cmd_synth(ns: argparse.Namespace) -> int:
         render=not ns.no_render,
     )
     manifests = make_synthetic_dataset(
-        ns.out, spec, ns.body_model_dir, overwrite=ns.overwrite, progress=not ns.no_progress
-    )
+        ns.out, spec, ns.body_model_dir, overwrite=ns.overwrite, progress=not ns.no_progress,
+        workers=ns.workers,
+    )  # fmt: skip
     _print_manifests(manifests)
     body = ns.body_model_dir or str(Path(ns.out) / "body_model")
     print(f"synthetic data written to {ns.out} (body model: {body})")
@@ -149,6 +154,9 @@ def add_data_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--body-model-dir", default=None, help="default: write the synthetic model")
     p.add_argument("--no-render", action="store_true", help="labels only, no JPEG crops")
+    p.add_argument(
+        "--workers", type=int, default=1, help="processes making and rendering the tracks"
+    )
     p.add_argument("--overwrite", action="store_true")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=_cmd_synth)
@@ -162,8 +170,19 @@ def add_data_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--encoder", default=None, help="image encoder name (model.encoder)")
     p.add_argument("--feat-dim", type=int, default=None, help="D (model.feat_dim)")
     p.add_argument("--img-size", type=int, default=None, help="crop side (data.img_size)")
-    p.add_argument("--weights", default=None, help="encoder state dict (torch.save)")
-    p.add_argument("--seed", type=int, default=0, help="initialisation seed without --weights")
+    p.add_argument(
+        "--weights", default=None, help="HMR init file with the encoder, or its state dict"
+    )
+    p.add_argument(
+        "--seed", type=int, default=0, help="initialisation seed without --weights; jitter seed"
+    )
+    p.add_argument(
+        "--copies",
+        type=int,
+        default=1,
+        help="augmented copies per training clip with the preset's data.augment "
+        "(HMMR: 5); 1 writes centre crops",
+    )
     p.add_argument("--batch-frames", type=int, default=64)
     p.add_argument("--device", default="cpu")
     p.add_argument("--keep-jpeg", action="store_true", help="keep the encoder's crops")

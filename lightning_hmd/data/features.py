@@ -11,12 +11,19 @@ are not encoded again.
 The centre crop takes the central ``img_size`` pixels of the stored crop at scale 1 (the
 stored 300 px training pre-crops give HMMR's 224 px crops with the person 150 px tall;
 stored crops of ``img_size`` are used as they are).
+
+Augmented copies (HMMR's ``num_copy``, reference §6.5): with ``copies=N`` and an augmentation
+config, every *training* clip is written N times (keys ``<key>_aug<i>``), each with its own
+per-frame scale and translation jitter and sequence flip frozen into the features, as HMMR
+writes its training tfrecords; the draw is seeded by the key and copy index, so a resumed
+conversion writes the same copies. Validation and test sets are always centre crops.
 """
 
 from __future__ import annotations
 
 import hashlib
 import io
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -27,6 +34,8 @@ from PIL import Image
 from torch import nn
 from tqdm import tqdm
 
+from lightning_hmd.config import AugmentConfig
+from lightning_hmd.data.augment import apply_jitter, frame_affines, sample_jitter
 from lightning_hmd.data.cropping import CropBox, crop_image, to_crop_normalised
 from lightning_hmd.data.schema import ClipSample, decode_clip, decode_mocap
 from lightning_hmd.data.shards import (
@@ -45,14 +54,19 @@ class FeatureError(ValueError):
 def build_feature_encoder(
     name: str, feat_dim: int, weights: str | Path | None, seed: int
 ) -> tuple[nn.Module, str]:
-    """The frozen image encoder and its id: ``weights`` (a state dict saved with
-    ``torch.save``, read with ``weights_only=True``) or a seeded random initialisation."""
+    """The frozen image encoder and its id: ``weights`` (an HMR init file holding the encoder,
+    or the encoder's state dict saved with ``torch.save``; read with ``weights_only=True``) or
+    a seeded random initialisation."""
     from lightning_hmd.models.encoders import build_image_encoder
+    from lightning_hmd.models.hmr_init import hmr_init_encoder, is_hmr_init
 
     torch.manual_seed(seed)
     encoder = build_image_encoder(name, feat_dim, freeze=True)
     if weights is not None:
-        state = torch.load(weights, map_location="cpu", weights_only=True)
+        if is_hmr_init(weights):
+            state = hmr_init_encoder(weights)
+        else:
+            state = torch.load(weights, map_location="cpu", weights_only=True)
         missing, unexpected = encoder.load_state_dict(state, strict=False)
         if missing or unexpected:
             raise FeatureError(
@@ -108,6 +122,39 @@ def centre_crop_clip(
     cx, cy, half = (x0 + x1) / 2, (y0 + y1) / 2, (x1 - x0) * size / (2.0 * s)
     crop_box = np.stack([cx - half, cy - half, cx + half, cy + half], axis=1).astype(np.float32)
     return replace(sample, kp2d=kp.astype(np.float32), crop_box=crop_box), crops
+
+
+def augmented_copy(
+    sample: ClipSample, images: np.ndarray, cfg: AugmentConfig, rng: np.random.Generator, size: int
+) -> tuple[ClipSample, np.ndarray]:
+    """One augmented copy of a clip (HMMR's per-frame jitter and sequence flip).
+
+    Args:
+        sample: the clip; kp2d normalised to the stored crops of side S.
+        images: (T, S, S, 3) uint8 stored crops.
+        cfg: the augmentation settings (``data.augment``).
+        rng: the copy's random stream.
+        size: C, the output side.
+
+    Returns:
+        the clip with kp2d and 3D labels of the augmented crops and crop boxes of what each
+        crop shows in original-image pixels, and the (T, C, C, 3) crops.
+    """
+    jitter = sample_jitter(sample.num_frames, cfg, rng, size)
+    out, crops = apply_jitter(sample, images, jitter, size)
+    # What each output crop shows: [0, C) in stored pixels (the flip mirrors the crop about
+    # its centre, so the region is that of the unflipped map), then in original pixels
+    # through the stored crop box.
+    m = frame_affines(replace(jitter, flip=False), images.shape[1], size)
+    a, bx, by = m[:, 0, 0], m[:, 0, 2], m[:, 1, 2]
+    s = images.shape[1]
+    x0, y0, x1, y1 = (sample.crop_box[:, i].astype(np.float64) for i in range(4))
+    sx, sy = (x1 - x0) / s, (y1 - y0) / s  # original pixels per stored pixel
+    box = np.stack(
+        [x0 - bx / a * sx, y0 - by / a * sy, x0 + (size - bx) / a * sx, y0 + (size - by) / a * sy],
+        axis=1,
+    )
+    return replace(out, crop_box=box.astype(np.float32)), crops
 
 
 def to_tensor(images: np.ndarray) -> torch.Tensor:
@@ -174,6 +221,9 @@ def extract_features(
     overwrite: bool = False,
     progress: bool = True,
     device: str | torch.device = "cpu",
+    augment: AugmentConfig | None = None,
+    copies: int = 1,
+    seed: int = 0,
 ) -> dict[str, Manifest]:
     """Encode every clip frame below ``in_dir`` and write clips with phi below ``out_dir``.
 
@@ -190,14 +240,27 @@ def extract_features(
         overwrite: replace complete output sets; otherwise they raise ``FileExistsError``.
         progress: show a progress bar over frames.
         device: where the encoder runs.
+        augment: with settings whose ``enabled`` is true, training sets are written as
+            ``copies`` augmented copies per clip (see the module docstring).
+        copies: augmented copies per training clip (HMMR writes 5).
+        seed: seeds the augmentation draws together with each clip's key.
 
     Returns:
         output set path (relative, posix) -> manifest.
     """
     in_dir, out_dir = Path(in_dir), Path(out_dir)
+    if copies < 1:
+        raise FeatureError(f"copies must be >= 1, got {copies}")
+    augmenting = augment is not None and augment.enabled
+    if copies > 1 and not augmenting:
+        raise FeatureError(f"{copies} copies need augmentation settings with enabled=true")
     sets = find_sets(in_dir)
     manifests = {s: read_manifest(s) for s in sets}
-    total = sum(m.total_frames for m in manifests.values() if m.kind == "clip")
+
+    def copies_of(m: Manifest) -> int:
+        return copies if augmenting and m.split == "train" else 1
+
+    total = sum(m.total_frames * copies_of(m) for m in manifests.values() if m.kind == "clip")
     encoder = encoder.to(device).eval()
 
     @torch.inference_mode()
@@ -216,14 +279,17 @@ def extract_features(
             out[rel.as_posix()] = done
             continue
         source = f"features {encoder_id} of {manifest.source}"
+        if copies_of(manifest) > 1 or (augmenting and manifest.split == "train"):
+            source += f", {copies_of(manifest)} augmented copies (seed {seed})"
         with ShardSetWriter(
             target, manifest.split, per_shard, source, overwrite=overwrite, resume=not overwrite
         ) as writer:
             if manifest.kind == "mocap":
                 _copy_mocap(set_dir, manifest, writer)
             else:
+                jitter = augment if augmenting and manifest.split == "train" else None
                 _encode_set(set_dir, manifest, writer, encode, encoder_id, img_size,
-                            batch_frames, keep_jpeg, bar)  # fmt: skip
+                            batch_frames, keep_jpeg, bar, jitter, copies, seed)  # fmt: skip
         out[rel.as_posix()] = writer.close()
     bar.close()
     return out
@@ -244,6 +310,9 @@ def _encode_set(
     batch_frames: int,
     keep_jpeg: bool,
     bar: tqdm,
+    augment: AugmentConfig | None,
+    copies: int,
+    seed: int,
 ) -> None:
     pending: list[_Pending] = []
     queued = 0
@@ -263,16 +332,24 @@ def _encode_set(
 
     for key, members in _members(set_dir, manifest):
         sample = decode_clip(members)
-        if writer.is_done(key):
-            bar.update(sample.num_frames)
+        keys = [key] if augment is None else [f"{key}_aug{c}" for c in range(copies)]
+        todo = [(c, k) for c, k in enumerate(keys) if not writer.is_done(k)]
+        bar.update(sample.num_frames * (len(keys) - len(todo)))
+        if not todo:
             continue
         if sample.jpeg is None:
             raise FeatureError(
                 f"{set_dir}: clip {key!r} has no JPEG frames to encode (written with --no-jpeg?)"
             )
-        sample, images = centre_crop_clip(sample, decode_frames(sample.jpeg), img_size)
-        pending.append(_Pending(key, sample, images))
-        queued += len(images)
+        stored = decode_frames(sample.jpeg)
+        for c, out_key in todo:
+            if augment is None:
+                copy, images = centre_crop_clip(sample, stored, img_size)
+            else:
+                rng = np.random.default_rng([seed, zlib.crc32(key.encode()), c])
+                copy, images = augmented_copy(sample, stored, augment, rng, img_size)
+            pending.append(_Pending(out_key, copy, images))
+            queued += len(images)
         if queued >= batch_frames:
             flush()
     flush()

@@ -54,6 +54,44 @@ def save_hmr_init(
     return path
 
 
+def read_hmr_init(path: str | Path) -> dict[str, torch.Tensor]:
+    """The state dict stored in an HMR init file.
+
+    Raises:
+        HMRInitError: the file is missing, unreadable or of another format.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise HMRInitError(f"model.init_checkpoint: {path} does not exist")
+    try:
+        blob = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # any unreadable file gets the same clear error
+        raise HMRInitError(f"{path}: not a readable HMR init file ({err})") from None
+    if not isinstance(blob, dict) or blob.get("format") != FORMAT:
+        got = blob.get("format") if isinstance(blob, dict) else type(blob).__name__
+        raise HMRInitError(f"{path}: format {got!r}, expected {FORMAT!r}")
+    return blob["state_dict"]
+
+
+def is_hmr_init(path: str | Path) -> bool:
+    """Whether ``path`` is an HMR init file (rather than, say, a bare encoder state dict)."""
+    try:
+        read_hmr_init(path)
+    except HMRInitError:
+        return False
+    return True
+
+
+def hmr_init_encoder(path: str | Path) -> dict[str, torch.Tensor]:
+    """The image encoder's state dict (keys without the ``image_encoder.`` prefix) from an
+    HMR init file, e.g. to precompute features with it."""
+    (prefix,) = PART_PREFIXES["encoder"]
+    state = {k[len(prefix) :]: v for k, v in read_hmr_init(path).items() if k.startswith(prefix)}
+    if not state:
+        raise HMRInitError(f"{path}: holds no image encoder (save it with parts incl. 'encoder')")
+    return state
+
+
 def load_hmr_init(generator: nn.Module, path: str | Path, parts: Sequence[str]) -> list[str]:
     """Copy the ``parts`` (``mean``, ``f3d``, ``encoder``) of an HMR init file into
     ``generator``; returns the keys loaded.
@@ -66,16 +104,7 @@ def load_hmr_init(generator: nn.Module, path: str | Path, parts: Sequence[str]) 
     unknown = [p for p in parts if p not in PART_PREFIXES]
     if unknown:
         raise HMRInitError(f"model.init_parts: unknown part(s) {unknown}; choose from {PARTS}")
-    if not path.is_file():
-        raise HMRInitError(f"model.init_checkpoint: {path} does not exist")
-    try:
-        blob = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # any unreadable file gets the same clear error
-        raise HMRInitError(f"{path}: not a readable HMR init file ({err})") from None
-    if not isinstance(blob, dict) or blob.get("format") != FORMAT:
-        got = blob.get("format") if isinstance(blob, dict) else type(blob).__name__
-        raise HMRInitError(f"{path}: format {got!r}, expected {FORMAT!r}")
-    stored: dict[str, torch.Tensor] = blob["state_dict"]
+    stored = read_hmr_init(path)
     own = generator.state_dict()
     loaded: dict[str, torch.Tensor] = {}
     for part in parts:

@@ -157,3 +157,67 @@ def test_cli_features(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     assert "train: clip synthetic/train: 1 shards, 1 samples, 2 frames" in out
     assert "resnet50_v2-d32-init0" in out
     assert main(["data", "check", str(tmp_path / "out")]) == 0
+
+
+def test_augmented_copies_are_the_jittered_crops_and_resume_identically(
+    tmp_path: Path, encoder: tuple
+) -> None:
+    from lightning_hmd.config import AugmentConfig
+    from lightning_hmd.data.augment import apply_jitter, sample_jitter
+
+    net, enc_id = encoder
+    clips = [_image_clip(i, 4) for i in range(3)]
+    _write(tmp_path / "in", clips, per_shard=1)
+    with ShardSetWriter(tmp_path / "in" / "test", "test", 1, "unit") as w:
+        w.write(replace(clips[0], split="test"), "held_out")
+    aug = AugmentConfig(enabled=True, scale_max=0.3, trans_max=20.0, flip_prob=0.5)
+    kw = dict(img_size=SIZE, batch_frames=5, progress=False, augment=aug, copies=3, seed=7)
+    manifests = extract_features(tmp_path / "in", tmp_path / "out", net, enc_id, **kw)
+    assert manifests["train"].total_frames == 3 * 3 * 4  # three copies of each training clip
+    assert manifests["test"].total_frames == 4  # evaluation sets are never augmented
+    got = _read_all(tmp_path / "out" / "train")
+    key = make_key(clips[1].dataset, clips[1].sequence, clips[1].track_id, clips[1].chunk)
+    assert sorted(k for k in got if k.startswith(key)) == [f"{key}_aug{c}" for c in range(3)]
+    # copy 2 is the jitter drawn from (seed, key, copy): recompute it independently
+    import zlib
+
+    rng = np.random.default_rng([7, zlib.crc32(key.encode()), 2])
+    jitter = sample_jitter(4, aug, rng, SIZE)
+    want_clip, crops = apply_jitter(clips[1], decode_frames(clips[1].jpeg), jitter, SIZE)
+    out = got[f"{key}_aug2"]
+    np.testing.assert_array_equal(out.kp2d, want_clip.kp2d)
+    with torch.inference_mode():
+        want = net.eval()(to_tensor(crops)).numpy()
+    np.testing.assert_allclose(out.phi.astype(np.float32), want, rtol=2e-3, atol=2e-3)
+    # per-frame jitter: the copies differ from the centre crop and from each other
+    phis = [got[f"{key}_aug{c}"].phi for c in range(3)]
+    assert not np.allclose(phis[0], phis[1]) and not np.allclose(phis[1], phis[2])
+    # the crop box is what the frame shows: scale s shows 1/s of the stored crop's side
+    side = (clips[1].crop_box[:, 2] - clips[1].crop_box[:, 0]) / jitter.scale
+    np.testing.assert_allclose(out.crop_box[:, 2] - out.crop_box[:, 0], side, rtol=1e-4)
+    # a second conversion writes the same shards (the draws are seeded, not random)
+    extract_features(tmp_path / "in", tmp_path / "again", net, enc_id, **kw)
+    a, b = read_manifest(tmp_path / "out" / "train"), read_manifest(tmp_path / "again" / "train")
+    assert [s.sha256 for s in a.shards] == [s.sha256 for s in b.shards]
+    with pytest.raises(FeatureError, match="3 copies need augmentation"):
+        extract_features(tmp_path / "in", tmp_path / "x", net, enc_id, img_size=SIZE, copies=3)
+
+
+def test_encoder_weights_from_an_hmr_init_file(tmp_path: Path) -> None:
+    from lightning_hmd.models.encoders import build_image_encoder
+    from lightning_hmd.models.hmr_init import HMRInitError, save_hmr_init
+
+    torch.manual_seed(3)
+    holder = torch.nn.Module()
+    holder.image_encoder = build_image_encoder("small_cnn", 16)
+    path = save_hmr_init(holder, tmp_path / "hmr.pt", source="test", parts=["encoder"])
+    net, enc_id = build_feature_encoder("small_cnn", 16, path, seed=0)
+    x = torch.randn(2, 3, SIZE, SIZE)
+    with torch.inference_mode():
+        torch.testing.assert_close(net.eval()(x), holder.image_encoder.eval()(x))
+    assert enc_id.startswith("small_cnn-d16-")
+    empty = torch.nn.Module()
+    empty.smpl_head = torch.nn.Linear(2, 2)
+    save_hmr_init(empty, tmp_path / "no_enc.pt", source="test", parts=[])
+    with pytest.raises(HMRInitError, match="holds no image encoder"):
+        build_feature_encoder("small_cnn", 16, tmp_path / "no_enc.pt", seed=0)

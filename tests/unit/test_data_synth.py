@@ -220,6 +220,9 @@ def test_renders_of_a_turned_body_differ_and_programs_are_compiled_once(
             verts = rot.apply(body.smpl.v_template.numpy()) + np.array([0.0, 0.0, 7.0])
             pictures.append(renderer.render(verts, colours, bg))
         programs = len(renderer.renderer._renderer._program_cache._program_cache)
+        from OpenGL import contextdata
+
+        stored = sum(len(storage) for storage in contextdata.STORAGES)
     finally:
         renderer.close()
     (front, mask_f), (back, mask_b) = pictures[:2]
@@ -228,3 +231,15 @@ def test_renders_of_a_turned_body_differ_and_programs_are_compiled_once(
     assert np.abs(front[both].astype(int) - back[both].astype(int)).mean() > 20
     np.testing.assert_array_equal(pictures[2][0], front)  # deterministic
     assert programs == 1
+    assert stored == 0  # PyOpenGL's per-context storage does not grow with every frame
+
+
+def test_worker_processes_write_the_same_bytes(offscreen_gl, tmp_path, synthetic_body_dir):
+    spec = replace(SPEC, render=True, clips=3, shard_size=2)
+    one = make_synthetic_dataset(tmp_path / "one", spec, synthetic_body_dir, progress=False)
+    two = make_synthetic_dataset(
+        tmp_path / "two", spec, synthetic_body_dir, progress=False, workers=2
+    )
+    for name in one:
+        assert two[name].to_json() == one[name].to_json()
+    assert check_shards(tmp_path / "two").ok

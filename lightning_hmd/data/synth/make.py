@@ -7,11 +7,16 @@ frame), exact 3D LSP joints in metres and SMPL parameters. Tracks then go throug
 preprocessing (:func:`lightning_hmd.data.tracks.write_track`: boxes from the noisy visible
 keypoints, smoothed, person scaled to a fixed height, crops), so the crops jitter as a real
 detector's do. Deterministic for a seed; an interrupted run resumes.
+
+With ``workers > 1`` tracks are made and rendered in that many processes (each with its own
+renderer) and written in order by the calling process, so the shards are the same as with
+one process.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import multiprocessing
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -134,6 +139,77 @@ def mocap_samples(spec: SynthSpec) -> list[MocapSample]:
     return out[: spec.mocap]
 
 
+class _Collect:
+    """A stand-in writer that keeps what :func:`write_track` writes (in a worker process)."""
+
+    def __init__(self) -> None:
+        self.samples: list = []
+
+    def is_done(self, key: str) -> bool:
+        return False
+
+    def write(self, sample: object, key: str) -> None:
+        self.samples.append((sample, key))
+
+
+_WORKER: dict = {}  # per worker process: body model, renderer, spec
+
+
+def _pool_init(body_dir: str, spec: SynthSpec) -> None:
+    torch.set_num_threads(1)  # one core per worker process
+    _worker_init(body_dir, spec)
+
+
+def _worker_init(body_dir: str, spec: SynthSpec) -> None:
+    body = BodyModel.from_dir(body_dir)
+    renderer = None
+    if spec.render:
+        from lightning_hmd.data.synth.render import BodyRenderer
+
+        renderer = BodyRenderer(body.faces.numpy(), spec.image_size, spec.focal)
+    _WORKER.update(body=body, renderer=renderer, spec=spec)
+
+
+def _track_samples(job: tuple[str, int]) -> list:
+    split, index = job
+    spec = _WORKER["spec"]
+    collect = _Collect()
+    track = make_track(_WORKER["body"], split, index, spec, _WORKER["renderer"])
+    write_track(collect, track, chunk_len=spec.frames, crop_size=spec.crop_size(split),
+                jpeg=spec.render, person_height=spec.person_height)  # fmt: skip
+    return collect.samples
+
+
+def _key(split: str, index: int) -> str:
+    return f"{DATASET}__{split}{index:05d}__t0000_c0000"
+
+
+class _track_maker:  # noqa: N801 (a context manager used like a function)
+    """``with _track_maker(body_dir, spec, workers) as make: make(jobs)`` yields the samples of
+    each ``(split, index)`` job in order, from this process or a pool of worker processes."""
+
+    def __init__(self, body_dir: str, spec: SynthSpec, workers: int) -> None:
+        self.args, self.workers, self.pool = (body_dir, spec), workers, None
+
+    def __enter__(self) -> Callable[[list], Iterator[list]]:
+        if self.workers > 1:
+            # spawn, not fork: a forked OpenGL context or torch thread pool is not safe
+            ctx = multiprocessing.get_context("spawn")
+            self.pool = ctx.Pool(self.workers, initializer=_pool_init, initargs=self.args)
+            return lambda jobs: self.pool.imap(_track_samples, jobs)
+        _worker_init(*self.args)
+        return lambda jobs: map(_track_samples, jobs)
+
+    def __exit__(self, *exc: object) -> None:
+        if self.pool is not None:
+            self.pool.terminate()
+            self.pool.join()
+        renderer = _WORKER.get("renderer")
+        if renderer is not None:
+            renderer.close()
+        _WORKER.clear()
+
+
 def _complete(set_dir: Path, overwrite: bool) -> bool:
     """A finished set from an earlier run (kept unless ``overwrite``)."""
     return not overwrite and (set_dir / MANIFEST_NAME).is_file()
@@ -146,25 +222,20 @@ def make_synthetic_dataset(
     *,
     overwrite: bool = False,
     progress: bool = True,
+    workers: int = 1,
 ) -> dict[str, Manifest]:
     """Write ``OUT/{train,val,test,mocap}`` shard sets and, without ``body_dir``, the synthetic
-    body model to ``OUT/body_model``. Returns the manifests by set name."""
+    body model to ``OUT/body_model``; ``workers`` processes make the tracks. Returns the
+    manifests by set name."""
     out = Path(out)
     if body_dir is None:
         body_dir = write_synthetic_model(out / "body_model")
-    body = BodyModel.from_dir(body_dir)
-    renderer = None
-    if spec.render:
-        from lightning_hmd.data.synth.render import BodyRenderer
-
-        renderer = BodyRenderer(body.faces.numpy(), spec.image_size, spec.focal)
     source = f"lightning-hmd data synth (seed {spec.seed})"
     manifests: dict[str, Manifest] = {}
-    try:
-        for split in SPLITS:
-            if _complete(out / split, overwrite):
-                manifests[split] = read_manifest(out / split)
-                continue
+    todo = [s for s in SPLITS if not _complete(out / s, overwrite)]
+    manifests.update({s: read_manifest(out / s) for s in SPLITS if s not in todo})
+    with _track_maker(str(body_dir), spec, workers) as make:
+        for split in todo:
             with ShardSetWriter(
                 out / split,
                 split,
@@ -173,22 +244,20 @@ def make_synthetic_dataset(
                 overwrite=overwrite,
                 resume=not overwrite,
             ) as writer:
-                for i in tqdm(range(spec.count(split)), desc=split, disable=not progress):
-                    if writer.is_done(f"{DATASET}__{split}{i:05d}__t0000_c0000"):
-                        continue  # a kept shard of an interrupted run holds it
-                    track = make_track(body, split, i, spec, renderer)
-                    write_track(
-                        writer,
-                        track,
-                        chunk_len=spec.frames,
-                        crop_size=spec.crop_size(split),
-                        jpeg=spec.render,
-                        person_height=spec.person_height,
-                    )
+                # a kept shard of an interrupted run holds the tracks it names
+                jobs = [
+                    (split, i)
+                    for i in range(spec.count(split))
+                    if not writer.is_done(_key(split, i))
+                ]
+                bar = tqdm(total=spec.count(split), initial=spec.count(split) - len(jobs),
+                           desc=split, disable=not progress)  # fmt: skip
+                for samples in make(jobs):
+                    for sample, key in samples:
+                        writer.write(sample, key)
+                    bar.update()
+                bar.close()
             manifests[split] = writer.manifest
-    finally:
-        if renderer is not None:
-            renderer.close()
     if _complete(out / "mocap", overwrite):
         manifests["mocap"] = read_manifest(out / "mocap")
         return manifests
