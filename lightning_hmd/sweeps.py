@@ -1,0 +1,109 @@
+"""W&B sweep files (``sweeps/*.yaml``): reading them and forming a trial's overrides.
+
+A sweep file is W&B's sweep configuration whose parameter names are dotted keys of the
+config tree; the command passes them as ``${args_no_hyphens}``, i.e. ``key=value`` with the
+value formatted by Python's ``str`` (W&B's ``create_sweep_command_args``), which
+:func:`lightning_hmd.config.load_config` reads as overrides. :func:`override` formats a
+value the same way, so a local run of a trial gets exactly the arguments a ``wandb agent``
+would pass.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+METHODS = ("grid", "random", "bayes")
+ARGS_MACRO = "${args_no_hyphens}"
+
+
+class SweepError(ValueError):
+    """A sweep file that W&B or this package cannot run (names the file and the key)."""
+
+
+@dataclass(frozen=True)
+class Parameter:
+    """One swept key: its grid ``values`` (or one fixed value), or a ``distribution`` with
+    ``bounds`` (min, max) for random and Bayesian search."""
+
+    key: str
+    values: tuple | None = None
+    distribution: str | None = None
+    bounds: tuple[float, float] | None = None
+
+
+@dataclass(frozen=True)
+class Sweep:
+    """A parsed sweep file."""
+
+    name: str
+    method: str
+    metric: str
+    goal: str
+    parameters: tuple[Parameter, ...]
+    command: tuple[str, ...]
+    run_cap: int | None
+    path: Path
+
+
+def override(key: str, value: Any) -> str:
+    """The ``key=value`` argument W&B's ``${args_no_hyphens}`` passes for a value."""
+    return f"{key}={value}"
+
+
+def _parameter(path: Path, key: str, spec: Any) -> Parameter:
+    if not isinstance(spec, dict):
+        raise SweepError(f"{path}: parameters.{key} must be a mapping, got {spec!r}")
+    if "values" in spec:
+        if not isinstance(spec["values"], list) or not spec["values"]:
+            raise SweepError(f"{path}: parameters.{key}.values must be a non-empty list")
+        return Parameter(key, values=tuple(spec["values"]))
+    if "value" in spec:
+        return Parameter(key, values=(spec["value"],))
+    if "min" in spec and "max" in spec:
+        lo, hi = spec["min"], spec["max"]
+        default = "int_uniform" if isinstance(lo, int) and isinstance(hi, int) else "uniform"
+        return Parameter(key, distribution=spec.get("distribution", default), bounds=(lo, hi))
+    raise SweepError(f"{path}: parameters.{key} needs values, value or min/max")
+
+
+def load_sweep(path: str | Path) -> Sweep:
+    """Read and check a sweep file.
+
+    Raises:
+        SweepError: a missing or malformed key, naming the file and the key.
+    """
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as err:
+        raise SweepError(f"{path}: cannot read the sweep file ({err})") from None
+    if not isinstance(raw, dict):
+        raise SweepError(f"{path}: a sweep file is a mapping")
+    for key in ("method", "metric", "parameters", "command"):
+        if key not in raw:
+            raise SweepError(f"{path}: missing {key!r}")
+    if raw["method"] not in METHODS:
+        raise SweepError(f"{path}: method must be one of {METHODS}, got {raw['method']!r}")
+    metric = raw["metric"]
+    if not isinstance(metric, dict) or "name" not in metric:
+        raise SweepError(f"{path}: metric needs a name")
+    command = tuple(str(c) for c in raw["command"])
+    if ARGS_MACRO not in command:
+        raise SweepError(f"{path}: command must pass {ARGS_MACRO} (dotted key=value overrides)")
+    params = raw["parameters"]
+    if not isinstance(params, dict) or not params:
+        raise SweepError(f"{path}: parameters must be a non-empty mapping")
+    return Sweep(
+        name=str(raw.get("name") or path.stem),
+        method=raw["method"],
+        metric=str(metric["name"]),
+        goal=str(metric.get("goal", "minimize")),
+        parameters=tuple(_parameter(path, k, v) for k, v in params.items()),
+        command=command,
+        run_cap=raw.get("run_cap"),
+        path=path,
+    )

@@ -1,0 +1,61 @@
+"""The sweep files: W&B's format, and every parameter value a valid config override."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from omegaconf import OmegaConf
+
+from lightning_hmd.config import ConfigError, load_config
+from lightning_hmd.sweeps import SweepError, load_sweep, override
+
+SWEEPS = sorted((Path(__file__).parents[2] / "sweeps").glob("*.yaml"))
+
+
+def test_the_paper_ablations_have_sweep_files():
+    names = {p.stem for p in SWEEPS}
+    assert {"delta_offsets", "temporal_depth", "hallucinator", "loss_weights", "seq_len"} <= names
+
+
+@pytest.mark.parametrize("path", SWEEPS, ids=lambda p: p.stem)
+def test_every_parameter_resolves_against_the_schema(path: Path):
+    sweep = load_sweep(path)
+    assert sweep.metric == "val/pa_mpjpe" and sweep.goal == "minimize"
+    assert sweep.command[:3] == ("${env}", "lightning-hmd", "train")
+    for p in sweep.parameters:
+        samples = p.values if p.values is not None else p.bounds
+        for value in samples:
+            # exactly the argument `wandb agent` passes with ${args_no_hyphens}
+            cfg = load_config("paper", overrides=[override(p.key, value)])
+            got = OmegaConf.select(cfg, p.key)
+            got = OmegaConf.to_container(got) if OmegaConf.is_config(got) else got
+            assert got == value, (p.key, value, got)
+
+
+def test_the_temporal_depth_sweep_spans_receptive_fields_1_to_21():
+    (p,) = load_sweep(Path(SWEEPS[0]).with_name("temporal_depth.yaml")).parameters
+    from lightning_hmd.models.temporal import TemporalEncoder
+
+    fields = [TemporalEncoder(8, n, num_groups=4).receptive_field for n in p.values]
+    assert fields == [1, 5, 9, 13, 17, 21]
+
+
+def test_a_wrong_key_or_file_is_named(tmp_path: Path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        "method: grid\nmetric: {name: val/pa_mpjpe}\nparameters: {model.nope: {values: [1]}}\n"
+        "command: [lightning-hmd, train, '${args_no_hyphens}']\n"
+    )
+    sweep = load_sweep(bad)
+    with pytest.raises(ConfigError, match="model.nope"):
+        load_config("paper", overrides=[override("model.nope", 1)])
+    assert sweep.name == "bad"
+    bad.write_text(
+        "method: grid\nmetric: {name: x}\nparameters: {a: {values: [1]}}\ncommand: [x]\n"
+    )
+    with pytest.raises(SweepError, match="args_no_hyphens"):
+        load_sweep(bad)
+    bad.write_text("method: anneal\nmetric: {name: x}\nparameters: {}\ncommand: [x]\n")
+    with pytest.raises(SweepError, match="method"):
+        load_sweep(bad)
