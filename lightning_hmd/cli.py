@@ -75,6 +75,21 @@ def _cmd_train(ns: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_sweep_run(ns: argparse.Namespace) -> int:
+    from lightning_hmd.sweeps import load_sweep
+    from lightning_hmd.train.sweep import run_sweep
+
+    path, *rest = ns.args
+    _, overrides = _split_config_args(rest)
+    runs = run_sweep(
+        load_sweep(path), seeds=ns.seeds, count=ns.count, overrides=overrides,
+        dry_run=ns.dry_run,
+    )  # fmt: skip
+    counts = {s: sum(r.status == s for r in runs) for s in ("trained", "skipped", "planned")}
+    print(", ".join(f"{v} {k}" for k, v in counts.items() if v) or "no trials")
+    return 0
+
+
 def _cmd_evaluate(ns: argparse.Namespace) -> int:
     import torch
 
@@ -104,12 +119,16 @@ def _cmd_evaluate(ns: argparse.Namespace) -> int:
 
 
 def _cmd_quickstart(ns: argparse.Namespace) -> int:
-    from lightning_hmd.quickstart import run_quickstart
+    from dataclasses import fields, replace
+
+    from lightning_hmd.quickstart import Plan, run_quickstart
 
     _, overrides = _split_config_args(ns.args)
+    given = {f.name: getattr(ns, f.name) for f in fields(Plan)}
+    plan = replace(Plan(), **{k: v for k, v in given.items() if v is not None})
     metrics = run_quickstart(
-        Path(ns.out), budget=ns.budget, clips=ns.clips, batch_size=ns.batch_size,
-        overrides=overrides, progress=not ns.no_progress,
+        Path(ns.out), plan, overrides=overrides, hmr_overrides=ns.hmr or [],
+        progress=not ns.no_progress,
     )  # fmt: skip
     print(json.dumps(metrics, indent=2))
     print(f"wrote {Path(ns.out) / 'metrics.json'} and {Path(ns.out) / 'report.md'}")
@@ -158,14 +177,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_train)
 
     p = sub.add_parser(
-        "quickstart", help="synthetic data, temporal and single-frame training, evaluation, report"
+        "quickstart",
+        help="synthetic data, temporal and single-frame training, evaluation, report",
+        description="Sizes default to lightning_hmd.quickstart.Plan.",
     )
     p.add_argument("--out", default="runs/quickstart")
-    p.add_argument("--budget", type=int, default=600, help="training batches per model")
-    p.add_argument("--clips", type=int, default=64, help="synthetic training clips")
-    p.add_argument("--batch-size", type=int, default=4)
+    p.add_argument("--clips", type=int, help="synthetic training clips")
+    p.add_argument("--hmr-budget", type=int, help="HMR stage batches")
+    p.add_argument("--hmr-batch-size", type=int, help="HMR stage single frames per batch")
+    p.add_argument("--copies", type=int, help="augmented feature copies per training clip")
+    p.add_argument("--budget", type=int, help="batches per temporal / single-frame run")
+    p.add_argument("--batch-size", type=int, help="sequences per batch")
+    p.add_argument("--hmr", action="append", metavar="key=value", help="HMR stage override")
     p.add_argument("--no-progress", action="store_true")
-    p.add_argument("args", nargs="*", metavar="key=value", help="overrides for both trainings")
+    p.add_argument("args", nargs="*", metavar="key=value", help="overrides for the temporal runs")
     p.set_defaults(func=_cmd_quickstart)
 
     p = sub.add_parser("evaluate", help="score a checkpoint on evaluation shards")
@@ -201,6 +226,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--h36m-regressor", default=None, help="J_regressor_h36m.npy (17 x 6890)")
     p.add_argument("--gender", choices=["neutral", "male", "female"], default=None)
     p.set_defaults(func=_cmd_body_convert)
+
+    sweep = sub.add_parser("sweep", help="W&B sweep files run locally").add_subparsers(
+        dest="sweep_command", required=True
+    )
+    p = sweep.add_parser(
+        "run",
+        help="run a sweep's trials one after another (finished trials are skipped)",
+        description="Grid sweeps run every combination; random ones run --count or run_cap "
+        "draws. Each trial gets the arguments wandb agent would pass, then seed=1..K.",
+    )
+    p.add_argument("--seeds", type=int, default=1, help="seeds per configuration (1..K)")
+    p.add_argument("--count", type=int, default=None, help="trials (random sweeps: draws)")
+    p.add_argument("--dry-run", action="store_true", help="print the trials' commands")
+    p.add_argument(
+        "args", nargs="+", metavar="SWEEP.yaml [key=value ...]",
+        help="a sweeps/*.yaml file, then overrides for every trial",
+    )  # fmt: skip
+    p.set_defaults(func=_cmd_sweep_run)
 
     add_data_commands(sub)
     return parser

@@ -10,10 +10,13 @@ would pass.
 
 from __future__ import annotations
 
+import itertools
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import yaml
 
 METHODS = ("grid", "random", "bayes")
@@ -107,3 +110,75 @@ def load_sweep(path: str | Path) -> Sweep:
         run_cap=raw.get("run_cap"),
         path=path,
     )
+
+
+@dataclass(frozen=True)
+class Trial:
+    """One run of a sweep: its parameter values and seed."""
+
+    index: int
+    params: dict
+    seed: int
+
+    def name(self, sweep: Sweep) -> str:
+        """The run name: sweep name, trial index and seed (stable across re-runs)."""
+        return f"{sweep.name}-{self.index:03d}-seed{self.seed}"
+
+    def overrides(self) -> list[str]:
+        """The trial's ``key=value`` arguments, as ``wandb agent`` would pass them, and its seed."""
+        return [*(override(k, v) for k, v in self.params.items()), f"seed={self.seed}"]
+
+
+def _sample(p: Parameter, rng: np.random.Generator) -> Any:
+    if p.values is not None:
+        return p.values[int(rng.integers(len(p.values)))]
+    lo, hi = p.bounds
+    if p.distribution == "uniform":
+        return float(rng.uniform(lo, hi))
+    if p.distribution == "int_uniform":
+        return int(rng.integers(lo, hi + 1))
+    if p.distribution == "log_uniform_values":
+        return float(np.exp(rng.uniform(np.log(lo), np.log(hi))))
+    raise SweepError(
+        f"parameters.{p.key}: distribution {p.distribution!r} is not supported by local runs "
+        "(uniform, int_uniform, log_uniform_values, values); use wandb agent"
+    )
+
+
+def expand(sweep: Sweep, seeds: int = 1, count: int | None = None) -> list[Trial]:
+    """The trials of a sweep for a local run, each repeated with seeds 1..``seeds``.
+
+    Grid sweeps give every combination of the parameters' values, in file order. Random
+    sweeps (and Bayesian ones, which need W&B's server to choose points) draw ``count`` or
+    ``run_cap`` trials from the distributions, reproducibly (seeded by the sweep's name).
+
+    Raises:
+        SweepError: a grid over a distribution, or a random sweep without a trial count.
+    """
+    if seeds < 1:
+        raise SweepError(f"seeds must be >= 1, got {seeds}")
+    if sweep.method == "grid":
+        continuous = [p.key for p in sweep.parameters if p.values is None]
+        if continuous:
+            raise SweepError(f"{sweep.path}: a grid needs values for {continuous}")
+        combos = [
+            dict(zip([p.key for p in sweep.parameters], combo, strict=True))
+            for combo in itertools.product(*(p.values for p in sweep.parameters))
+        ]
+        if count is not None:
+            combos = combos[:count]
+    else:
+        n = count or sweep.run_cap
+        if not n:
+            raise SweepError(f"{sweep.path}: a {sweep.method} sweep needs run_cap or --count")
+        rng = np.random.default_rng(zlib.crc32(sweep.name.encode()))
+        combos = [{p.key: _sample(p, rng) for p in sweep.parameters} for _ in range(n)]
+    return [
+        Trial(i, params, seed) for i, params in enumerate(combos) for seed in range(1, seeds + 1)
+    ]
+
+
+def preset_of(sweep: Sweep) -> str | None:
+    """The ``--preset`` the sweep's command names, if any."""
+    cmd = list(sweep.command)
+    return cmd[cmd.index("--preset") + 1] if "--preset" in cmd[:-1] else None

@@ -7,6 +7,7 @@ are written by :class:`BatchCheckpoint` on the module's own batch counter.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -167,7 +168,35 @@ def train(cfg: DictConfig, env: Mapping[str, str] | None = None) -> Path:
     trainer.logger.log_hyperparams(config)
     try:
         trainer.fit(module, datamodule=ShardData(cfg), ckpt_path=ckpt)
+        if trainer.is_global_zero:
+            summary = write_summary(out, trainer, int(module.batches_done), cfg.trainer.max_batches)
+            if isinstance(trainer.logger, WandbLogger):
+                trainer.logger.experiment.summary.update(summary["metrics"])
     finally:
         if isinstance(trainer.logger, WandbLogger) and trainer.is_global_zero:
             trainer.logger.experiment.finish()  # flush this run now, not at interpreter exit
     return out
+
+
+SUMMARY = "summary.json"
+
+
+def write_summary(out: Path, trainer: pl.Trainer, batches: int, max_batches: int) -> dict:
+    """Write ``summary.json`` in the run directory (atomically): batches trained, whether the
+    budget was reached, and the last logged validation and training metrics."""
+    metrics = {
+        k: float(v)
+        for k, v in sorted(trainer.callback_metrics.items())
+        if k.startswith(("val/", "train/loss/")) and v.numel() == 1
+    }
+    summary = {"batches": batches, "finished": batches >= max_batches, "metrics": metrics}
+    tmp = out / (SUMMARY + ".partial")
+    tmp.write_text(json.dumps(summary, indent=2) + "\n")
+    tmp.replace(out / SUMMARY)
+    return summary
+
+
+def read_summary(out: Path) -> dict | None:
+    """The run's ``summary.json``, or None when it has not finished a ``train`` call."""
+    path = Path(out) / SUMMARY
+    return json.loads(path.read_text()) if path.is_file() else None

@@ -8,7 +8,7 @@ import pytest
 from omegaconf import OmegaConf
 
 from lightning_hmd.config import ConfigError, load_config
-from lightning_hmd.sweeps import SweepError, load_sweep, override
+from lightning_hmd.sweeps import SweepError, expand, load_sweep, override, preset_of
 
 SWEEPS = sorted((Path(__file__).parents[2] / "sweeps").glob("*.yaml"))
 
@@ -59,3 +59,20 @@ def test_a_wrong_key_or_file_is_named(tmp_path: Path):
     bad.write_text("method: anneal\nmetric: {name: x}\nparameters: {}\ncommand: [x]\n")
     with pytest.raises(SweepError, match="method"):
         load_sweep(bad)
+
+
+def test_grid_expansion_with_seeds_and_random_draws_are_reproducible():
+    sweeps = {p.stem: load_sweep(p) for p in SWEEPS}
+    trials = expand(sweeps["delta_offsets"], seeds=3)
+    assert len(trials) == 3 * 3 and [t.seed for t in trials[:3]] == [1, 2, 3]
+    assert trials[3].params == {"model.delta_t": [-5, 5]} and trials[3].index == 1
+    assert trials[3].overrides() == ["model.delta_t=[-5, 5]", "seed=1"]
+    assert trials[3].name(sweeps["delta_offsets"]) == "delta_offsets-001-seed1"
+    assert preset_of(sweeps["delta_offsets"]) == "paper"
+    a, b = expand(sweeps["loss_weights"]), expand(sweeps["loss_weights"])
+    assert len(a) == 24 and [t.params for t in a] == [t.params for t in b]
+    for t in a:
+        assert 10.0 <= t.params["loss.weights.kp2d"] <= 300.0
+        assert 0.1 <= t.params["loss.weights.adv"] <= 10.0
+    assert len({t.params["loss.weights.adv"] for t in a}) == 24
+    assert len(expand(sweeps["loss_weights"], count=5)) == 5

@@ -1,0 +1,61 @@
+"""A tiny sweep run locally end to end: every trial trained once, finished ones skipped."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from lightning_hmd.cli import main
+from lightning_hmd.sweeps import load_sweep
+from lightning_hmd.train.fit import read_summary
+from lightning_hmd.train.sweep import run_sweep
+
+SWEEP = """\
+name: tiny_depth
+program: lightning-hmd
+method: grid
+metric: {name: val/pa_mpjpe, goal: minimize}
+parameters:
+  model.temporal.num_blocks: {values: [0, 1]}
+command: ["${env}", "lightning-hmd", "train", "--preset", "tiny", "${args_no_hyphens}"]
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_tiny_sweep_trains_each_trial_once(offscreen_gl, tmp_path, capsys):
+    data = tmp_path / "data"
+    args = ["data", "synth", "--out", str(data), "--clips", "4", "--val-clips", "1",
+            "--test-clips", "1", "--frames", "16", "--mocap", "100", "--no-progress"]  # fmt: skip
+    assert main(args) == 0
+    (tmp_path / "tiny.yaml").write_text(SWEEP)
+    sweep = load_sweep(tmp_path / "tiny.yaml")
+    over = [
+        f"body.model_dir={data / 'body_model'}",
+        f"data.train_sets=[{data / 'train'}]",
+        f"data.val_sets=[{data / 'val'}]",
+        f"data.mocap_sets=[{data / 'mocap'}]",
+        f"run.root={tmp_path / 'runs'}",
+        "trainer.max_batches=2",
+        "trainer.val_every_batches=2",
+        "trainer.ckpt_every_batches=2",
+    ]
+    runs = run_sweep(sweep, seeds=2, overrides=over, echo=lambda _: None)
+    assert [r.status for r in runs] == ["trained"] * 4
+    names = sorted(r.run_dir.name for r in runs)
+    assert names == [f"tiny_depth-{t:03d}-seed{s}" for t in (0, 1) for s in (1, 2)]
+    for r in runs:
+        summary = read_summary(r.run_dir)
+        assert summary["finished"] and summary["batches"] == 2
+        assert "val/pa_mpjpe" in summary["metrics"]
+        record = json.loads((r.run_dir / "sweep.json").read_text())
+        assert record["sweep"] == "tiny_depth" and record["seed"] == r.trial.seed
+        assert record["params"] == {"model.temporal.num_blocks": r.trial.index}
+        hparams = (r.run_dir / "hparams.yaml").read_text()
+        assert f"num_blocks: {r.trial.index}" in hparams and "group: tiny_depth" in hparams
+        assert f"seed: {r.trial.seed}" in hparams
+    # a re-run finds every trial finished and trains nothing
+    again = run_sweep(sweep, seeds=2, overrides=over, echo=print)
+    assert [r.status for r in again] == ["skipped"] * 4
+    assert capsys.readouterr().out.count("finished before, skipped") == 4
