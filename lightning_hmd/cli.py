@@ -90,6 +90,18 @@ def _cmd_sweep_run(ns: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_compare(ns: argparse.Namespace) -> int:
+    from lightning_hmd.compare import DEFAULT_METRICS, compare
+
+    result = compare(ns.runs, ns.out, tuple(ns.metric or DEFAULT_METRICS))
+    print((Path(ns.out) / "compare.md").read_text(), end="")
+    print(f"{result['runs']} runs, {result['configurations']} configurations; wrote "
+          f"{', '.join(result['files'])} to {ns.out}")  # fmt: skip
+    if result["unfinished"]:
+        print(f"unfinished runs (last metrics shown): {', '.join(result['unfinished'])}")
+    return 0
+
+
 def _cmd_evaluate(ns: argparse.Namespace) -> int:
     import torch
 
@@ -244,6 +256,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="a sweeps/*.yaml file, then overrides for every trial",
     )  # fmt: skip
     p.set_defaults(func=_cmd_sweep_run)
+
+    p = sub.add_parser(
+        "compare", help="final metrics per configuration (mean ± std over seeds) and plots"
+    )
+    p.add_argument("runs", nargs="+", help="run directories or folders holding runs (a sweep's)")
+    p.add_argument("--out", required=True, help="folder for compare.md, compare.csv and PNGs")
+    p.add_argument(
+        "--metric", action="append", default=None,
+        help="metric to tabulate (repeatable; the first is plotted); default val/pa_mpjpe, "
+        "val/mpjpe",
+    )  # fmt: skip
+    p.set_defaults(func=_cmd_compare)
 
     add_data_commands(sub)
     return parser

@@ -55,6 +55,21 @@ def test_tiny_sweep_trains_each_trial_once(offscreen_gl, tmp_path, capsys):
         hparams = (r.run_dir / "hparams.yaml").read_text()
         assert f"num_blocks: {r.trial.index}" in hparams and "group: tiny_depth" in hparams
         assert f"seed: {r.trial.seed}" in hparams
+    # compare: one row per configuration, mean and std over the two seeds, and the plots
+    from lightning_hmd.compare import compare
+
+    result = compare([tmp_path / "runs"], tmp_path / "cmp")
+    assert result["runs"] == 4 and result["configurations"] == 2 and not result["unfinished"]
+    for blocks in (0, 1):
+        pa = [read_summary(r.run_dir)["metrics"]["val/pa_mpjpe"] for r in runs
+              if r.trial.index == blocks]  # fmt: skip
+        mean, std = sum(pa) / 2, abs(pa[0] - pa[1]) / 2**0.5
+        assert (
+            f"| model.temporal.num_blocks={blocks} | 2 | {mean:.2f} ± {std:.2f} |"
+            in (tmp_path / "cmp" / "compare.md").read_text()
+        )
+    for name in ("learning_curves.png", "val_pa_mpjpe_vs_model_temporal_num_blocks.png"):
+        assert (tmp_path / "cmp" / name).stat().st_size > 5000
     # a re-run finds every trial finished and trains nothing
     again = run_sweep(sweep, seeds=2, overrides=over, echo=print)
     assert [r.status for r in again] == ["skipped"] * 4

@@ -1,0 +1,229 @@
+"""``lightning-hmd compare``: final metrics and learning curves of runs, per configuration.
+
+Reads local run directories (``summary.json`` written at the end of ``train``, ``sweep.json``
+written by ``sweep run``, ``metrics.csv`` of the CSV logger) given directly or found below a
+folder (a sweep's run root). Runs that differ only in their seed form one configuration;
+the table gives mean ± std over seeds. Writes ``compare.md``, ``compare.csv``,
+``learning_curves.png`` (validation metric against batches, mean over seeds) and, for each
+swept parameter, ``<metric>_vs_<parameter>.png``.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+SUMMARY, SWEEP_FILE, METRICS_CSV = "summary.json", "sweep.json", "metrics.csv"
+DEFAULT_METRICS = ("val/pa_mpjpe", "val/mpjpe")
+
+
+@dataclass
+class RunRecord:
+    """One run: its directory, sweep parameters (empty outside a sweep), seed, final metrics
+    and curves (metric -> [(batch, value)])."""
+
+    path: Path
+    sweep: str
+    params: dict
+    seed: int | None
+    finished: bool
+    metrics: dict[str, float]
+    curves: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
+
+    @property
+    def config_label(self) -> str:
+        """The configuration without the seed, e.g. ``model.delta_t=[-5, 5]``."""
+        if not self.params:
+            return self.path.name
+        return " ".join(f"{k}={v}" for k, v in self.params.items())
+
+
+def read_curves(run_dir: Path, keys: Sequence[str]) -> dict[str, list[tuple[float, float]]]:
+    """``keys`` from the CSV logger's ``metrics.csv`` against the batch count (the logged
+    ``step`` is the last finished batch index, so batches = step + 1)."""
+    curves: dict[str, list[tuple[float, float]]] = {k: [] for k in keys}
+    path = Path(run_dir) / METRICS_CSV
+    if not path.is_file():
+        return curves
+    with open(path) as f:
+        for row in csv.DictReader(f):
+            for k in keys:
+                if row.get(k) and row.get("step"):
+                    curves[k].append((float(row["step"]) + 1, float(row[k])))
+    return curves
+
+
+def _seed_of(run_dir: Path) -> int | None:
+    hparams = run_dir / "hparams.yaml"
+    if hparams.is_file():
+        for line in hparams.read_text().splitlines():
+            if line.startswith("seed:"):
+                return int(line.split(":", 1)[1])
+    return None
+
+
+def read_run(run_dir: Path, curve_keys: Sequence[str] = DEFAULT_METRICS) -> RunRecord:
+    """One run directory (it must hold a ``summary.json``)."""
+    run_dir = Path(run_dir)
+    summary = json.loads((run_dir / SUMMARY).read_text())
+    sweep = {}
+    if (run_dir / SWEEP_FILE).is_file():
+        sweep = json.loads((run_dir / SWEEP_FILE).read_text())
+    return RunRecord(
+        path=run_dir,
+        sweep=sweep.get("sweep", ""),
+        params=sweep.get("params", {}),
+        seed=sweep.get("seed", _seed_of(run_dir)),
+        finished=bool(summary.get("finished")),
+        metrics={k: float(v) for k, v in summary.get("metrics", {}).items()},
+        curves=read_curves(run_dir, curve_keys),
+    )
+
+
+def find_runs(
+    paths: Iterable[str | Path], curve_keys: Sequence[str] = DEFAULT_METRICS
+) -> list[RunRecord]:
+    """Runs at or below each path (folders holding ``summary.json``), sorted by path.
+
+    Raises:
+        FileNotFoundError: a path that does not exist or holds no finished-run summary.
+    """
+    found: dict[Path, RunRecord] = {}
+    for p in map(Path, paths):
+        if not p.exists():
+            raise FileNotFoundError(f"{p}: no such run directory or folder")
+        dirs = [p] if (p / SUMMARY).is_file() else sorted(s.parent for s in p.rglob(SUMMARY))
+        if not dirs:
+            raise FileNotFoundError(f"{p}: no run with a {SUMMARY} at or below it")
+        for d in dirs:
+            found[d.resolve()] = read_run(d, curve_keys)
+    return [found[k] for k in sorted(found)]
+
+
+@dataclass(frozen=True)
+class ConfigRow:
+    """One configuration: its label, parameters, runs (seeds) and per-metric mean and std."""
+
+    label: str
+    params: dict
+    runs: int
+    mean: dict[str, float]
+    std: dict[str, float]
+
+
+def summarise_configs(runs: Sequence[RunRecord], metrics: Sequence[str]) -> list[ConfigRow]:
+    """Group runs by configuration (everything but the seed); mean and sample std over seeds
+    (std 0 for a single run)."""
+    groups: dict[str, list[RunRecord]] = defaultdict(list)
+    for r in runs:
+        groups[r.config_label].append(r)
+    rows = []
+    for label, rs in groups.items():
+        mean, std = {}, {}
+        for m in metrics:
+            vals = np.array([r.metrics[m] for r in rs if m in r.metrics], dtype=float)
+            mean[m] = float(vals.mean()) if len(vals) else math.nan
+            std[m] = float(vals.std(ddof=1)) if len(vals) > 1 else 0.0 if len(vals) else math.nan
+        rows.append(ConfigRow(label, rs[0].params, len(rs), mean, std))
+    return rows
+
+
+def _fmt(mean: float, std: float) -> str:
+    return "—" if math.isnan(mean) else f"{mean:.2f} ± {std:.2f}"
+
+
+def write_tables(rows: Sequence[ConfigRow], metrics: Sequence[str], out: Path) -> None:
+    """``compare.md`` (Markdown) and ``compare.csv`` (mean and std columns)."""
+    lines = ["| configuration | seeds | " + " | ".join(metrics) + " |",
+             "|---|---|" + "---|" * len(metrics)]  # fmt: skip
+    for r in rows:
+        cells = " | ".join(_fmt(r.mean[m], r.std[m]) for m in metrics)
+        lines.append(f"| {r.label} | {r.runs} | {cells} |")
+    (out / "compare.md").write_text("\n".join(lines) + "\n")
+    with open(out / "compare.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(
+            ["configuration", "seeds", *(f"{m} {s}" for m in metrics for s in ("mean", "std"))]
+        )
+        for r in rows:
+            w.writerow([r.label, r.runs, *(v for m in metrics for v in (r.mean[m], r.std[m]))])
+
+
+def _slug(text: str) -> str:
+    return "".join(c if c.isalnum() else "_" for c in text).strip("_")
+
+
+def write_plots(
+    runs: Sequence[RunRecord], rows: Sequence[ConfigRow], metric: str, out: Path
+) -> list[str]:
+    """Learning curves per configuration and ``metric`` against each swept parameter."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = []
+    fig, ax = plt.subplots(figsize=(7, 4))
+    groups: dict[str, list[RunRecord]] = defaultdict(list)
+    for r in runs:
+        groups[r.config_label].append(r)
+    for label, rs in groups.items():
+        curves = [dict(r.curves.get(metric, [])) for r in rs]
+        steps = sorted(set.intersection(*(set(c) for c in curves))) if curves else []
+        if steps:
+            ax.plot(
+                steps, [np.mean([c[s] for c in curves]) for s in steps], marker="o", label=label
+            )
+    ax.set(title=f"{metric} (mean over seeds)", xlabel="batch", ylabel=metric)
+    if ax.lines:
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(out / "learning_curves.png", dpi=100)
+    names.append("learning_curves.png")
+
+    keys = sorted({k for r in rows for k in r.params})
+    for key in keys:
+        pts = [(r.params[key], r.mean[metric], r.std[metric]) for r in rows if key in r.params]
+        fig, ax = plt.subplots(figsize=(6, 4))
+        labels = [str(v) for v, _, _ in pts]
+        numeric = all(isinstance(v, int | float) and not isinstance(v, bool) for v, _, _ in pts)
+        x = [v for v, _, _ in pts] if numeric else list(range(len(pts)))
+        order = np.argsort(x)
+        ax.errorbar(np.asarray(x)[order], [pts[i][1] for i in order], [pts[i][2] for i in order],
+                    marker="o", capsize=4)  # fmt: skip
+        if not numeric:
+            ax.set_xticks(x, labels)
+        ax.set(title=f"{metric} against {key}", xlabel=key, ylabel=metric)
+        fig.tight_layout()
+        name = f"{_slug(metric)}_vs_{_slug(key)}.png"
+        fig.savefig(out / name, dpi=100)
+        names.append(name)
+    plt.close("all")
+    return names
+
+
+def compare(
+    paths: Sequence[str | Path], out: str | Path, metrics: Sequence[str] = DEFAULT_METRICS
+) -> dict:
+    """Read the runs below ``paths`` and write tables and plots to ``out``; returns
+    ``{"runs": N, "configurations": M, "files": [...]}``."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    runs = find_runs(paths, metrics)
+    rows = summarise_configs(runs, metrics)
+    write_tables(rows, metrics, out)
+    pictures = write_plots(runs, rows, metrics[0], out)
+    unfinished = [str(r.path) for r in runs if not r.finished]
+    return {
+        "runs": len(runs),
+        "configurations": len(rows),
+        "unfinished": unfinished,
+        "files": ["compare.md", "compare.csv", *pictures],
+    }

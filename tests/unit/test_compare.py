@@ -1,0 +1,60 @@
+"""compare: runs grouped by configuration, mean ± std over seeds, curves, clear errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from lightning_hmd.compare import compare, find_runs, read_curves, summarise_configs
+
+
+def _run(root: Path, name: str, params: dict, seed: int, pa: float, curve: list) -> Path:
+    d = root / name
+    d.mkdir(parents=True)
+    metrics = {"val/pa_mpjpe": pa, "val/mpjpe": 2 * pa}
+    (d / "summary.json").write_text(
+        json.dumps({"batches": 9, "finished": True, "metrics": metrics})
+    )
+    (d / "sweep.json").write_text(json.dumps({"sweep": "s", "params": params, "seed": seed}))
+    rows = ["epoch,step,val/pa_mpjpe,train/loss/total"]
+    rows += [f"0,{step},{v}," for step, v in curve] + ["0,3,,1.5"]
+    (d / "metrics.csv").write_text("\n".join(rows) + "\n")
+    return d
+
+
+def test_configurations_average_over_seeds(tmp_path: Path):
+    _run(tmp_path, "a1", {"model.temporal.num_blocks": 0}, 1, 100.0, [(4, 120.0), (9, 100.0)])
+    _run(tmp_path, "a2", {"model.temporal.num_blocks": 0}, 2, 110.0, [(4, 130.0), (9, 110.0)])
+    _run(tmp_path, "b1", {"model.temporal.num_blocks": 3}, 1, 90.0, [(4, 95.0), (9, 90.0)])
+    runs = find_runs([tmp_path])
+    assert [r.path.name for r in runs] == ["a1", "a2", "b1"]
+    rows = {r.label: r for r in summarise_configs(runs, ["val/pa_mpjpe", "val/mpjpe"])}
+    a = rows["model.temporal.num_blocks=0"]
+    assert a.runs == 2 and a.mean["val/pa_mpjpe"] == 105.0
+    assert a.std["val/pa_mpjpe"] == pytest.approx(50**0.5)  # sample std of 100 and 110
+    assert rows["model.temporal.num_blocks=3"].std["val/mpjpe"] == 0.0  # one seed
+    # logged step s is after batch s + 1; rows without the key are skipped
+    assert read_curves(tmp_path / "a1", ["val/pa_mpjpe"])["val/pa_mpjpe"] == [
+        (5, 120.0),
+        (10, 100.0),
+    ]
+    result = compare([tmp_path / "a1", tmp_path / "a2", tmp_path / "b1"], tmp_path / "out")
+    table = (tmp_path / "out" / "compare.md").read_text()
+    assert "| model.temporal.num_blocks=0 | 2 | 105.00 ± 7.07 | 210.00 ± 14.14 |" in table
+    assert result["files"][-1] == "val_pa_mpjpe_vs_model_temporal_num_blocks.png"
+    assert (
+        (tmp_path / "out" / "compare.csv")
+        .read_text()
+        .splitlines()[1]
+        .startswith("model.temporal.num_blocks=0,2,105.0,7.07")
+    )
+
+
+def test_missing_runs_are_named(tmp_path: Path):
+    with pytest.raises(FileNotFoundError, match="no such run"):
+        find_runs([tmp_path / "nope"])
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FileNotFoundError, match="no run with a summary.json"):
+        find_runs([tmp_path / "empty"])
