@@ -107,6 +107,40 @@ def find_runs(
     return [found[k] for k in sorted(found)]
 
 
+def runs_from_wandb(
+    sweep_path: str, curve_keys: Sequence[str] = DEFAULT_METRICS
+) -> list[RunRecord]:
+    """The runs of a W&B sweep (``entity/project/sweep_id``) through the W&B API (online).
+
+    Parameters are the sweep's swept keys; metrics come from each run's summary (written by
+    ``train``), curves from its history against ``trainer/global_step`` (Lightning's logged
+    step, the batch count of this package's runs).
+    """
+    import wandb
+
+    sweep = wandb.Api().sweep(sweep_path)
+    keys = list(sweep.config.get("parameters", {}))
+    records = []
+    for run in sweep.runs:
+        history = run.history(keys=[*curve_keys, "trainer/global_step"], pandas=False)
+        curves = {
+            k: [(float(h["trainer/global_step"]), float(h[k])) for h in history if k in h]
+            for k in curve_keys
+        }
+        records.append(
+            RunRecord(
+                path=Path(run.id),
+                sweep=sweep.name or sweep.id,
+                params={k: run.config.get(k) for k in keys},
+                seed=run.config.get("seed"),
+                finished=run.state == "finished",
+                metrics={k: float(v) for k, v in run.summary.items() if k.startswith("val/")},
+                curves=curves,
+            )
+        )
+    return records
+
+
 @dataclass(frozen=True)
 class ConfigRow:
     """One configuration: its label, parameters, runs (seeds) and per-metric mean and std."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -11,6 +12,7 @@ from lightning_hmd.sweeps import load_sweep
 from lightning_hmd.train.fit import read_summary
 from lightning_hmd.train.sweep import run_sweep
 
+NOTEBOOK = Path(__file__).parents[2] / "notebooks" / "compare_ablations.ipynb"
 SWEEP = """\
 name: tiny_depth
 program: lightning-hmd
@@ -24,7 +26,7 @@ command: ["${env}", "lightning-hmd", "train", "--preset", "tiny", "${args_no_hyp
 
 @pytest.mark.slow
 @pytest.mark.timeout(600)
-def test_tiny_sweep_trains_each_trial_once(offscreen_gl, tmp_path, capsys):
+def test_tiny_sweep_trains_each_trial_once(offscreen_gl, tmp_path, capsys, monkeypatch):
     data = tmp_path / "data"
     args = ["data", "synth", "--out", str(data), "--clips", "4", "--val-clips", "1",
             "--test-clips", "1", "--frames", "16", "--mocap", "100", "--no-progress"]  # fmt: skip
@@ -70,6 +72,18 @@ def test_tiny_sweep_trains_each_trial_once(offscreen_gl, tmp_path, capsys):
         )
     for name in ("learning_curves.png", "val_pa_mpjpe_vs_model_temporal_num_blocks.png"):
         assert (tmp_path / "cmp" / name).stat().st_size > 5000
+    # the notebook does the same interactively: executed here, so it never rots
+    import nbclient
+    import nbformat
+
+    nb = nbformat.read(NOTEBOOK, as_version=4)
+    monkeypatch.setenv("LIGHTNING_HMD_RUNS", str(tmp_path / "runs"))
+    nbclient.NotebookClient(nb, timeout=300, kernel_name="python3").execute()
+    nbformat.write(nb, tmp_path / "compare_ablations.executed.ipynb")
+    texts = "".join(o.get("text", "") for c in nb.cells for o in c.get("outputs", []))
+    assert "4 runs below" in texts and "| model.temporal.num_blocks=1 | 2 |" in texts
+    images = [o for c in nb.cells for o in c.get("outputs", []) if "image/png" in o.get("data", {})]
+    assert len(images) == 1
     # a re-run finds every trial finished and trains nothing
     again = run_sweep(sweep, seeds=2, overrides=over, echo=print)
     assert [r.status for r in again] == ["skipped"] * 4
