@@ -161,6 +161,7 @@ class TrainerConfig:
     precision: str = "32-true"  # bf16-mixed on GPUs
     max_nonfinite: int = 10  # consecutive non-finite losses before stopping with a checkpoint
     val_batches: int = 0  # evaluation batches per validation; 0: every window
+    progress_bar: bool = True  # Lightning's progress bar (off for runs trained side by side)
 
 
 LOGGERS = ("wandb", "csv", "tensorboard")

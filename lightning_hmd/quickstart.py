@@ -1,20 +1,29 @@
 """``lightning-hmd quickstart``: the main job on the embedded default.
 
-Writes the synthetic body model and a rendered synthetic dataset, trains the temporal model
-(temporal encoder, Δt heads, hallucinator, discriminator) and the single-frame ablation
-(``model.temporal.num_blocks=0``) for a fixed budget of batches, evaluates both and a
-mean-pose baseline on the held-out test split, and writes ``metrics.json`` and ``report.md``
-with pictures to the output folder.
+Writes the synthetic body model and a rendered synthetic dataset, then follows HMMR's recipe
+on a CPU scale (preset ``quickstart``):
+
+1. an HMR stage: the image encoder and f_3D trained on single frames of many clips
+   (``data.seq_len=1``), saved as an HMR init file;
+2. features phi of that frozen encoder for every frame, training clips as augmented copies
+   with per-frame jitter (``lightning-hmd data features --copies``);
+3. the temporal model (temporal encoder, Δt heads, hallucinator, discriminator) and the
+   single-frame ablation (``model.temporal.num_blocks=0``), both started from the HMR init
+   file and trained on the features for the same budget of batches;
+
+then evaluates both and a mean-pose baseline on the held-out test split and writes
+``metrics.json`` and ``report.md`` with pictures to the output folder.
 """
 
 from __future__ import annotations
 
-import csv
 import json
 import math
+import multiprocessing
+import os
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -22,8 +31,11 @@ import torch
 
 from lightning_hmd.body.model_files import load_mean_params
 from lightning_hmd.body.smpl import BodyModel
+from lightning_hmd.compare import read_curves
 from lightning_hmd.config import load_config, to_container
+from lightning_hmd.data.features import build_feature_encoder, extract_features
 from lightning_hmd.data.loader import WindowMaker
+from lightning_hmd.data.schema import ClipSample
 from lightning_hmd.data.stream import SkipCounter
 from lightning_hmd.data.synth.make import make_synthetic_dataset
 from lightning_hmd.data.synth.spec import SynthSpec
@@ -39,16 +51,47 @@ from lightning_hmd.geometry.alignment import align_by_pelvis, similarity_procrus
 from lightning_hmd.geometry.camera import project_weak_perspective
 from lightning_hmd.geometry.rotations import axis_angle_to_matrix
 from lightning_hmd.metrics import acceleration
+from lightning_hmd.models.hmr_init import save_hmr_init
 from lightning_hmd.structures import SMPLParams
 from lightning_hmd.train.fit import train
 from lightning_hmd.train.module import HMMRModule, load_weights
 
+PRESET = "quickstart"
+CURVES = ("train/loss/total", "val/pa_mpjpe")
 # HMMR's temporal encoder (3 blocks, receptive field 13 frames) on HMMR's window length, and
 # the single-frame ablation on the same windows.
 RUNS = {
     "temporal": ["model.temporal.num_blocks=3"],
     "single_frame": ["model.temporal.num_blocks=0"],
 }
+# The HMR stage: single frames from many clips per batch (as HMR's image training), the
+# encoder learnt, no temporal parts; it fits the joints alone (the adversarial pose prior
+# comes in with the temporal runs).
+HMR_STAGE = [
+    "loss.weights.adv=0",
+    "data.inputs=images",
+    "data.seq_len=1",
+    "model.freeze_encoder=false",
+    "model.temporal.num_blocks=0",
+    "model.delta_t=[]",
+    "model.hallucinator=false",
+]
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The quickstart's sizes: synthetic training clips, the HMR stage's budget and batch
+    (single frames), augmented feature copies per clip, and the budget and batch (sequences)
+    of each temporal / single-frame run."""
+
+    clips: int = 384
+    hmr_budget: int = 2000
+    hmr_batch_size: int = 64
+    copies: int = 4
+    budget: int = 600
+    batch_size: int = 8
+
+
 LSP_NAMES = ("r_ankle", "r_knee", "r_hip", "l_hip", "l_knee", "l_ankle", "r_wrist", "r_elbow",
              "r_shoulder", "l_shoulder", "l_elbow", "l_wrist", "neck", "head_top")  # fmt: skip
 LSP_EDGES = ((0, 1), (1, 2), (3, 4), (4, 5), (6, 7), (7, 8), (9, 10), (10, 11), (2, 3),
@@ -66,16 +109,11 @@ class Scored:
     example_kp2d: np.ndarray
 
 
-def _overrides(data: Path, out: Path, budget: int, batch_size: int) -> list[str]:
+def _common(data: Path, out: Path, budget: int, batch_size: int) -> list[str]:
+    """Overrides every training of the quickstart shares: body model, budget, cadence, logs."""
     return [
-        "data.seq_len=20",
         f"body.model_dir={data / 'body_model'}",
-        f"data.train_sets=[{data / 'train'}]",
-        f"data.val_sets=[{data / 'val'}]",
-        f"data.test_sets=[{data / 'test'}]",
-        f"data.mocap_sets=[{data / 'mocap'}]",
         f"data.batch_size={batch_size}",
-        "model.freeze_encoder=false",  # no pretrained encoder here: learn it
         f"trainer.max_batches={budget}",
         f"trainer.val_every_batches={max(budget // 4, 1)}",
         f"trainer.ckpt_every_batches={budget}",
@@ -83,6 +121,56 @@ def _overrides(data: Path, out: Path, budget: int, batch_size: int) -> list[str]
         "logger.kind=csv",
         f"run.root={out / 'runs'}",
     ]
+
+
+def _sets(root: Path) -> list[str]:
+    return [
+        f"data.train_sets=[{root / 'train'}]",
+        f"data.val_sets=[{root / 'val'}]",
+        f"data.test_sets=[{root / 'test'}]",
+        f"data.mocap_sets=[{root / 'mocap'}]",
+    ]
+
+
+def _hmr_stage(data: Path, out: Path, plan: Plan, overrides: Sequence[str]) -> Path:
+    """Train the HMR stage on single frames; returns the HMR init file it writes."""
+    over = [
+        *_common(data, out, plan.hmr_budget, plan.hmr_batch_size),
+        *_sets(data),
+        *HMR_STAGE,
+        "run.name=hmr",
+        *overrides,
+    ]
+    run_dir = train(load_config(PRESET, overrides=over))
+    module = HMMRModule(to_container(load_config(PRESET, overrides=over)))
+    load_weights(module, run_dir / "checkpoints" / "last.ckpt")
+    return save_hmr_init(module.generator, out / "hmr_init.pt", source=str(run_dir))
+
+
+def _train_in_process(overrides: list[str], threads: int) -> str:
+    torch.set_num_threads(threads)
+    return str(train(load_config(PRESET, overrides=overrides)))
+
+
+def _train_side_by_side(runs: dict[str, list[str]]) -> dict[str, Path]:
+    """Train the runs at the same time, one process each with an equal share of the cores
+    (their many small operations use one core each better than two cores one after the
+    other); the first shows its progress bar. One core: one after the other, here."""
+    cores = os.cpu_count() or 1
+    if cores < 2 or len(runs) < 2:
+        return {n: train(load_config(PRESET, overrides=over)) for n, over in runs.items()}
+    names = list(runs)
+    print(f"training {', '.join(names)} side by side (progress: {names[0]})", flush=True)
+    ctx = multiprocessing.get_context("spawn")  # no fork of a process holding torch threads
+    with ctx.Pool(len(runs)) as pool:
+        jobs = {
+            n: pool.apply_async(
+                _train_in_process,
+                ([*over, f"trainer.progress_bar={i == 0}"], max(1, cores // len(runs))),
+            )
+            for i, (n, over) in enumerate(runs.items())
+        }
+        return {n: Path(job.get()) for n, job in jobs.items()}
 
 
 def _per_joint(joints: torch.Tensor, gt: torch.Tensor) -> torch.Tensor:
@@ -108,7 +196,7 @@ def _score(preds: list[ClipPrediction], reads: list, body: BodyModel, img_size: 
 
 
 def _model_predictions(ckpt: Path, overrides: list[str], reads: list, mode: str) -> tuple:
-    cfg = load_config("tiny", overrides=overrides)
+    cfg = load_config(PRESET, overrides=overrides)
     module = HMMRModule(to_container(cfg))
     load_weights(module, ckpt)
     g = module.generator.eval()
@@ -132,20 +220,8 @@ def _mean_pose_predictions(body_dir: Path, reads: list) -> list[ClipPrediction]:
     return out
 
 
-def _curves(run_dir: Path) -> dict[str, list[tuple[float, float]]]:
-    with open(run_dir / "metrics.csv") as f:
-        rows = list(csv.DictReader(f))
-    curves: dict[str, list] = {"train/loss/total": [], "val/pa_mpjpe": []}
-    for r in rows:
-        for k in curves:
-            if r.get(k) and r.get("step"):
-                curves[k].append((float(r["step"]) + 1, float(r[k])))
-    return curves
-
-
-def _pictures(
-    out: Path, scored: dict[str, Scored], curves: dict, reads: list, gt: np.ndarray
-) -> list[str]:
+def _pictures(out: Path, scored: dict[str, Scored], curves: dict, sample: ClipSample) -> list[str]:
+    """The report's pictures; ``sample`` is the first test clip, with its frames."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -178,10 +254,11 @@ def _pictures(
     names.append("per_joint_error.png")
 
     fig, ax = plt.subplots(figsize=(8, 3.5))
-    ax.plot(acceleration(torch.from_numpy(gt)).numpy(), "k", label="ground truth")
+    gt = torch.from_numpy(np.asarray(sample.joints3d))
+    ax.plot(acceleration(gt).numpy(), "k", label="ground truth")
     for name in ("temporal", "single_frame"):
         ax.plot(acceleration(torch.from_numpy(scored[name].example_joints)).numpy(), label=name)
-    ax.set(title=f"acceleration over time, {reads[0].sample.sequence} (mm/frame²)", xlabel="frame")
+    ax.set(title=f"acceleration over time, {sample.sequence} (mm/frame²)", xlabel="frame")
     ax.legend()
     fig.tight_layout()
     fig.savefig(out / "acceleration.png", dpi=100)
@@ -189,7 +266,6 @@ def _pictures(
 
     from lightning_hmd.data.loader import decode_jpegs
 
-    sample = reads[0].sample
     frames = decode_jpegs(sample.jpeg)
     picks = np.linspace(0, len(frames) - 1, 6).astype(int)
     fig, axes = plt.subplots(1, len(picks), figsize=(2.2 * len(picks), 2.6))
@@ -219,42 +295,74 @@ def _fmt(v: float | None) -> str:
 
 def run_quickstart(
     out: Path,
+    plan: Plan | None = None,
     *,
-    budget: int = 600,
-    clips: int = 64,
-    batch_size: int = 4,
     overrides: Sequence[str] = (),
+    hmr_overrides: Sequence[str] = (),
     progress: bool = True,
 ) -> dict:
-    """Run the whole job; returns the ``metrics.json`` object. ``overrides`` (``key=value``)
-    apply to both trainings."""
+    """Run the whole job; returns the ``metrics.json`` object.
+
+    Args:
+        out: output folder (data, features, runs, metrics and report).
+        plan: the sizes of data and trainings (default :class:`Plan`).
+        overrides: ``key=value`` for the temporal and single-frame runs.
+        hmr_overrides: ``key=value`` for the HMR stage.
+        progress: progress bars.
+    """
     start = time.perf_counter()
+    plan = plan or Plan()
     out = Path(out)
-    data = out / "data"
-    spec = SynthSpec(clips=clips, val_clips=8, test_clips=8, frames=40)
-    make_synthetic_dataset(data, spec, progress=progress)
-    base = [*_overrides(data, out, budget, batch_size), *overrides]
-    reads = list(read_clips([data / "test"], SkipCounter()))
+    data, features = out / "data", out / "features"
+    spec = SynthSpec(clips=plan.clips, val_clips=8, test_clips=8, frames=40)
+    workers = max(1, min(8, os.cpu_count() or 1))  # render tracks on every core
+    make_synthetic_dataset(data, spec, progress=progress, workers=workers)
+    timings = {"data": time.perf_counter() - start}
+
+    hmr_init = _hmr_stage(data, out, plan, hmr_overrides)
+    timings["hmr_stage"] = time.perf_counter() - start - sum(timings.values())
+    base = [
+        *_common(data, out, plan.budget, plan.batch_size),
+        *_sets(features),
+        f"model.init_checkpoint={hmr_init}",
+        "model.init_parts=[mean,f3d]",
+        *overrides,
+    ]
+    cfg = load_config(PRESET, overrides=base)
+    encoder, encoder_id = build_feature_encoder(
+        cfg.model.encoder, cfg.model.feat_dim, hmr_init, seed=cfg.seed
+    )
+    extract_features(
+        data, features, encoder, encoder_id, img_size=cfg.data.img_size, augment=cfg.data.augment,
+        copies=plan.copies, seed=cfg.seed, overwrite=True, progress=progress,
+    )  # fmt: skip
+    timings["features"] = time.perf_counter() - start - sum(timings.values())
+
+    reads = list(read_clips([features / "test"], SkipCounter()))
     scored, curves, results = {}, {}, {}
-    for name, extra in RUNS.items():
-        overrides = [*base, f"run.name={name}", *extra]
-        run_dir = train(load_config("tiny", overrides=overrides))
+    curves["hmr stage"] = read_curves(out / "runs" / "hmr", CURVES)
+    run_overrides = {name: [*base, f"run.name={name}", *extra] for name, extra in RUNS.items()}
+    run_dirs = _train_side_by_side(run_overrides)
+    timings["temporal_runs"] = time.perf_counter() - start - sum(timings.values())
+    for name, run_dir in run_dirs.items():
         preds, body, cfg = _model_predictions(
-            run_dir / "checkpoints" / "last.ckpt", overrides, reads, "temporal"
+            run_dir / "checkpoints" / "last.ckpt", run_overrides[name], reads, "temporal"
         )
         scored[name] = _score(preds, reads, body, cfg.data.img_size)
         results[name] = summarise(scored[name].rows)
-        curves[name] = _curves(run_dir)
+        curves[name] = read_curves(run_dir, CURVES)
     baseline = _score(
         _mean_pose_predictions(data / "body_model", reads), reads, body, spec.img_size
     )
     scored = {"mean pose": baseline, **scored}
     metrics = {"baseline_mean_pose": summarise(baseline.rows), "runs": results}
-    gt = np.asarray(reads[0].sample.joints3d)
-    pictures = _pictures(out, scored, curves, reads, gt)
+    # the features' test set has no frames: the pictures take them from the rendered set
+    first = next(iter(read_clips([data / "test"], SkipCounter()))).sample
+    pictures = _pictures(out, scored, curves, first)
     elapsed = time.perf_counter() - start
     metrics["wall_time_s"] = round(elapsed, 1)
-    metrics["budget_batches"] = budget
+    metrics["stage_time_s"] = {k: round(v, 1) for k, v in timings.items()}
+    metrics["plan"] = asdict(plan)
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
 
     keys = ("mpjpe", "pa_mpjpe", "pve", "pck", "accel", "accel_error")
@@ -272,9 +380,13 @@ def run_quickstart(
     report = [
         "# Quickstart report",
         "",
-        f"Synthetic data: {clips} training clips, 8 validation, 8 test, {spec.frames} frames each, "
-        f"rendered at {spec.image_size} px, {spec.img_size} px crops. Budget: {budget} batches of "
-        f"{batch_size} sequences per model. Wall time: {elapsed / 60:.1f} min.",
+        f"Synthetic data: {plan.clips} training clips, 8 validation, 8 test, {spec.frames} "
+        f"frames each, rendered at {spec.image_size} px, {spec.img_size} px crops. HMR stage: "
+        f"{plan.hmr_budget} batches of {plan.hmr_batch_size} single frames; features with "
+        f"{plan.copies} augmented copies per training clip; temporal and single-frame runs: "
+        f"{plan.budget} batches of {plan.batch_size} sequences of {cfg.data.seq_len} frames "
+        f"each. Wall time: {elapsed / 60:.1f} min "
+        f"({', '.join(f'{k} {v:.0f} s' for k, v in timings.items())}).",
         "",
         *table,
         "",

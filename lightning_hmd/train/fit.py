@@ -135,6 +135,7 @@ def make_trainer(cfg: DictConfig, out: Path, name: str, env: Mapping[str, str]) 
         limit_val_batches=(t.val_batches or 1.0) if val_every else 0,
         num_sanity_val_steps=0,
         log_every_n_steps=t.log_every_batches,
+        enable_progress_bar=t.progress_bar,
         logger=make_logger(cfg, out, name, env),
         callbacks=[
             BatchCheckpoint(out / "checkpoints", t.ckpt_every_batches, t.max_batches),

@@ -7,13 +7,15 @@ import json
 import pytest
 
 from lightning_hmd.cli import main
+from lightning_hmd.data.shards import read_manifest
 
 
 @pytest.mark.slow
 @pytest.mark.timeout(900)
 def test_quickstart_writes_metrics_report_and_pictures(offscreen_gl, tmp_path):
     out = tmp_path / "quickstart"
-    args = ["quickstart", "--out", str(out), "--budget", "4", "--clips", "4", "--no-progress"]
+    sizes = "--budget 4 --clips 4 --hmr-budget 4 --hmr-batch-size 8 --copies 2 --batch-size 2"
+    args = ["quickstart", "--out", str(out), *sizes.split(), "--no-progress"]
     assert main(args) == 0
     metrics = json.loads((out / "metrics.json").read_text())
     keys = {"mpjpe", "pa_mpjpe", "pve", "pck", "accel", "accel_error"}
@@ -23,6 +25,16 @@ def test_quickstart_writes_metrics_report_and_pictures(offscreen_gl, tmp_path):
         assert keys <= set(run) and all(run[k] is not None for k in keys)
     # the single-frame ablation really has no temporal blocks, the temporal model three
     assert "num_blocks: 0" in (out / "runs" / "single_frame" / "hparams.yaml").read_text()
+    # the HMR stage trained the encoder on single frames and wrote the HMR init file the
+    # temporal runs start from; they read features with two augmented copies per clip
+    hmr = (out / "runs" / "hmr" / "hparams.yaml").read_text()
+    assert "seq_len: 1" in hmr and "inputs: images" in hmr and "freeze_encoder: false" in hmr
+    temporal = (out / "runs" / "temporal" / "hparams.yaml").read_text()
+    assert f"init_checkpoint: {out / 'hmr_init.pt'}" in temporal and "inputs: features" in temporal
+    assert read_manifest(out / "features" / "train").total_frames == 2 * 4 * 40
+    assert read_manifest(out / "features" / "test").total_frames == 8 * 40
+    assert metrics["plan"]["copies"] == 2 and set(metrics["stage_time_s"]) == {
+        "data", "hmr_stage", "features", "temporal_runs"}  # fmt: skip
     report = (out / "report.md").read_text()
     for picture in ("learning_curves.png", "per_joint_error.png", "acceleration.png",
                     "skeletons.png"):  # fmt: skip
