@@ -88,7 +88,7 @@ class Plan:
     hmr_budget: int = 2000
     hmr_batch_size: int = 64
     copies: int = 4
-    budget: int = 600
+    budget: int = 1000
     batch_size: int = 8
 
 
