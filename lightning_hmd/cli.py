@@ -90,6 +90,27 @@ def _cmd_sweep_run(ns: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_slurm_submit(ns: argparse.Namespace) -> int:
+    from lightning_hmd.slurm import JobSpec, sbatch_script, submit
+
+    files, overrides = _split_config_args(ns.args)
+    if files:
+        raise ConfigError("slurm submit takes key=value overrides, not YAML files")
+    spec = JobSpec(
+        nodes=ns.nodes, gpus_per_node=ns.gpus_per_node, cpu_tasks_per_node=ns.tasks_per_node,
+        cpus_per_task=ns.cpus_per_task, time=ns.time, partition=ns.partition,
+        account=ns.account,
+    )  # fmt: skip
+    script, out = sbatch_script(ns.preset, overrides, spec)
+    result = submit(script, out, dry_run=ns.dry_run)
+    if ns.dry_run:
+        print(script, end="")
+        print(f"# written to {result} (not submitted)")
+    else:
+        print(f"submitted job {result}: {out / 'submit.sbatch'}; log {out}/slurm-{result}.out")
+    return 0
+
+
 def _cmd_compare(ns: argparse.Namespace) -> int:
     from lightning_hmd.compare import DEFAULT_METRICS, compare
 
@@ -257,6 +278,26 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     p.set_defaults(func=_cmd_sweep_run)
 
+    slurm = sub.add_parser("slurm", help="SLURM jobs").add_subparsers(
+        dest="slurm_command", required=True
+    )
+    p = slurm.add_parser(
+        "submit",
+        help="write an sbatch script into the run directory and submit it",
+        description="Nodes and GPUs per node set both the job and the Trainer (num_nodes, "
+        "devices); the job checkpoints and requeues itself on SIGUSR1 90 s before its limit.",
+    )
+    _add_config_args(p)
+    p.add_argument("--nodes", type=int, default=1)
+    p.add_argument("--gpus-per-node", type=int, default=1, help="0: CPU tasks")
+    p.add_argument("--tasks-per-node", type=int, default=1, help="CPU tasks when no GPUs")
+    p.add_argument("--cpus-per-task", type=int, default=8, help="loader workers + 1")
+    p.add_argument("--time", default="1-00:00:00", help="SLURM time limit")
+    p.add_argument("--partition", default="")
+    p.add_argument("--account", default="")
+    p.add_argument("--dry-run", action="store_true", help="write and print the script only")
+    p.set_defaults(func=_cmd_slurm_submit)
+
     p = sub.add_parser(
         "compare", help="final metrics per configuration (mean ± std over seeds) and plots"
     )
@@ -278,7 +319,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ns = parser.parse_args(argv)
     try:
         return ns.func(ns)
-    except (ConfigError, FileNotFoundError, ValueError) as err:
+    except (ConfigError, FileNotFoundError, ValueError, RuntimeError) as err:
         print(f"lightning-hmd: error: {err}", file=sys.stderr)
         return 2
 

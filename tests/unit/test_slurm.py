@@ -1,0 +1,66 @@
+"""The sbatch script: Lightning's SLURM rules, the Trainer's topology from the same numbers,
+one run directory for every rank and requeue."""
+
+from __future__ import annotations
+
+import shlex
+from pathlib import Path
+
+import pytest
+
+from lightning_hmd.cli import main
+from lightning_hmd.config import ConfigError, load_config, to_container
+from lightning_hmd.slurm import JobSpec, sbatch_script, submit
+from lightning_hmd.train.run_dir import run_dir
+
+
+def _srun_args(script: str) -> list[str]:
+    (line,) = [ln for ln in script.splitlines() if ln.startswith("srun ")]
+    return shlex.split(line)[1:]
+
+
+def test_script_follows_lightnings_slurm_rules(tmp_path: Path):
+    spec = JobSpec(nodes=4, gpus_per_node=8, time="2-00:00:00", partition="gpu")
+    script, out = sbatch_script("paper", [f"run.root={tmp_path}"], spec)
+    lines = script.splitlines()
+    assert lines[0] == "#!/bin/bash -l"
+    for want in ("--nodes=4", "--ntasks-per-node=8", "--gres=gpu:8", "--signal=SIGUSR1@90",
+                 "--requeue", "--time=2-00:00:00", "--partition=gpu"):  # fmt: skip
+        assert f"#SBATCH {want}" in lines
+    assert not any("B:" in ln for ln in lines)  # the signal must reach the tasks
+    assert not any("gpus-per-task" in ln or "gpu-bind" in ln for ln in lines)
+    args = _srun_args(script)
+    assert args[:4] == ["lightning-hmd", "train", "--preset", "paper"]
+    cfg = load_config("paper", overrides=args[4:])
+    assert (cfg.trainer.num_nodes, cfg.trainer.devices, cfg.trainer.accelerator) == (4, 8, "gpu")
+    # every rank and every requeue (same or any job id) trains in the same directory
+    for env in ({}, {"SLURM_JOB_ID": "123"}, {"SLURM_JOB_ID": "456", "SLURM_PROCID": "7"}):
+        assert run_dir(to_container(cfg), env) == out
+    assert f"#SBATCH --output={out.resolve() / 'slurm-%j.out'}" in lines
+
+
+def test_cpu_job_and_a_named_run(tmp_path: Path):
+    spec = JobSpec(nodes=1, gpus_per_node=0, cpu_tasks_per_node=2, mem="")
+    script, out = sbatch_script("tiny", [f"run.root={tmp_path}", "run.name=ddp2"], spec)
+    assert out == tmp_path / "ddp2"
+    assert (
+        "#SBATCH --ntasks-per-node=2" in script and "gres" not in script and "--mem" not in script
+    )
+    cfg = load_config("tiny", overrides=_srun_args(script)[4:])
+    assert (cfg.trainer.devices, cfg.trainer.accelerator, cfg.run.name) == (2, "cpu", "ddp2")
+    path = submit(script, out, dry_run=True)
+    assert Path(path).read_text() == script and Path(path).parent == out
+
+
+def test_bad_override_fails_before_writing(tmp_path: Path):
+    with pytest.raises(ConfigError, match="model.nope"):
+        sbatch_script("paper", [f"run.root={tmp_path}", "model.nope=1"], JobSpec())
+    assert not list(tmp_path.iterdir())
+
+
+def test_cli_dry_run(tmp_path: Path, capsys: pytest.CaptureFixture):
+    args = ["slurm", "submit", "--preset", "paper", "--nodes", "4", "--gpus-per-node", "8",
+            "--dry-run", f"run.root={tmp_path}"]  # fmt: skip
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "#SBATCH --nodes=4" in out and "trainer.devices=8" in out and "not submitted" in out
