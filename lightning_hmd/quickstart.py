@@ -141,8 +141,9 @@ def _hmr_stage(data: Path, out: Path, plan: Plan, overrides: Sequence[str]) -> P
         "run.name=hmr",
         *overrides,
     ]
-    run_dir = train(load_config(PRESET, overrides=over))
-    module = HMMRModule(to_container(load_config(PRESET, overrides=over)))
+    cfg = load_config(PRESET, overrides=over)
+    run_dir = train(cfg)
+    module = HMMRModule(to_container(cfg))
     load_weights(module, run_dir / "checkpoints" / "last.ckpt")
     return save_hmr_init(module.generator, out / "hmr_init.pt", source=str(run_dir))
 
