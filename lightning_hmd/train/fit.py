@@ -157,10 +157,12 @@ def train(cfg: DictConfig, env: Mapping[str, str] | None = None) -> Path:
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
     module = HMMRModule(config)
     trainer = make_trainer(cfg, out, name, env)
-    last = out / "checkpoints" / LAST
-    ckpt = str(last) if cfg.run.resume and last.is_file() else None
+    last = resume_checkpoint(out) if cfg.run.resume else None
+    ckpt = str(last) if last is not None else None
     if trainer.is_global_zero:
         print(f"run directory: {out}" + (f" (resuming from {last})" if ckpt else ""))
+        if last is not None:
+            prune_requeue_checkpoints(out, keep=last)
     if cfg.model.init_checkpoint and ckpt is None:  # a resumed run has its own weights
         keys = load_hmr_init(module.generator, cfg.model.init_checkpoint, cfg.model.init_parts)
         if trainer.is_global_zero:
@@ -177,6 +179,32 @@ def train(cfg: DictConfig, env: Mapping[str, str] | None = None) -> Path:
         if isinstance(trainer.logger, WandbLogger) and trainer.is_global_zero:
             trainer.logger.experiment.finish()  # flush this run now, not at interpreter exit
     return out
+
+
+REQUEUE_CHECKPOINTS = "hpc_ckpt_*.ckpt"  # Lightning's SLURM handler, in default_root_dir
+
+
+def resume_checkpoint(out: Path) -> Path | None:
+    """The checkpoint a run resumes from: the newest of ``checkpoints/last.ckpt`` (written at
+    the batch cadence) and the ``hpc_ckpt_<n>.ckpt`` that Lightning's SLURM handler saves on
+    SIGUSR1 before it requeues the job (an explicit ``ckpt_path`` would otherwise win over
+    the newer requeue checkpoint and lose the batches since the last cadence checkpoint)."""
+    stamps = {}
+    for p in [out / "checkpoints" / LAST, *out.glob(REQUEUE_CHECKPOINTS)]:
+        try:
+            stamps[p] = p.stat().st_mtime_ns
+        except FileNotFoundError:  # another rank pruned it meanwhile
+            continue
+    return max(stamps, key=stamps.__getitem__) if stamps else None
+
+
+def prune_requeue_checkpoints(out: Path, keep: Path) -> list[Path]:
+    """Delete the requeue checkpoints other than ``keep`` (they pile up, one per requeue);
+    returns the deleted paths."""
+    gone = [p for p in out.glob(REQUEUE_CHECKPOINTS) if p.resolve() != keep.resolve()]
+    for p in gone:
+        p.unlink()
+    return gone
 
 
 SUMMARY = "summary.json"
