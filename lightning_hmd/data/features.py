@@ -58,15 +58,13 @@ def build_feature_encoder(
     or the encoder's state dict saved with ``torch.save``; read with ``weights_only=True``) or
     a seeded random initialisation."""
     from lightning_hmd.models.encoders import build_image_encoder
-    from lightning_hmd.models.hmr_init import hmr_init_encoder, is_hmr_init
+    from lightning_hmd.models.hmr_init import encoder_state
 
     torch.manual_seed(seed)
     encoder = build_image_encoder(name, feat_dim, freeze=True)
     if weights is not None:
-        if is_hmr_init(weights):
-            state = hmr_init_encoder(weights)
-        else:
-            state = torch.load(weights, map_location="cpu", weights_only=True)
+        state = torch.load(weights, map_location="cpu", weights_only=True)
+        state = encoder_state(state, weights) or state  # an HMR init file: its encoder
         missing, unexpected = encoder.load_state_dict(state, strict=False)
         if missing or unexpected:
             raise FeatureError(

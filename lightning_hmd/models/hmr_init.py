@@ -73,20 +73,18 @@ def read_hmr_init(path: str | Path) -> dict[str, torch.Tensor]:
     return blob["state_dict"]
 
 
-def is_hmr_init(path: str | Path) -> bool:
-    """Whether ``path`` is an HMR init file (rather than, say, a bare encoder state dict)."""
-    try:
-        read_hmr_init(path)
-    except HMRInitError:
-        return False
-    return True
+def encoder_state(blob: object, path: str | Path) -> dict[str, torch.Tensor] | None:
+    """The image encoder's state dict (keys without the ``image_encoder.`` prefix) when
+    ``blob``, loaded from ``path``, is an HMR init file; None when it is something else (e.g.
+    a bare encoder state dict).
 
-
-def hmr_init_encoder(path: str | Path) -> dict[str, torch.Tensor]:
-    """The image encoder's state dict (keys without the ``image_encoder.`` prefix) from an
-    HMR init file, e.g. to precompute features with it."""
+    Raises:
+        HMRInitError: an HMR init file without the encoder.
+    """
+    if not isinstance(blob, dict) or blob.get("format") != FORMAT:
+        return None
     (prefix,) = PART_PREFIXES["encoder"]
-    state = {k[len(prefix) :]: v for k, v in read_hmr_init(path).items() if k.startswith(prefix)}
+    state = {k[len(prefix) :]: v for k, v in blob["state_dict"].items() if k.startswith(prefix)}
     if not state:
         raise HMRInitError(f"{path}: holds no image encoder (save it with parts incl. 'encoder')")
     return state
