@@ -11,7 +11,6 @@ swept parameter, ``<metric>_vs_<parameter>.png``.
 from __future__ import annotations
 
 import csv
-import json
 import math
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -19,8 +18,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import yaml
 
-SUMMARY, SWEEP_FILE, METRICS_CSV = "summary.json", "sweep.json", "metrics.csv"
+from lightning_hmd.train.run_dir import SUMMARY, read_summary, read_sweep_record
+
+METRICS_CSV = "metrics.csv"
 DEFAULT_METRICS = ("val/pa_mpjpe", "val/mpjpe")
 
 
@@ -61,21 +63,16 @@ def read_curves(run_dir: Path, keys: Sequence[str]) -> dict[str, list[tuple[floa
 
 
 def _seed_of(run_dir: Path) -> int | None:
+    """The seed in the run's logged config (``hparams.yaml``), when there is one."""
     hparams = run_dir / "hparams.yaml"
-    if hparams.is_file():
-        for line in hparams.read_text().splitlines():
-            if line.startswith("seed:"):
-                return int(line.split(":", 1)[1])
-    return None
+    return yaml.safe_load(hparams.read_text()).get("seed") if hparams.is_file() else None
 
 
 def read_run(run_dir: Path, curve_keys: Sequence[str] = DEFAULT_METRICS) -> RunRecord:
     """One run directory (it must hold a ``summary.json``)."""
     run_dir = Path(run_dir)
-    summary = json.loads((run_dir / SUMMARY).read_text())
-    sweep = {}
-    if (run_dir / SWEEP_FILE).is_file():
-        sweep = json.loads((run_dir / SWEEP_FILE).read_text())
+    summary = read_summary(run_dir) or {}
+    sweep = read_sweep_record(run_dir)
     return RunRecord(
         path=run_dir,
         sweep=sweep.get("sweep", ""),
@@ -173,14 +170,19 @@ def _fmt(mean: float, std: float) -> str:
     return "—" if math.isnan(mean) else f"{mean:.2f} ± {std:.2f}"
 
 
-def write_tables(rows: Sequence[ConfigRow], metrics: Sequence[str], out: Path) -> None:
-    """``compare.md`` (Markdown) and ``compare.csv`` (mean and std columns)."""
+def markdown_table(rows: Sequence[ConfigRow], metrics: Sequence[str]) -> str:
+    """The table of configurations: seeds and mean ± std of each metric."""
     lines = ["| configuration | seeds | " + " | ".join(metrics) + " |",
              "|---|---|" + "---|" * len(metrics)]  # fmt: skip
     for r in rows:
         cells = " | ".join(_fmt(r.mean[m], r.std[m]) for m in metrics)
         lines.append(f"| {r.label} | {r.runs} | {cells} |")
-    (out / "compare.md").write_text("\n".join(lines) + "\n")
+    return "\n".join(lines) + "\n"
+
+
+def write_tables(rows: Sequence[ConfigRow], metrics: Sequence[str], out: Path) -> None:
+    """``compare.md`` (Markdown) and ``compare.csv`` (mean and std columns)."""
+    (out / "compare.md").write_text(markdown_table(rows, metrics))
     with open(out / "compare.csv", "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(

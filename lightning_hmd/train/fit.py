@@ -23,7 +23,7 @@ from lightning_hmd.models.hmr_init import load_hmr_init
 from lightning_hmd.train.data import ShardData, check_paths
 from lightning_hmd.train.module import HMMRModule
 from lightning_hmd.train.panels import KeypointPanels
-from lightning_hmd.train.run_dir import run_dir, run_name
+from lightning_hmd.train.run_dir import SUMMARY, run_dir, run_name
 
 OPTIMIZERS_PER_BATCH = 2  # generator + discriminator
 LAST = "last.ckpt"
@@ -207,9 +207,6 @@ def prune_requeue_checkpoints(out: Path, keep: Path) -> list[Path]:
     return gone
 
 
-SUMMARY = "summary.json"
-
-
 def write_summary(out: Path, trainer: pl.Trainer, batches: int, max_batches: int) -> dict:
     """Write ``summary.json`` in the run directory (atomically): batches trained, whether the
     budget was reached, and the last logged validation and training metrics."""
@@ -223,9 +220,3 @@ def write_summary(out: Path, trainer: pl.Trainer, batches: int, max_batches: int
     tmp.write_text(json.dumps(summary, indent=2) + "\n")
     tmp.replace(out / SUMMARY)
     return summary
-
-
-def read_summary(out: Path) -> dict | None:
-    """The run's ``summary.json``, or None when it has not finished a ``train`` call."""
-    path = Path(out) / SUMMARY
-    return json.loads(path.read_text()) if path.is_file() else None

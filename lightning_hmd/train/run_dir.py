@@ -43,3 +43,19 @@ def run_name(config: Mapping, env: Mapping[str, str]) -> str:
 def run_dir(config: Mapping, env: Mapping[str, str]) -> Path:
     """``run.root / run_name``."""
     return Path(str(config.get("run", {}).get("root") or "runs")) / run_name(config, env)
+
+
+SUMMARY = "summary.json"  # written by ``train`` when it returns (fit.write_summary)
+SWEEP_FILE = "sweep.json"  # written by ``sweep run`` before a trial trains
+
+
+def read_summary(out: Path) -> dict | None:
+    """The run's ``summary.json``, or None when it has not finished a ``train`` call."""
+    path = Path(out) / SUMMARY
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def read_sweep_record(out: Path) -> dict:
+    """The run's ``sweep.json`` (sweep name, parameters, seed), or {} outside a sweep."""
+    path = Path(out) / SWEEP_FILE
+    return json.loads(path.read_text()) if path.is_file() else {}

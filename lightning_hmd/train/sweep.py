@@ -19,10 +19,8 @@ from pathlib import Path
 
 from lightning_hmd.config import load_config, to_container
 from lightning_hmd.sweeps import Sweep, Trial, expand, preset_of
-from lightning_hmd.train.fit import read_summary, train
-from lightning_hmd.train.run_dir import run_dir
-
-SWEEP_FILE = "sweep.json"
+from lightning_hmd.train.fit import train
+from lightning_hmd.train.run_dir import SWEEP_FILE, read_summary, run_dir
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ import pytest
 
 from lightning_hmd.cli import main
 from lightning_hmd.sweeps import load_sweep
-from lightning_hmd.train.fit import read_summary
+from lightning_hmd.train.run_dir import read_summary
 from lightning_hmd.train.sweep import run_sweep
 
 NOTEBOOK = Path(__file__).parents[2] / "notebooks" / "compare_ablations.ipynb"
