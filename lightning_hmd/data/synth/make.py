@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import multiprocessing
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -184,29 +185,22 @@ def _key(split: str, index: int) -> str:
     return f"{DATASET}__{split}{index:05d}__t0000_c0000"
 
 
-class _track_maker:  # noqa: N801 (a context manager used like a function)
+@contextmanager
+def _track_maker(body_dir: str, spec: SynthSpec, workers: int) -> Iterator[Callable]:
     """``with _track_maker(body_dir, spec, workers) as make: make(jobs)`` yields the samples of
     each ``(split, index)`` job in order, from this process or a pool of worker processes."""
-
-    def __init__(self, body_dir: str, spec: SynthSpec, workers: int) -> None:
-        self.args, self.workers, self.pool = (body_dir, spec), workers, None
-
-    def __enter__(self) -> Callable[[list], Iterator[list]]:
-        if self.workers > 1:
-            # spawn, not fork: a forked OpenGL context or torch thread pool is not safe
-            ctx = multiprocessing.get_context("spawn")
-            self.pool = ctx.Pool(self.workers, initializer=_pool_init, initargs=self.args)
-            return lambda jobs: self.pool.imap(_track_samples, jobs)
-        _worker_init(*self.args)
-        return lambda jobs: map(_track_samples, jobs)
-
-    def __exit__(self, *exc: object) -> None:
-        if self.pool is not None:
-            self.pool.terminate()
-            self.pool.join()
-        renderer = _WORKER.get("renderer")
-        if renderer is not None:
-            renderer.close()
+    if workers > 1:
+        # spawn, not fork: a forked OpenGL context or torch thread pool is not safe
+        ctx = multiprocessing.get_context("spawn")
+        with ctx.Pool(workers, initializer=_pool_init, initargs=(body_dir, spec)) as pool:
+            yield lambda jobs: pool.imap(_track_samples, jobs)
+        return
+    _worker_init(body_dir, spec)
+    try:
+        yield lambda jobs: map(_track_samples, jobs)
+    finally:
+        if _WORKER.get("renderer") is not None:
+            _WORKER["renderer"].close()
         _WORKER.clear()
 
 
