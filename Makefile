@@ -9,10 +9,11 @@ BIN := $(VENV)/bin
 # GPU user pick another build.
 TORCH_SPEC ?= torch==2.13.0
 
-# Debian packages some tests and commands need: OSMesa for headless rendering (data synth).
+# Debian packages some tests and commands need: OSMesa for headless rendering (data synth),
+# SLURM and munge for the test that runs a real controller and node on localhost.
 # Installed when this runs as root with apt-get (CI, containers); elsewhere install them
 # yourself: the tests that need them skip with the reason (and fail instead when CI is set).
-SYSTEM_PACKAGES ?= libosmesa6
+SYSTEM_PACKAGES ?= libosmesa6 slurm-wlm munge
 
 .PHONY: env system-deps lint test test-fast test-slow quickstart bench clean
 
@@ -24,7 +25,7 @@ system-deps:
 			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 		fi; \
 	else \
-		echo "note: not root or no apt-get; install $(SYSTEM_PACKAGES) yourself for the rendering tests"; \
+		echo "note: not root or no apt-get; install $(SYSTEM_PACKAGES) yourself (rendering and SLURM tests)"; \
 	fi
 
 $(BIN)/.installed: pyproject.toml

@@ -374,3 +374,16 @@ def to_container(cfg: DictConfig) -> dict:
 def to_object(cfg: DictConfig) -> Config:
     """The typed dataclass instance."""
     return OmegaConf.to_object(cfg)  # type: ignore[return-value]
+
+
+def dotted_keys(config: dict, prefix: str = "") -> dict:
+    """A nested config as one level of dotted keys (``model.temporal.num_blocks``), the names
+    overrides and sweep parameters use; lists stay values."""
+    flat = {}
+    for key, value in config.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict) and value:
+            flat.update(dotted_keys(value, f"{name}."))
+        else:
+            flat[name] = value
+    return flat

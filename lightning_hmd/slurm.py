@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import shlex
 import subprocess
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -59,9 +60,16 @@ def job_overrides(spec: JobSpec, overrides: Sequence[str]) -> list[str]:
 
 
 def sbatch_script(
-    preset: str | None, overrides: Sequence[str], spec: JobSpec, python: str = "lightning-hmd"
+    preset: str | None,
+    overrides: Sequence[str],
+    spec: JobSpec,
+    launcher: Sequence[str] = (sys.executable, "-m", "lightning_hmd"),
 ) -> tuple[str, Path]:
     """The sbatch script of a run and the run directory it trains in.
+
+    ``launcher`` starts the package on the nodes: by default this interpreter by its full
+    path (the environment it lives in must be on a shared filesystem, as usual on clusters),
+    so the job does not depend on the login shell's ``PATH``.
 
     Raises:
         ConfigError: an override that the schema rejects (before anything is written).
@@ -73,7 +81,7 @@ def sbatch_script(
     if not cfg.run.name:
         over.append(f"run.name={name}")
     out = Path(cfg.run.root) / name
-    cmd = [*shlex.split(python), "train", *(["--preset", preset] if preset else []), *over]
+    cmd = [*launcher, "train", *(["--preset", preset] if preset else []), *over]
     lines = [
         "#!/bin/bash -l",
         f"#SBATCH --job-name={name}",

@@ -15,15 +15,17 @@ from pathlib import Path
 import lightning.pytorch as pl
 from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.loggers import CSVLogger, Logger, TensorBoardLogger, WandbLogger
+from lightning.pytorch.plugins.environments import SLURMEnvironment
 from lightning.pytorch.strategies import DDPStrategy
 from omegaconf import DictConfig
 
-from lightning_hmd.config import to_container
+from lightning_hmd.config import dotted_keys, to_container
 from lightning_hmd.models.hmr_init import load_hmr_init
 from lightning_hmd.train.data import ShardData, check_paths
 from lightning_hmd.train.module import HMMRModule
 from lightning_hmd.train.panels import KeypointPanels
-from lightning_hmd.train.run_dir import SUMMARY, run_dir, run_name
+from lightning_hmd.train.requeue import RequeueSignal, requeue_job
+from lightning_hmd.train.run_dir import SUMMARY, read_sweep_record, run_dir, run_name
 
 OPTIMIZERS_PER_BATCH = 2  # generator + discriminator
 LAST = "last.ckpt"
@@ -40,8 +42,12 @@ class BatchCheckpoint(Callback):
     ``last.ckpt`` to resume from.
     """
 
-    def __init__(self, dirpath: Path, every: int, max_batches: int) -> None:
+    def __init__(
+        self, dirpath: Path, every: int, max_batches: int, requeue: RequeueSignal | None = None
+    ) -> None:
         self.dirpath, self.every, self.max_batches = Path(dirpath), every, max_batches
+        self.requeue = requeue  # SLURM's stop signal (see train/requeue.py)
+        self.stopped_for_requeue = False
         self._saved_at = -1
 
     def _save(self, trainer: pl.Trainer, name: str) -> None:
@@ -62,6 +68,15 @@ class BatchCheckpoint(Callback):
         n = int(module.batches_done)
         if n and ((self.every and n % self.every == 0) or n >= self.max_batches):
             self._save_both(trainer, module)
+        # every rank takes part in the vote, so all stop after the same batch
+        if self.requeue is not None and trainer.strategy.reduce_boolean_decision(
+            self.requeue.received, all=False
+        ):
+            if n != self._saved_at:
+                self._saved_at = n
+                self._save(trainer, LAST)
+            self.stopped_for_requeue = True
+            trainer.should_stop = True
 
     def on_train_end(self, trainer, module) -> None:  # noqa: ANN001
         self._save_both(trainer, module)
@@ -110,7 +125,15 @@ def make_logger(cfg: DictConfig, out: Path, name: str, env: Mapping[str, str]) -
     )
 
 
-def make_trainer(cfg: DictConfig, out: Path, name: str, env: Mapping[str, str]) -> pl.Trainer:
+def make_trainer(
+    cfg: DictConfig,
+    out: Path,
+    name: str,
+    env: Mapping[str, str],
+    requeue: RequeueSignal | None = None,
+) -> pl.Trainer:
+    """The Trainer of a run; ``requeue``: under SLURM, the signal that makes the run
+    checkpoint and stop so that it can be requeued (Lightning's own handler is off)."""
     t = cfg.trainer
     processes = t.devices * t.num_nodes
     strategy: str | DDPStrategy = "auto"
@@ -137,8 +160,9 @@ def make_trainer(cfg: DictConfig, out: Path, name: str, env: Mapping[str, str]) 
         log_every_n_steps=t.log_every_batches,
         enable_progress_bar=t.progress_bar,
         logger=make_logger(cfg, out, name, env),
+        plugins=[SLURMEnvironment(auto_requeue=False)] if requeue is not None else None,
         callbacks=[
-            BatchCheckpoint(out / "checkpoints", t.ckpt_every_batches, t.max_batches),
+            BatchCheckpoint(out / "checkpoints", t.ckpt_every_batches, t.max_batches, requeue),
             EpochSeeder(),
             KeypointPanels(t.image_every_batches, out / "images"),
         ],
@@ -147,8 +171,28 @@ def make_trainer(cfg: DictConfig, out: Path, name: str, env: Mapping[str, str]) 
     )
 
 
+def logged_config(config: dict, out: Path, logger: Logger) -> dict:
+    """The config as each logger shows it: nested for files (``hparams.yaml``); for W&B in
+    dotted keys, the names overrides and sweep parameters use (a ``wandb agent`` run already
+    holds its parameters under those names), plus ``sweep.*`` (name, trial, seed and the
+    swept keys, from ``sweep.json``) for grouping runs in the dashboard."""
+    if not isinstance(logger, WandbLogger):
+        return config
+    flat = dotted_keys(config)
+    sweep = read_sweep_record(out)
+    if sweep:
+        flat.update({"sweep.name": sweep.get("sweep", ""), "sweep.trial": sweep.get("trial"),
+                     "sweep.seed": sweep.get("seed"),
+                     "sweep.parameters": sorted(sweep.get("params", {}))})  # fmt: skip
+    return flat
+
+
 def train(cfg: DictConfig, env: Mapping[str, str] | None = None) -> Path:
-    """Train (or resume) the run of ``cfg``; returns its directory."""
+    """Train (or resume) the run of ``cfg``; returns its directory.
+
+    Under SLURM, SIGUSR1 makes the run checkpoint after its current batch, stop and requeue
+    its job (``train/requeue.py``); the requeued job resumes from that ``last.ckpt``.
+    """
     env = os.environ if env is None else env
     check_paths(cfg)
     config = to_container(cfg)
@@ -156,55 +200,37 @@ def train(cfg: DictConfig, env: Mapping[str, str] | None = None) -> Path:
     (out / "checkpoints").mkdir(parents=True, exist_ok=True)
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
     module = HMMRModule(config)
-    trainer = make_trainer(cfg, out, name, env)
-    last = resume_checkpoint(out) if cfg.run.resume else None
-    ckpt = str(last) if last is not None else None
+    requeue = RequeueSignal().install() if SLURMEnvironment.detect() else None
+    trainer = make_trainer(cfg, out, name, env, requeue)
+    last = out / "checkpoints" / LAST
+    ckpt = str(last) if cfg.run.resume and last.is_file() else None
     if trainer.is_global_zero:
         print(f"run directory: {out}" + (f" (resuming from {last})" if ckpt else ""))
-        if last is not None:
-            prune_requeue_checkpoints(out, keep=last)
     if cfg.model.init_checkpoint and ckpt is None:  # a resumed run has its own weights
         keys = load_hmr_init(module.generator, cfg.model.init_checkpoint, cfg.model.init_parts)
         if trainer.is_global_zero:
             print(f"initialised {len(keys)} tensors ({', '.join(cfg.model.init_parts)}) from "
                   f"{cfg.model.init_checkpoint}")  # fmt: skip
-    trainer.logger.log_hyperparams(config)
+    trainer.logger.log_hyperparams(logged_config(config, out, trainer.logger))
     try:
         trainer.fit(module, datamodule=ShardData(cfg), ckpt_path=ckpt)
+        batches = int(module.batches_done)
         if trainer.is_global_zero:
-            summary = write_summary(out, trainer, int(module.batches_done), cfg.trainer.max_batches)
+            summary = write_summary(out, trainer, batches, cfg.trainer.max_batches)
             if isinstance(trainer.logger, WandbLogger):
-                trainer.logger.experiment.summary.update(summary["metrics"])
+                trainer.logger.experiment.summary.update(
+                    {**summary["metrics"], "batches": batches, "finished": summary["finished"]}
+                )
     finally:
         if isinstance(trainer.logger, WandbLogger) and trainer.is_global_zero:
             trainer.logger.experiment.finish()  # flush this run now, not at interpreter exit
+        if requeue is not None:
+            requeue.uninstall()
+    saver = next(c for c in trainer.callbacks if isinstance(c, BatchCheckpoint))
+    stopped = saver.stopped_for_requeue and batches < cfg.trainer.max_batches
+    if stopped and trainer.is_global_zero:
+        print(f"stopped after batch {batches} on SLURM's signal; {requeue_job(env)}", flush=True)
     return out
-
-
-REQUEUE_CHECKPOINTS = "hpc_ckpt_*.ckpt"  # Lightning's SLURM handler, in default_root_dir
-
-
-def resume_checkpoint(out: Path) -> Path | None:
-    """The checkpoint a run resumes from: the newest of ``checkpoints/last.ckpt`` (written at
-    the batch cadence) and the ``hpc_ckpt_<n>.ckpt`` that Lightning's SLURM handler saves on
-    SIGUSR1 before it requeues the job (an explicit ``ckpt_path`` would otherwise win over
-    the newer requeue checkpoint and lose the batches since the last cadence checkpoint)."""
-    stamps = {}
-    for p in [out / "checkpoints" / LAST, *out.glob(REQUEUE_CHECKPOINTS)]:
-        try:
-            stamps[p] = p.stat().st_mtime_ns
-        except FileNotFoundError:  # another rank pruned it meanwhile
-            continue
-    return max(stamps, key=stamps.__getitem__) if stamps else None
-
-
-def prune_requeue_checkpoints(out: Path, keep: Path) -> list[Path]:
-    """Delete the requeue checkpoints other than ``keep`` (they pile up, one per requeue);
-    returns the deleted paths."""
-    gone = [p for p in out.glob(REQUEUE_CHECKPOINTS) if p.resolve() != keep.resolve()]
-    for p in gone:
-        p.unlink()
-    return gone
 
 
 def write_summary(out: Path, trainer: pl.Trainer, batches: int, max_batches: int) -> dict:

@@ -4,6 +4,7 @@ one run directory for every rank and requeue."""
 from __future__ import annotations
 
 import shlex
+import sys
 from pathlib import Path
 
 import pytest
@@ -30,8 +31,9 @@ def test_script_follows_lightnings_slurm_rules(tmp_path: Path):
     assert not any("B:" in ln for ln in lines)  # the signal must reach the tasks
     assert not any("gpus-per-task" in ln or "gpu-bind" in ln for ln in lines)
     args = _srun_args(script)
-    assert args[:4] == ["lightning-hmd", "train", "--preset", "paper"]
-    cfg = load_config("paper", overrides=args[4:])
+    assert args[:5] == [sys.executable, "-m", "lightning_hmd", "train", "--preset"]
+    assert args[5] == "paper"
+    cfg = load_config("paper", overrides=args[6:])
     assert (cfg.trainer.num_nodes, cfg.trainer.devices, cfg.trainer.accelerator) == (4, 8, "gpu")
     # every rank and every requeue (same or any job id) trains in the same directory
     for env in ({}, {"SLURM_JOB_ID": "123"}, {"SLURM_JOB_ID": "456", "SLURM_PROCID": "7"}):
@@ -46,7 +48,7 @@ def test_cpu_job_and_a_named_run(tmp_path: Path):
     assert (
         "#SBATCH --ntasks-per-node=2" in script and "gres" not in script and "--mem" not in script
     )
-    cfg = load_config("tiny", overrides=_srun_args(script)[4:])
+    cfg = load_config("tiny", overrides=_srun_args(script)[6:])
     assert (cfg.trainer.devices, cfg.trainer.accelerator, cfg.run.name) == (2, "cpu", "ddp2")
     path = submit(script, out, dry_run=True)
     assert Path(path).read_text() == script and Path(path).parent == out

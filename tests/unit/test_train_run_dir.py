@@ -26,24 +26,3 @@ def test_slurm_job_and_array_task_and_explicit_name():
     assert run_name(cfg, env) == f"{h}-slurm123_7"
     named = to_container(load_config("tiny", overrides=["run.name=my run/1"]))
     assert run_name(named, {"SLURM_JOB_ID": "1"}) == "my-run-1"
-
-
-def test_resume_takes_the_newest_of_last_and_requeue_checkpoints(tmp_path):
-    import os
-
-    from lightning_hmd.train.fit import prune_requeue_checkpoints, resume_checkpoint
-
-    assert resume_checkpoint(tmp_path) is None
-    (tmp_path / "checkpoints").mkdir()
-    last = tmp_path / "checkpoints" / "last.ckpt"
-    files = {last: 100, tmp_path / "hpc_ckpt_1.ckpt": 200, tmp_path / "hpc_ckpt_2.ckpt": 300}
-    for path, stamp in files.items():
-        path.write_bytes(b"x")
-        os.utime(path, ns=(stamp, stamp))
-    newest = resume_checkpoint(tmp_path)
-    assert newest == tmp_path / "hpc_ckpt_2.ckpt"  # SIGUSR1 saved after the last cadence save
-    assert prune_requeue_checkpoints(tmp_path, keep=newest) == [tmp_path / "hpc_ckpt_1.ckpt"]
-    assert sorted(p.name for p in tmp_path.glob("hpc_ckpt_*")) == ["hpc_ckpt_2.ckpt"]
-    os.utime(last, ns=(400, 400))  # a later cadence checkpoint wins again
-    assert resume_checkpoint(tmp_path) == last
-    assert prune_requeue_checkpoints(tmp_path, keep=last) == [tmp_path / "hpc_ckpt_2.ckpt"]

@@ -1,0 +1,131 @@
+"""A real SLURM job (controller and node on localhost): ``lightning-hmd slurm submit`` of a
+2-task CPU DDP training, SIGUSR1 mid-run, the job requeues itself, resumes from its
+checkpoint and finishes, with every batch logged once under one W&B run id."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import require
+from fixtures.slurm import cluster_problem, local_cluster
+
+from lightning_hmd.cli import main
+from lightning_hmd.wandb_offline import offline_runs
+
+MAX_BATCHES = 120
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    problem = cluster_problem()
+    require(problem is None, f"no local SLURM cluster: {problem}; see Makefile")
+    with local_cluster(tmp_path_factory.mktemp("slurm")) as env:
+        yield env
+
+
+@pytest.fixture(scope="module")
+def synth_dir(tmp_path_factory, offscreen_gl):
+    out = tmp_path_factory.mktemp("data") / "synthetic"
+    args = ["data", "synth", "--out", str(out), "--clips", "8", "--val-clips", "2",
+            "--test-clips", "1", "--frames", "24", "--mocap", "200", "--no-progress"]  # fmt: skip
+    assert main(args) == 0
+    return out
+
+
+def _scontrol_job(job: str, env: dict) -> dict[str, str]:
+    out = subprocess.run(["scontrol", "show", "job", job], env=env, capture_output=True,
+                         text=True, check=True).stdout  # fmt: skip
+    return dict(re.findall(r"(\w+)=(\S*)", out))
+
+
+def _wait_for(what: str, ready, timeout: float, log: Path) -> None:
+    deadline = time.time() + timeout
+    while not ready():
+        if time.time() > deadline:
+            tail = log.read_text()[-3000:] if log.is_file() else "(no job log)"
+            pytest.fail(f"timed out waiting for {what}; job log:\n{tail}")
+        time.sleep(0.5)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_signal_requeue_resume_finish(cluster, synth_dir, tmp_path):
+    env = {**cluster, "WANDB_MODE": "offline", "PYTHONUNBUFFERED": "1"}
+    overrides = [
+        f"body.model_dir={synth_dir / 'body_model'}",
+        f"data.train_sets=[{synth_dir / 'train'}]",
+        f"data.mocap_sets=[{synth_dir / 'mocap'}]",
+        "data.val_sets=[]",
+        "data.num_workers=0",
+        f"run.root={tmp_path / 'runs'}",
+        f"trainer.max_batches={MAX_BATCHES}",
+        "trainer.ckpt_every_batches=10",
+        "trainer.log_every_batches=1",
+        "trainer.image_every_batches=0",
+        "trainer.progress_bar=false",
+        "logger.kind=wandb",
+    ]
+    cmd = [sys.executable, "-m", "lightning_hmd", "slurm", "submit", "--preset", "tiny",
+           "--nodes", "1", "--gpus-per-node", "0", "--tasks-per-node", "2",
+           "--cpus-per-task", "1", "--time", "30", *overrides]  # fmt: skip
+    sub = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
+    assert sub.returncode == 0, sub.stderr
+    job, script = re.search(r"submitted job (\d+): (\S+);", sub.stdout).groups()
+    out = Path(script).parent
+    log = out / f"slurm-{job}.out"
+    ckpts = out / "checkpoints"
+
+    # signal the running tasks once training is under way
+    _wait_for("the first checkpoint", (ckpts / "batch00000010.ckpt").exists, 300, log)
+    subprocess.run(["scancel", "--signal=USR1", job], env=env, check=True)
+    requeued = lambda: _scontrol_job(job, env)["JobState"] == "PENDING"  # noqa: E731
+    _wait_for("the requeue", requeued, 120, log)
+    assert _scontrol_job(job, env)["Restarts"] == "1"
+    stopped = torch.load(ckpts / "last.ckpt", weights_only=True)["state_dict"]["batches_done"]
+    stopped_at = int(stopped)
+    assert 10 <= stopped_at < MAX_BATCHES
+    # SLURM holds a requeued job for two minutes (its begin time); start it in 3 s instead: not
+    # at once, since the node revokes the cancelled run's credential to the second, and a
+    # launch within that second is refused ("Job credential revoked") and fails the job
+    subprocess.run(["scontrol", "update", f"JobId={job}", "StartTime=now+3"], env=env, check=True)
+    ended = lambda: _scontrol_job(job, env)["JobState"] in ("COMPLETED", "FAILED")  # noqa: E731
+    _wait_for("the job to finish", ended, 400, log)
+    state = _scontrol_job(job, env)
+    text = log.read_text()
+    assert state["JobState"] == "COMPLETED", text[-3000:]
+    print(f"--- job {job} log (run directory {out.name}) ---\n{text}")
+
+    # the first run stopped on the signal and requeued; the second resumed from that checkpoint
+    assert f"stopped after batch {stopped_at} on SLURM's signal; requeued job {job}" in text
+    assert text.count(f"run directory: {out}") == 2
+    assert f"resuming from {ckpts / 'last.ckpt'}" in text
+    last = torch.load(ckpts / "last.ckpt", weights_only=True)
+    assert int(last["state_dict"]["batches_done"]) == MAX_BATCHES
+    assert last["global_step"] == 2 * MAX_BATCHES
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["finished"] and summary["batches"] == MAX_BATCHES
+    assert not list(out.glob("hpc_ckpt_*"))  # Lightning's own requeue handler stayed off
+
+    # one W&B run over both jobs: every batch logged exactly once, counters continuous
+    runs = offline_runs(out / "wandb")
+    assert list(runs) == [out.name]
+    run = runs[out.name]
+    assert len(run.paths) == 2 and run.corrupt == 0
+    batches = [int(h["train/batches"]) for h in run.history if "train/batches" in h]
+    assert batches == list(range(1, MAX_BATCHES + 1))
+    segments = []  # the batches each of the two jobs' processes logged
+    for path in run.paths:
+        part = offline_runs(path)[out.name]
+        logged = [int(h["train/batches"]) for h in part.history if "train/batches" in h]
+        segments.append((logged[0], logged[-1]))
+        print(f"{path.name}: batches {logged[0]}..{logged[-1]} ({len(logged)} logged)")
+    assert segments == [(1, stopped_at), (stopped_at + 1, MAX_BATCHES)]
+    assert run.summary["finished"] is True and run.summary["batches"] == MAX_BATCHES
+    assert run.config["trainer.devices"] == 2 and run.config["run.name"] == out.name
