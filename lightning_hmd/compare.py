@@ -1,11 +1,13 @@
 """``lightning-hmd compare``: final metrics and learning curves of runs, per configuration.
 
 Reads local run directories (``summary.json`` written at the end of ``train``, ``sweep.json``
-written by ``sweep run``, ``metrics.csv`` of the CSV logger) given directly or found below a
-folder (a sweep's run root). Runs that differ only in their seed form one configuration;
-the table gives mean ± std over seeds. Writes ``compare.md``, ``compare.csv``,
-``learning_curves.png`` (validation metric against batches, mean over seeds) and, for each
-swept parameter, ``<metric>_vs_<parameter>.png``.
+written by ``sweep run``, curves from the CSV logger's ``metrics.csv`` or the W&B offline logs
+in the run's ``wandb/``) given directly or found below a folder (a sweep's run root), W&B
+offline run directories on their own (``wandb/offline-run-*``: config, summary and history
+from the log), and W&B sweeps through the API when online. Runs that differ only in their
+seed form one configuration; the table gives mean ± std over seeds. Writes ``compare.md``,
+``compare.csv``, ``learning_curves.png`` (validation metric against batches, mean over
+seeds) and, for each swept parameter, ``<metric>_vs_<parameter>.png``.
 """
 
 from __future__ import annotations
@@ -21,8 +23,10 @@ import numpy as np
 import yaml
 
 from lightning_hmd.train.run_dir import SUMMARY, read_summary, read_sweep_record
+from lightning_hmd.wandb_offline import OFFLINE_GLOB, OfflineRun, offline_runs
 
 METRICS_CSV = "metrics.csv"
+STEP_KEY = "trainer/global_step"  # what Lightning's WandbLogger logs as the step
 DEFAULT_METRICS = ("val/pa_mpjpe", "val/mpjpe")
 
 
@@ -47,13 +51,26 @@ class RunRecord:
         return " ".join(f"{k}={v}" for k, v in self.params.items())
 
 
+def wandb_curves(run: OfflineRun, keys: Sequence[str]) -> dict[str, list[tuple[float, float]]]:
+    """``keys`` from a W&B run's history against the batch count (Lightning's logged step,
+    ``trainer/global_step``, is the batch index there as in ``metrics.csv``)."""
+    return {
+        k: [(float(h[STEP_KEY]) + 1, float(h[k])) for h in run.history if k in h and STEP_KEY in h]
+        for k in keys
+    }
+
+
 def read_curves(run_dir: Path, keys: Sequence[str]) -> dict[str, list[tuple[float, float]]]:
     """``keys`` from the CSV logger's ``metrics.csv`` against the batch count (the logged
-    ``step`` is the last finished batch index, so batches = step + 1)."""
+    ``step`` is the last finished batch index, so batches = step + 1), or from the W&B
+    offline logs in ``run_dir/wandb`` when the run logged to W&B."""
     curves: dict[str, list[tuple[float, float]]] = {k: [] for k in keys}
     path = Path(run_dir) / METRICS_CSV
     if not path.is_file():
-        return curves
+        runs = offline_runs(run_dir / "wandb") if (run_dir / "wandb").is_dir() else {}
+        return (
+            wandb_curves(runs[Path(run_dir).name], keys) if Path(run_dir).name in runs else curves
+        )
     with open(path) as f:
         for row in csv.DictReader(f):
             for k in keys:
@@ -84,23 +101,44 @@ def read_run(run_dir: Path, curve_keys: Sequence[str] = DEFAULT_METRICS) -> RunR
     )
 
 
+def offline_record(run: OfflineRun, curve_keys: Sequence[str] = DEFAULT_METRICS) -> RunRecord:
+    """A run known only from its W&B offline log: parameters are the config's swept keys
+    (``sweep.parameters``, logged by ``train`` in a sweep), metrics its summary's."""
+    c = run.config
+    return RunRecord(
+        path=run.paths[-1],
+        sweep=c.get("sweep.name") or run.group,
+        params={k: c.get(k) for k in c.get("sweep.parameters", [])},
+        seed=c.get("sweep.seed", c.get("seed")),
+        finished=bool(run.summary.get("finished")),
+        metrics={k: float(v) for k, v in run.summary.items() if k.startswith("val/")},
+        curves=wandb_curves(run, curve_keys),
+    )
+
+
 def find_runs(
     paths: Iterable[str | Path], curve_keys: Sequence[str] = DEFAULT_METRICS
 ) -> list[RunRecord]:
-    """Runs at or below each path (folders holding ``summary.json``), sorted by path.
+    """Runs at or below each path, sorted by path: folders holding ``summary.json``, or, where
+    there are none, W&B offline runs (``offline-run-*`` folders, one record per run id).
 
     Raises:
-        FileNotFoundError: a path that does not exist or holds no finished-run summary.
+        FileNotFoundError: a path that does not exist or holds no run.
     """
     found: dict[Path, RunRecord] = {}
     for p in map(Path, paths):
         if not p.exists():
             raise FileNotFoundError(f"{p}: no such run directory or folder")
         dirs = [p] if (p / SUMMARY).is_file() else sorted(s.parent for s in p.rglob(SUMMARY))
-        if not dirs:
-            raise FileNotFoundError(f"{p}: no run with a {SUMMARY} at or below it")
         for d in dirs:
             found[d.resolve()] = read_run(d, curve_keys)
+        if not dirs and (p.name.startswith("offline-run-") or any(p.rglob(OFFLINE_GLOB))):
+            for run in offline_runs(p).values():
+                found[run.paths[-1].resolve()] = offline_record(run, curve_keys)
+        elif not dirs:
+            raise FileNotFoundError(
+                f"{p}: no run at or below it (no {SUMMARY}, no W&B {OFFLINE_GLOB} folder)"
+            )
     return [found[k] for k in sorted(found)]
 
 

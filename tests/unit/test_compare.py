@@ -56,5 +56,5 @@ def test_missing_runs_are_named(tmp_path: Path):
     with pytest.raises(FileNotFoundError, match="no such run"):
         find_runs([tmp_path / "nope"])
     (tmp_path / "empty").mkdir()
-    with pytest.raises(FileNotFoundError, match="no run with a summary.json"):
+    with pytest.raises(FileNotFoundError, match=r"no run at or below it \(no summary.json"):
         find_runs([tmp_path / "empty"])
