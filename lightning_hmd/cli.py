@@ -83,25 +83,42 @@ def _cmd_sweep_run(ns: argparse.Namespace) -> int:
     _, overrides = _split_config_args(rest)
     runs = run_sweep(
         load_sweep(path), seeds=ns.seeds, count=ns.count, overrides=overrides,
-        dry_run=ns.dry_run,
+        dry_run=ns.dry_run, slurm=_job_spec(ns) if ns.slurm else None,
     )  # fmt: skip
-    counts = {s: sum(r.status == s for r in runs) for s in ("trained", "skipped", "planned")}
+    statuses = ("trained", "submitted", "skipped", "planned")
+    counts = {s: sum(r.status == s for r in runs) for s in statuses}
     print(", ".join(f"{v} {k}" for k, v in counts.items() if v) or "no trials")
     return 0
 
 
-def _cmd_slurm_submit(ns: argparse.Namespace) -> int:
-    from lightning_hmd.slurm import JobSpec, sbatch_script, submit
+def _job_spec(ns: argparse.Namespace):  # noqa: ANN202 - JobSpec, imported lazily
+    from lightning_hmd.slurm import JobSpec
 
-    files, overrides = _split_config_args(ns.args)
-    if files:
-        raise ConfigError("slurm submit takes key=value overrides, not YAML files")
-    spec = JobSpec(
+    return JobSpec(
         nodes=ns.nodes, gpus_per_node=ns.gpus_per_node, cpu_tasks_per_node=ns.tasks_per_node,
         cpus_per_task=ns.cpus_per_task, time=ns.time, partition=ns.partition,
         account=ns.account,
     )  # fmt: skip
-    script, out = sbatch_script(ns.preset, overrides, spec)
+
+
+def _add_job_args(p: argparse.ArgumentParser) -> None:
+    """What a SLURM job asks for (``slurm submit``, ``sweep run --slurm``)."""
+    p.add_argument("--nodes", type=int, default=1)
+    p.add_argument("--gpus-per-node", type=int, default=1, help="0: CPU tasks")
+    p.add_argument("--tasks-per-node", type=int, default=1, help="CPU tasks when no GPUs")
+    p.add_argument("--cpus-per-task", type=int, default=8, help="loader workers + 1")
+    p.add_argument("--time", default="1-00:00:00", help="SLURM time limit")
+    p.add_argument("--partition", default="")
+    p.add_argument("--account", default="")
+
+
+def _cmd_slurm_submit(ns: argparse.Namespace) -> int:
+    from lightning_hmd.slurm import sbatch_script, submit
+
+    files, overrides = _split_config_args(ns.args)
+    if files:
+        raise ConfigError("slurm submit takes key=value overrides, not YAML files")
+    script, out = sbatch_script(ns.preset, overrides, _job_spec(ns))
     result = submit(script, out, dry_run=ns.dry_run)
     if ns.dry_run:
         print(script, end="")
@@ -273,6 +290,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--count", type=int, default=None, help="trials (random sweeps: draws)")
     p.add_argument("--dry-run", action="store_true", help="print the trials' commands")
     p.add_argument(
+        "--slurm", action="store_true",
+        help="submit each unfinished trial as its own SLURM job (options below) instead",
+    )  # fmt: skip
+    _add_job_args(p)
+    p.add_argument(
         "args", nargs="+", metavar="SWEEP.yaml [key=value ...]",
         help="a sweeps/*.yaml file, then overrides for every trial",
     )  # fmt: skip
@@ -288,13 +310,7 @@ def build_parser() -> argparse.ArgumentParser:
         "devices); the job checkpoints and requeues itself on SIGUSR1 90 s before its limit.",
     )
     _add_config_args(p)
-    p.add_argument("--nodes", type=int, default=1)
-    p.add_argument("--gpus-per-node", type=int, default=1, help="0: CPU tasks")
-    p.add_argument("--tasks-per-node", type=int, default=1, help="CPU tasks when no GPUs")
-    p.add_argument("--cpus-per-task", type=int, default=8, help="loader workers + 1")
-    p.add_argument("--time", default="1-00:00:00", help="SLURM time limit")
-    p.add_argument("--partition", default="")
-    p.add_argument("--account", default="")
+    _add_job_args(p)
     p.add_argument("--dry-run", action="store_true", help="write and print the script only")
     p.set_defaults(func=_cmd_slurm_submit)
 

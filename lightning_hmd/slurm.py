@@ -15,7 +15,7 @@ from __future__ import annotations
 import shlex
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -130,3 +130,15 @@ def submit(script: str, run_dir: Path, dry_run: bool = False) -> str:
     if proc.returncode != 0:
         raise SlurmError(f"sbatch refused {path}: {proc.stderr.strip()}")
     return proc.stdout.strip().split(";")[0]
+
+
+def job_queued(job: str | None, env: Mapping[str, str] | None = None) -> bool:
+    """Whether SLURM still has job ``job`` pending or running (False without ``squeue``)."""
+    if not job or not job.replace("_", "").isdigit():
+        return False
+    try:
+        proc = subprocess.run(["squeue", "-h", "-j", job, "-o", "%T"], capture_output=True,
+                              text=True, check=False, env=env)  # fmt: skip
+    except FileNotFoundError:
+        return False
+    return proc.returncode == 0 and bool(proc.stdout.strip())

@@ -1,11 +1,14 @@
-"""``lightning-hmd sweep run``: a sweep's trials run locally, one after another.
+"""``lightning-hmd sweep run``: a sweep's trials run locally, one after another, or
+submitted to SLURM (``--slurm``: one job per trial).
 
 For users without a W&B server (or to reproduce a sweep offline): every trial gets the same
 ``key=value`` arguments ``wandb agent`` would pass, a stable run name
 (``<sweep>-<trial>-seed<k>``), the sweep name as its W&B group and a ``sweep.json`` with its
 parameters in the run directory. Trials whose run directory holds a finished
 ``summary.json`` are skipped, so an interrupted sweep re-run continues where it stopped;
-an unfinished trial resumes from its ``last.ckpt``.
+an unfinished trial resumes from its ``last.ckpt``. Under ``--slurm`` a trial whose job is
+still queued or running (``squeue`` knows its id, kept in ``sweep.json``) is not submitted
+again.
 """
 
 from __future__ import annotations
@@ -18,15 +21,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lightning_hmd.config import load_config, to_container
+from lightning_hmd.slurm import JobSpec, job_queued, sbatch_script, submit
 from lightning_hmd.sweeps import Sweep, Trial, expand, preset_of
 from lightning_hmd.train.fit import train
-from lightning_hmd.train.run_dir import SWEEP_FILE, read_summary, run_dir
+from lightning_hmd.train.run_dir import SWEEP_FILE, read_summary, read_sweep_record, run_dir
 
 
 @dataclass(frozen=True)
 class TrialRun:
-    """What happened to one trial: ``trained``, ``skipped`` (finished before) or ``planned``
-    (a dry run)."""
+    """What happened to one trial: ``trained``, ``submitted`` (a SLURM job), ``skipped``
+    (finished before), ``queued`` (its SLURM job has not ended) or ``planned`` (a dry run)."""
 
     trial: Trial
     run_dir: Path
@@ -51,10 +55,15 @@ def run_sweep(
     count: int | None = None,
     overrides: Sequence[str] = (),
     dry_run: bool = False,
+    slurm: JobSpec | None = None,
     env: Mapping[str, str] | None = None,
     echo: Callable[[str], None] = print,
 ) -> list[TrialRun]:
-    """Run (or with ``dry_run`` list) every trial of ``sweep`` in this process."""
+    """Run (or with ``dry_run`` list) every trial of ``sweep`` in this process, or with
+    ``slurm`` submit each unfinished one as its own SLURM job (``lightning-hmd slurm
+    submit``'s script, in the trial's run directory; ``dry_run`` writes the scripts only).
+    One job per trial, not a job array, because trials may differ in what they train
+    (a sweep over ``trainer.devices`` would need different allocations)."""
     env = os.environ if env is None else env
     preset = preset_of(sweep)
     done: list[TrialRun] = []
@@ -71,12 +80,7 @@ def run_sweep(
             echo(f"[{n}/{len(trials)}] {trial.name(sweep)}: finished before, skipped ({out})")
             done.append(TrialRun(trial, out, "skipped", command))
             continue
-        if dry_run:
-            echo(f"[{n}/{len(trials)}] {command}")
-            done.append(TrialRun(trial, out, "planned", command))
-            continue
-        echo(f"[{n}/{len(trials)}] {trial.name(sweep)}: {' '.join(trial.overrides())}")
-        out.mkdir(parents=True, exist_ok=True)
+        tag = f"[{n}/{len(trials)}] {trial.name(sweep)}"
         record = {
             "sweep": sweep.name,
             "sweep_file": str(sweep.path),
@@ -87,7 +91,50 @@ def run_sweep(
             "goal": sweep.goal,
             "command": command,
         }
-        (out / SWEEP_FILE).write_text(json.dumps(record, indent=2) + "\n")
+        if slurm is not None:
+            status = submit_trial(preset, over, slurm, out, record, dry_run, env, echo, tag)
+            done.append(TrialRun(trial, out, status, command))
+            continue
+        if dry_run:
+            echo(f"[{n}/{len(trials)}] {command}")
+            done.append(TrialRun(trial, out, "planned", command))
+            continue
+        echo(f"{tag}: {' '.join(trial.overrides())}")
+        write_record(out, record)
         train(cfg, env)
         done.append(TrialRun(trial, out, "trained", command))
     return done
+
+
+def write_record(out: Path, record: dict) -> None:
+    """The trial's ``sweep.json`` (what ``compare`` and the W&B config read)."""
+    out.mkdir(parents=True, exist_ok=True)
+    (out / SWEEP_FILE).write_text(json.dumps(record, indent=2) + "\n")
+
+
+def submit_trial(
+    preset: str | None,
+    overrides: Sequence[str],
+    spec: JobSpec,
+    out: Path,
+    record: dict,
+    dry_run: bool,
+    env: Mapping[str, str],
+    echo: Callable[[str], None],
+    tag: str,
+) -> str:
+    """Submit one trial as a SLURM job unless its previous job is still queued or running;
+    returns the trial's status (``submitted``, ``queued`` or, for a dry run, ``planned``)."""
+    if job_queued(read_sweep_record(out).get("slurm_job"), env):
+        echo(f"{tag}: its job {read_sweep_record(out)['slurm_job']} has not ended, skipped")
+        return "queued"
+    script, _ = sbatch_script(preset, overrides, spec)
+    if not dry_run:
+        write_record(out, record)  # before the job can start and read it
+    job = submit(script, out, dry_run=dry_run)
+    if dry_run:
+        echo(f"{tag}: script {job} (not submitted)")
+        return "planned"
+    write_record(out, {**record, "slurm_job": job})
+    echo(f"{tag}: job {job}, log {out}/slurm-{job}.out")
+    return "submitted"

@@ -129,3 +129,56 @@ def test_signal_requeue_resume_finish(cluster, synth_dir, tmp_path):
     assert segments == [(1, stopped_at), (stopped_at + 1, MAX_BATCHES)]
     assert run.summary["finished"] is True and run.summary["batches"] == MAX_BATCHES
     assert run.config["trainer.devices"] == 2 and run.config["run.name"] == out.name
+
+
+SWEEP = """\
+name: slurm_depth
+program: lightning-hmd
+method: grid
+metric: {name: val/pa_mpjpe, goal: minimize}
+parameters:
+  model.temporal.num_blocks: {values: [0, 1]}
+command: ["${env}", "lightning-hmd", "train", "--preset", "tiny", "${args_no_hyphens}"]
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_sweep_trials_as_slurm_jobs(cluster, synth_dir, tmp_path):
+    """``sweep run --slurm``: one job per trial, not resubmitted while queued or running,
+    skipped once finished; the runs carry the sweep in their W&B config; compare reads them."""
+    env = {**cluster, "WANDB_MODE": "offline"}
+    (tmp_path / "sweep.yaml").write_text(SWEEP)
+    cmd = [sys.executable, "-m", "lightning_hmd", "sweep", "run", "--slurm",
+           "--gpus-per-node", "0", "--tasks-per-node", "1", "--cpus-per-task", "1",
+           str(tmp_path / "sweep.yaml"),
+           f"body.model_dir={synth_dir / 'body_model'}", f"data.train_sets=[{synth_dir / 'train'}]",
+           f"data.val_sets=[{synth_dir / 'val'}]", f"data.mocap_sets=[{synth_dir / 'mocap'}]",
+           "data.num_workers=0", f"run.root={tmp_path / 'runs'}", "trainer.max_batches=4",
+           "trainer.val_every_batches=4", "trainer.progress_bar=false",
+           "logger.kind=wandb"]  # fmt: skip
+    first = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
+    assert first.returncode == 0, first.stderr
+    jobs = re.findall(r": job (\d+), log ", first.stdout)
+    assert len(jobs) == 2 and "2 submitted" in first.stdout
+    again = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
+    assert again.returncode == 0, again.stderr
+    finished_meanwhile = again.stdout.count("finished before, skipped")
+    assert again.stdout.count("has not ended, skipped") + finished_meanwhile == 2, again.stdout
+    runs = tmp_path / "runs"
+    for job in jobs:
+        ended = lambda j=job: _scontrol_job(j, env)["JobState"] in ("COMPLETED", "FAILED")  # noqa: E731
+        _wait_for(f"job {job}", ended, 300, next(runs.glob(f"*/slurm-{job}.out"), Path("-")))
+        assert _scontrol_job(job, env)["JobState"] == "COMPLETED"
+    third = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
+    assert third.stdout.count("finished before, skipped") == 2, third.stdout
+    for blocks in (0, 1):
+        out = runs / f"slurm_depth-{blocks:03d}-seed1"
+        config = offline_runs(out / "wandb")[out.name].config
+        assert config["sweep.name"] == "slurm_depth" and config["sweep.trial"] == blocks
+        assert config["model.temporal.num_blocks"] == blocks
+        assert config["sweep.parameters"] == ["model.temporal.num_blocks"]
+    assert main(["compare", str(runs), "--out", str(tmp_path / "cmp")]) == 0
+    table = (tmp_path / "cmp" / "compare.md").read_text()
+    assert "| model.temporal.num_blocks=0 | 1 |" in table
+    assert "| model.temporal.num_blocks=1 | 1 |" in table

@@ -66,3 +66,23 @@ def test_cli_dry_run(tmp_path: Path, capsys: pytest.CaptureFixture):
     assert main(args) == 0
     out = capsys.readouterr().out
     assert "#SBATCH --nodes=4" in out and "trainer.devices=8" in out and "not submitted" in out
+
+
+def test_sweep_dry_run_writes_one_script_per_trial(tmp_path: Path):
+    from lightning_hmd.sweeps import load_sweep
+    from lightning_hmd.train.sweep import run_sweep
+
+    sweep = load_sweep(Path(__file__).parents[2] / "sweeps" / "hallucinator.yaml")
+    spec = JobSpec(nodes=2, gpus_per_node=4)
+    said: list[str] = []
+    runs = run_sweep(sweep, seeds=2, overrides=[f"run.root={tmp_path}"], dry_run=True,
+                     slurm=spec, echo=said.append)  # fmt: skip
+    assert [r.status for r in runs] == ["planned"] * 4 and len(said) == 4
+    for r in runs:
+        script = (r.run_dir / "submit.sbatch").read_text()
+        assert "#SBATCH --nodes=2" in script and "#SBATCH --gres=gpu:4" in script
+        args = _srun_args(script)
+        assert f"run.name={r.run_dir.name}" in args and f"seed={r.trial.seed}" in args
+        assert all(f"{k}={v}".replace(" ", "") in [a.replace(" ", "") for a in args]
+                   for k, v in r.trial.params.items())  # fmt: skip
+        assert not (r.run_dir / "sweep.json").exists()  # nothing recorded for a dry run
