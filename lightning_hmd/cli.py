@@ -140,6 +140,30 @@ def _cmd_compare(ns: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_predict(ns: argparse.Namespace) -> int:
+    from lightning_hmd.inference.run import run_predict
+
+    box = None
+    if ns.box:
+        try:
+            box = [float(v) for v in ns.box.split(",")]
+        except ValueError:
+            box = []
+        if len(box) != 4:
+            raise ValueError(f"--box {ns.box}: expected x0,y0,x1,y1 in pixels")
+    input_path, *rest = ns.args
+    files, overrides = _split_config_args(rest)
+    if files:
+        raise ConfigError("predict takes key=value overrides only (the config is the checkpoint's)")
+    run_predict(
+        input_path, ns.ckpt, ns.out, tracks_path=ns.tracks, box=box, encoder=ns.encoder,
+        overrides=overrides, focal=ns.focal, mode=ns.mode, formats=ns.format or ["npz"],
+        render=not ns.no_render, side_view=ns.side_view, pngs=ns.png,
+        frame_base=ns.frame_base, progress=not ns.no_progress,
+    )  # fmt: skip
+    return 0
+
+
 def _cmd_evaluate(ns: argparse.Namespace) -> int:
     import torch
 
@@ -255,6 +279,36 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_evaluate)
 
     p = sub.add_parser(
+        "predict",
+        help="a trained model on a video or frame folder: predictions per track, an overlay",
+        description="Tracks: AlphaPose/PoseFlow JSON, an OpenPose BODY_25 JSON folder, "
+        "COCO/PoseTrack keypoints with track_id, or MOTChallenge boxes (frame,id,x,y,w,h). "
+        "Without --tracks one person in --box, or the whole frame, on every frame.",
+    )
+    p.add_argument("--ckpt", required=True, help="a lightning_hmd checkpoint")
+    p.add_argument("--tracks", default=None, help="tracks file or OpenPose folder")
+    p.add_argument("--box", default=None, help="x0,y0,x1,y1 pixels, without --tracks")
+    p.add_argument("--encoder", default=None,
+                   help="HMR init file / encoder weights (models trained on features)")  # fmt: skip
+    p.add_argument("--out", default="predictions", help="output folder")
+    p.add_argument("--focal", type=float, default=None,
+                   help="focal length in pixels for translations (default: max(W, H))")  # fmt: skip
+    p.add_argument("--mode", choices=("temporal", "hallucinator"), default="temporal")
+    p.add_argument("--format", action="append", choices=("npz", "hmmr-pkl"),
+                   help="repeatable; default npz")  # fmt: skip
+    p.add_argument("--no-render", action="store_true", help="skip overlay.mp4")
+    p.add_argument("--side-view", action="store_true", help="overlay with a side view")
+    p.add_argument("--png", action="store_true", help="also write the overlay frames as PNG")
+    p.add_argument("--frame-base", type=int, default=0,
+                   help="number of the first frame in the tracks file's frame names")  # fmt: skip
+    p.add_argument("--no-progress", action="store_true")
+    p.add_argument(
+        "args", nargs="+", metavar="INPUT [key=value ...]",
+        help="a video file (PyAV) or a folder of frames, then config overrides",
+    )  # fmt: skip
+    p.set_defaults(func=_cmd_predict)
+
+    p = sub.add_parser(
         "smoke", help="over-fit one synthetic batch: builds everything, prints every loss term"
     )
     _add_config_args(p)
@@ -332,7 +386,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    ns = parser.parse_args(argv)
+    # argparse cannot split one positional list around options ("predict VIDEO --ckpt C
+    # key=value"): key=value words after the options join the command's overrides
+    ns, extra = parser.parse_known_args(argv)
+    if extra:
+        if isinstance(getattr(ns, "args", None), list) and all(
+            "=" in e and not e.startswith("-") for e in extra
+        ):
+            ns.args = [*ns.args, *extra]
+        else:
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
     try:
         return ns.func(ns)
     except (ConfigError, FileNotFoundError, ValueError, RuntimeError) as err:

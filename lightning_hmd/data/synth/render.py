@@ -98,24 +98,26 @@ class BodyRenderer:
 
     Args:
         faces: (F, 3) triangle vertex indices.
-        image_size: output side in pixels (square images).
+        image_size: output side in pixels (square images), or ``(width, height)``.
         focal: focal length in pixels.
     """
 
-    def __init__(self, faces: np.ndarray, image_size: int, focal: float) -> None:
+    def __init__(self, faces: np.ndarray, image_size: int | tuple[int, int], focal: float) -> None:
         import pyrender
 
         self._pyrender = pyrender
         self.faces = np.asarray(faces, np.int64)
-        self.size = int(image_size)
+        w, h = (image_size, image_size) if np.isscalar(image_size) else image_size
+        self.width, self.height = int(w), int(h)
         self.focal = float(focal)
         self.scene = pyrender.Scene(bg_color=[0.0, 0.0, 0.0, 0.0], ambient_light=[0.35] * 3)
-        c = (self.size - 1) / 2.0 + 0.5  # OpenGL pixel centres sit at +0.5
-        self.scene.add(pyrender.IntrinsicsCamera(self.focal, self.focal, c, c), pose=np.eye(4))
+        cx = (self.width - 1) / 2.0 + 0.5  # OpenGL pixel centres sit at +0.5
+        cy = (self.height - 1) / 2.0 + 0.5
+        self.scene.add(pyrender.IntrinsicsCamera(self.focal, self.focal, cx, cy), pose=np.eye(4))
         light = np.eye(4)
         light[:3, :3] = [[1, 0, 0], [0, 0.8, 0.6], [0, -0.6, 0.8]]
         self.scene.add(pyrender.DirectionalLight(intensity=3.0), pose=light)
-        self.renderer = pyrender.OffscreenRenderer(self.size, self.size)
+        self.renderer = pyrender.OffscreenRenderer(self.width, self.height)
         # pyrender has no public hook for its program cache; see _one_context_program_cache.
         self.renderer._renderer._program_cache = _one_context_program_cache()
 

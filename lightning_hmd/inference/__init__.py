@@ -1,0 +1,1 @@
+"""Inference on users' own videos: frames, person tracks, prediction, rendering."""

@@ -1,0 +1,106 @@
+"""``lightning-hmd predict``: input, tracks, model, predictions, exports and renders, in the
+order that lets bad input fail before long work (the tracks and the checkpoint are checked
+before any frame is decoded)."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from lightning_hmd.inference.frames import FrameSource, InputError, open_frames
+from lightning_hmd.inference.predict import (
+    TrackPrediction,
+    load_predictor,
+    predict_tracks,
+    save_hmmr_pkl,
+    save_npz,
+)
+from lightning_hmd.inference.tracks import PersonTrack, read_tracks
+
+FORMATS = ("npz", "hmmr-pkl")
+
+
+def box_track(source: FrameSource, box: Sequence[float] | None) -> PersonTrack:
+    """One person on every frame in ``box`` (``x0, y0, x1, y1`` pixels), or the whole frame.
+
+    Raises:
+        InputError: a box that is empty or not inside the frame.
+    """
+    w, h = source.width, source.height
+    x0, y0, x1, y1 = box if box is not None else (0.0, 0.0, w - 1.0, h - 1.0)
+    if not (x1 > x0 and y1 > y0):
+        raise InputError(f"--box {x0},{y0},{x1},{y1}: x1 > x0 and y1 > y0 needed")
+    if x0 < 0 or y0 < 0 or x1 > w or y1 > h:
+        raise InputError(f"--box {x0},{y0},{x1},{y1} is not inside the {w} x {h} frame")
+    boxes = np.tile(np.array([x0, y0, x1, y1], np.float64), (source.count, 1))
+    return PersonTrack("0", np.arange(source.count), boxes=boxes)
+
+
+def track_dir_name(track_id: str) -> str:
+    return "track_" + re.sub(r"[^A-Za-z0-9_.-]+", "-", track_id)
+
+
+def run_predict(
+    input_path: str | Path,
+    ckpt: str | Path,
+    out: str | Path,
+    tracks_path: str | Path | None = None,
+    box: Sequence[float] | None = None,
+    encoder: str | Path | None = None,
+    overrides: Sequence[str] = (),
+    focal: float | None = None,
+    mode: str = "temporal",
+    formats: Sequence[str] = ("npz",),
+    render: bool = False,
+    side_view: bool = False,
+    pngs: bool = False,
+    frame_base: int = 0,
+    progress: bool = True,
+    echo: Callable[[str], None] = print,
+) -> list[TrackPrediction]:
+    """Predict every track of a video or frame folder and write the outputs to ``out``:
+    ``track_<id>/predictions.npz`` (and ``hmmr_output.pkl``), ``overlay.mp4``, ``frames/``,
+    ``summary.json``."""
+    unknown = set(formats) - set(FORMATS)
+    if unknown:
+        raise ValueError(f"--format {', '.join(sorted(unknown))}: not one of {', '.join(FORMATS)}")
+    source = open_frames(input_path)
+    if tracks_path is not None:
+        tracks = read_tracks(tracks_path, source.names, frame_base)
+        echo(f"{len(tracks)} track(s) from {tracks_path}")
+    else:
+        tracks = [box_track(source, box)]
+        where = f"box {tuple(box)}" if box is not None else "the whole frame"
+        echo(f"no tracks file: one person in {where} on every frame")
+    predictor = load_predictor(ckpt, overrides, encoder)
+    need_vertices = render or "hmmr-pkl" in formats
+    preds = predict_tracks(predictor, source, tracks, focal, mode, need_vertices, progress, echo)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    summary = {"input": str(input_path), "checkpoint": str(ckpt), "mode": mode,
+               "frames": source.count, "fps": source.fps, "tracks": {}}  # fmt: skip
+    for p in preds:
+        d = out / track_dir_name(p.track_id)
+        d.mkdir(exist_ok=True)
+        if "npz" in formats:
+            save_npz(p, d / "predictions.npz", source)
+        if "hmmr-pkl" in formats:
+            save_hmmr_pkl(p, d / "hmmr_output.pkl")
+        summary["tracks"][p.track_id] = {"dir": d.name, "first_frame": int(p.frames[0]),
+                                         "frames": len(p.frames)}  # fmt: skip
+    if render:
+        from lightning_hmd.inference.render import overlay_frames, write_pngs, write_video
+
+        faces = predictor.body.faces.numpy()
+        frames = overlay_frames(source, preds, faces, side_view, progress)
+        if pngs:
+            frames = write_pngs(frames, out / "frames")
+        n = write_video(frames, out / "overlay.mp4", source.fps)
+        echo(f"wrote {out / 'overlay.mp4'} ({n} frames)")
+    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    echo(f"wrote {len(preds)} track(s) to {out}")
+    return preds
