@@ -1,0 +1,155 @@
+"""``lightning-hmd predict`` on a rendered video with known motion, from every tracks format:
+the same people found, outputs consistent with the crops' geometry, HMMR's pickle, an
+overlay video; bad input named before the work starts."""
+
+from __future__ import annotations
+
+import pickle
+
+import av
+import numpy as np
+import pytest
+import torch
+from fixtures.video import (
+    FOCAL,
+    HEIGHT,
+    WIDTH,
+    make_video,
+    write_alphapose,
+    write_mot,
+    write_openpose,
+    write_poseflow,
+    write_posetrack,
+)
+
+from lightning_hmd.cli import main
+
+FRAMES = 30
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory, offscreen_gl):
+    """A tiny model trained briefly on synthetic data (the pipeline's checks do not need a
+    good one) and the body model it uses."""
+    root = tmp_path_factory.mktemp("model")
+    data = root / "data"
+    args = ["data", "synth", "--out", str(data), "--clips", "4", "--val-clips", "1",
+            "--test-clips", "1", "--frames", "16", "--mocap", "100", "--no-progress"]  # fmt: skip
+    assert main(args) == 0
+    over = [f"body.model_dir={data / 'body_model'}", f"data.train_sets=[{data / 'train'}]",
+            "data.val_sets=[]", f"data.mocap_sets=[{data / 'mocap'}]", f"run.root={root}",
+            "run.name=m", "trainer.max_batches=4", "trainer.image_every_batches=0",
+            "trainer.progress_bar=false"]  # fmt: skip
+    assert main(["train", "--preset", "tiny", *over]) == 0
+    return root / "m" / "checkpoints" / "last.ckpt", data / "body_model"
+
+
+@pytest.fixture(scope="module")
+def video(tmp_path_factory, model):
+    out = tmp_path_factory.mktemp("video")
+    people = make_video(model[1], out, frames=FRAMES)
+    tracks = {
+        "alphapose": write_alphapose(people, out / "alphapose-results.json"),
+        "poseflow": write_poseflow(people, out / "alphapose-results-forvis-tracked.json"),
+        "openpose": write_openpose(people, out / "openpose"),
+        "posetrack": write_posetrack(people, out / "posetrack.json"),
+        "mot": write_mot(people, out / "gt.txt"),
+    }
+    return out, people, tracks
+
+
+def _predict(model, source, out, *extra):
+    ckpt, body = model
+    args = ["predict", str(source), "--ckpt", str(ckpt), "--out", str(out), "--no-progress",
+            "--focal", str(FOCAL), *extra, f"body.model_dir={body}"]  # fmt: skip
+    assert main(args) == 0
+    return {d.name: dict(np.load(d / "predictions.npz")) for d in sorted(out.glob("track_*"))}
+
+
+def _left_first(preds):
+    return sorted(preds.values(), key=lambda p: p["box_center"][0, 0])
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_predict_from_every_tracks_format(model, video, tmp_path):
+    out, people, tracks = video
+    ref = _predict(model, out / "video.mp4", tmp_path / "alphapose", "--tracks",
+                   str(tracks["alphapose"]), "--format", "npz", "--format", "hmmr-pkl",
+                   "--side-view")  # fmt: skip
+    assert len(ref) == 2
+    for p in ref.values():
+        assert p["pose_rotmat"].shape == (FRAMES, 24, 3, 3) and p["betas"].shape == (FRAMES, 10)
+        assert p["joints3d"].shape[:2] == p["keypoints2d"].shape[:2] == (FRAMES, 25)
+        assert {"dt-2/pose_aa", "dt+2/pose_aa"} <= set(p)  # the tiny model's Δt heads
+        # the translation puts the body where the crop's camera put it: exactly so in the
+        # plane z = 0 of the body's frame (elsewhere perspective within the body differs)
+        flat = p["joints3d"] * (1.0, 1.0, 0.0) + p["translation"][:, None]
+        proj = FOCAL * flat[..., :2] / flat[..., 2:3] + ((WIDTH - 1) / 2, (HEIGHT - 1) / 2)
+        np.testing.assert_allclose(proj, p["keypoints2d"], atol=1e-3)
+        # the keypoints stay in the person's box (an untrained model still predicts a body
+        # near the crop's centre)
+        dist = np.linalg.norm(p["keypoints2d"].mean(1) - p["box_center"], axis=-1)
+        assert dist.max() < 150 / p["box_scale"].min()
+    # HMMR's pickle: its field names, the same numbers
+    with open(tmp_path / "alphapose" / "track_0" / "hmmr_output.pkl", "rb") as f:
+        pkl = pickle.load(f)
+    assert set(pkl) == {"cams", "joints", "kps", "poses", "shapes", "verts", "omegas"}
+    p0 = ref["track_0"]
+    np.testing.assert_allclose(pkl["omegas"][:, 3:75], p0["pose_aa"].reshape(FRAMES, 72))
+    np.testing.assert_allclose(pkl["joints"], p0["joints3d"])
+    assert pkl["verts"].shape[0] == FRAMES and pkl["kps"].shape == (FRAMES, 25, 2)
+    # the same people from the other keypoint formats and from boxes: the same predictions
+    for fmt in ("poseflow", "openpose", "mot"):
+        got = _predict(model, out / "video.mp4", tmp_path / fmt, "--tracks", str(tracks[fmt]),
+                       "--no-render")  # fmt: skip
+        # MOT boxes are written to 0.01 px: crops (and so predictions) move by as little
+        tol = {"rtol": 2e-3, "atol": 0.2} if fmt == "mot" else {"rtol": 1e-4, "atol": 1e-3}
+        for a, b in zip(_left_first(ref), _left_first(got), strict=True):
+            for key in ("box_center", "box_scale", "joints3d", "keypoints2d"):
+                np.testing.assert_allclose(b[key], a[key], **tol, err_msg=f"{fmt} {key}")
+    got = _predict(model, out / "video.mp4", tmp_path / "pt", "--tracks", str(tracks["posetrack"]),
+                   "--no-render")  # fmt: skip
+    assert len(got) == 2  # 17 COCO keypoints: slightly other boxes, the same two people
+    # the overlay: input frames with the meshes, and the side view
+    with av.open(str(tmp_path / "alphapose" / "overlay.mp4")) as c:
+        frames = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
+    assert len(frames) == FRAMES and frames[0].shape == (HEIGHT, 2 * WIDTH, 3)
+    with av.open(str(out / "video.mp4")) as c:
+        first = next(c.decode(video=0)).to_ndarray(format="rgb24")
+    changed = np.abs(frames[0][:, :WIDTH].astype(int) - first).max(-1) > 40
+    assert changed.sum() > 200  # the meshes cover the people
+    side = frames[0][:, WIDTH:]
+    assert (np.abs(side.astype(int) - 200).max(-1) > 40).sum() > 200
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_frame_folder_whole_frame_and_bad_input(model, video, tmp_path, capsys):
+    out, people, tracks = video
+    got = _predict(model, out / "frames", tmp_path / "folder", "--tracks",
+                   str(tracks["alphapose"]), "--no-render")  # fmt: skip
+    assert len(got) == 2
+    got = _predict(model, out / "frames", tmp_path / "box", "--box", "0,0,160,240", "--no-render")
+    assert "one person in box (0.0, 0.0, 160.0, 240.0) on every frame" in capsys.readouterr().out
+    (p,) = got.values()
+    np.testing.assert_allclose(p["box_center"], np.tile([80.0, 120.0], (FRAMES, 1)), atol=1e-6)
+    ckpt, body = model
+
+    def fails(*args):
+        code = main(["predict", *map(str, args), "--no-progress", f"body.model_dir={body}"])
+        assert code == 2
+        return capsys.readouterr().err
+
+    (tmp_path / "broken.mp4").write_bytes(b"\x00\x01not a video" * 100)
+    assert "broken.mp4: not a readable video" in fails(tmp_path / "broken.mp4", "--ckpt", ckpt)
+    (tmp_path / "empty").mkdir()
+    assert "empty: no images" in fails(tmp_path / "empty", "--ckpt", ckpt)
+    assert "is not inside the 320 x 240 frame" in fails(out / "frames", "--ckpt", ckpt,
+                                                        "--box", "0,0,400,100")  # fmt: skip
+    (tmp_path / "x.json").write_text('{"what": 1}')
+    err = fails(out / "frames", "--ckpt", ckpt, "--tracks", tmp_path / "x.json")
+    assert "x.json: unknown tracks format" in err
+    torch.save({"state_dict": {}}, tmp_path / "other.ckpt")
+    err = fails(out / "frames", "--ckpt", tmp_path / "other.ckpt")
+    assert "other.ckpt: not a lightning_hmd checkpoint" in err
