@@ -158,6 +158,7 @@ def _cmd_predict(ns: argparse.Namespace) -> int:
     run_predict(
         input_path, ns.ckpt, ns.out, tracks_path=ns.tracks, box=box, encoder=ns.encoder,
         overrides=overrides, focal=ns.focal, mode=ns.mode, formats=ns.format or ["npz"],
+        exports=ns.export or [],
         render=not ns.no_render, side_view=ns.side_view, pngs=ns.png,
         frame_base=ns.frame_base, progress=not ns.no_progress,
     )  # fmt: skip
@@ -296,6 +297,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mode", choices=("temporal", "hallucinator"), default="temporal")
     p.add_argument("--format", action="append", choices=("npz", "hmmr-pkl"),
                    help="repeatable; default npz")  # fmt: skip
+    p.add_argument("--export", action="append", choices=("smpl", "obj", "bvh"),
+                   help="repeatable: smpl.npz (AMASS-style), mesh/*.obj, skeleton.bvh")  # fmt: skip
     p.add_argument("--no-render", action="store_true", help="skip overlay.mp4")
     p.add_argument("--side-view", action="store_true", help="overlay with a side view")
     p.add_argument("--png", action="store_true", help="also write the overlay frames as PNG")

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from lightning_hmd.body.smpl import BodyModel
 from lightning_hmd.inference.frames import FrameSource, InputError, open_frames
 from lightning_hmd.inference.predict import (
     TrackPrediction,
@@ -22,6 +23,7 @@ from lightning_hmd.inference.predict import (
 from lightning_hmd.inference.tracks import PersonTrack, read_tracks
 
 FORMATS = ("npz", "hmmr-pkl")
+EXPORTS = ("smpl", "obj", "bvh")  # AMASS-style npz, an OBJ per frame, BVH skeleton animation
 
 
 def box_track(source: FrameSource, box: Sequence[float] | None) -> PersonTrack:
@@ -40,6 +42,20 @@ def box_track(source: FrameSource, box: Sequence[float] | None) -> PersonTrack:
     return PersonTrack("0", np.arange(source.count), boxes=boxes)
 
 
+def write_exports(
+    pred: TrackPrediction, body: BodyModel, folder: Path, fps: float, exports: Sequence[str]
+) -> None:
+    """The asked-for exports of one track into its folder."""
+    from lightning_hmd.inference.export import export_bvh, export_obj_sequence, export_smpl_npz
+
+    if "smpl" in exports:
+        export_smpl_npz(pred, folder / "smpl.npz", fps)
+    if "obj" in exports:
+        export_obj_sequence(pred, body.faces.numpy(), folder / "mesh")
+    if "bvh" in exports:
+        export_bvh(pred, body, folder / "skeleton.bvh", fps)
+
+
 def track_dir_name(track_id: str) -> str:
     return "track_" + re.sub(r"[^A-Za-z0-9_.-]+", "-", track_id)
 
@@ -55,6 +71,7 @@ def run_predict(
     focal: float | None = None,
     mode: str = "temporal",
     formats: Sequence[str] = ("npz",),
+    exports: Sequence[str] = (),
     render: bool = False,
     side_view: bool = False,
     pngs: bool = False,
@@ -63,11 +80,14 @@ def run_predict(
     echo: Callable[[str], None] = print,
 ) -> list[TrackPrediction]:
     """Predict every track of a video or frame folder and write the outputs to ``out``:
-    ``track_<id>/predictions.npz`` (and ``hmmr_output.pkl``), ``overlay.mp4``, ``frames/``,
-    ``summary.json``."""
+    ``track_<id>/predictions.npz`` (and ``hmmr_output.pkl``, ``smpl.npz``, ``mesh/*.obj``,
+    ``skeleton.bvh``), ``overlay.mp4``, ``frames/``, ``summary.json``."""
     unknown = set(formats) - set(FORMATS)
     if unknown:
         raise ValueError(f"--format {', '.join(sorted(unknown))}: not one of {', '.join(FORMATS)}")
+    unknown = set(exports) - set(EXPORTS)
+    if unknown:
+        raise ValueError(f"--export {', '.join(sorted(unknown))}: not one of {', '.join(EXPORTS)}")
     source = open_frames(input_path)
     if tracks_path is not None:
         tracks = read_tracks(tracks_path, source.names, frame_base)
@@ -77,7 +97,7 @@ def run_predict(
         where = f"box {tuple(box)}" if box is not None else "the whole frame"
         echo(f"no tracks file: one person in {where} on every frame")
     predictor = load_predictor(ckpt, overrides, encoder)
-    need_vertices = render or "hmmr-pkl" in formats
+    need_vertices = render or "hmmr-pkl" in formats or "obj" in exports
     preds = predict_tracks(predictor, source, tracks, focal, mode, need_vertices, progress, echo)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -90,6 +110,7 @@ def run_predict(
             save_npz(p, d / "predictions.npz", source)
         if "hmmr-pkl" in formats:
             save_hmmr_pkl(p, d / "hmmr_output.pkl")
+        write_exports(p, predictor.body, d, source.fps, exports)
         summary["tracks"][p.track_id] = {"dir": d.name, "first_frame": int(p.frames[0]),
                                          "frames": len(p.frames)}  # fmt: skip
     if render:

@@ -76,7 +76,8 @@ def test_predict_from_every_tracks_format(model, video, tmp_path):
     out, people, tracks = video
     ref = _predict(model, out / "video.mp4", tmp_path / "alphapose", "--tracks",
                    str(tracks["alphapose"]), "--format", "npz", "--format", "hmmr-pkl",
-                   "--side-view")  # fmt: skip
+                   "--side-view", "--export", "smpl", "--export", "obj",
+                   "--export", "bvh")  # fmt: skip
     assert len(ref) == 2
     for p in ref.values():
         assert p["pose_rotmat"].shape == (FRAMES, 24, 3, 3) and p["betas"].shape == (FRAMES, 10)
@@ -99,6 +100,10 @@ def test_predict_from_every_tracks_format(model, video, tmp_path):
     np.testing.assert_allclose(pkl["omegas"][:, 3:75], p0["pose_aa"].reshape(FRAMES, 72))
     np.testing.assert_allclose(pkl["joints"], p0["joints3d"])
     assert pkl["verts"].shape[0] == FRAMES and pkl["kps"].shape == (FRAMES, 25, 2)
+    exported = tmp_path / "alphapose" / "track_0"  # (read back in tests/unit/test_inference_export)
+    assert len(list((exported / "mesh").glob("frame*.obj"))) == FRAMES
+    assert (exported / "skeleton.bvh").read_text().count("\n") > FRAMES
+    np.testing.assert_allclose(np.load(exported / "smpl.npz")["trans"], p0["translation"])
     # the same people from the other keypoint formats and from boxes: the same predictions
     for fmt in ("poseflow", "openpose", "mot"):
         got = _predict(model, out / "video.mp4", tmp_path / fmt, "--tracks", str(tracks[fmt]),
