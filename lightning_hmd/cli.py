@@ -143,14 +143,7 @@ def _cmd_compare(ns: argparse.Namespace) -> int:
 def _cmd_predict(ns: argparse.Namespace) -> int:
     from lightning_hmd.inference.run import run_predict
 
-    box = None
-    if ns.box:
-        try:
-            box = [float(v) for v in ns.box.split(",")]
-        except ValueError:
-            box = []
-        if len(box) != 4:
-            raise ValueError(f"--box {ns.box}: expected x0,y0,x1,y1 in pixels")
+    box = _parse_box(ns.box)
     input_path, *rest = ns.args
     files, overrides = _split_config_args(rest)
     if files:
@@ -162,6 +155,47 @@ def _cmd_predict(ns: argparse.Namespace) -> int:
         render=not ns.no_render, side_view=ns.side_view, pngs=ns.png,
         frame_base=ns.frame_base, progress=not ns.no_progress,
     )  # fmt: skip
+    return 0
+
+
+def _parse_box(text: str | None) -> list[float] | None:
+    if not text:
+        return None
+    try:
+        box = [float(v) for v in text.split(",")]
+    except ValueError:
+        box = []
+    if len(box) != 4:
+        raise ValueError(f"--box {text}: expected x0,y0,x1,y1 in pixels")
+    return box
+
+
+def _cmd_hallucinate(ns: argparse.Namespace) -> int:
+    import cv2
+
+    from lightning_hmd.inference.hallucinate import (
+        hallucinate,
+        picture,
+        read_image,
+        save_hallucination,
+    )
+    from lightning_hmd.inference.predict import load_predictor
+
+    image_path, *rest = ns.args
+    files, overrides = _split_config_args(rest)
+    if files:
+        raise ConfigError("hallucinate takes key=value overrides only")
+    image = read_image(image_path)
+    box = _parse_box(ns.box)
+    predictor = load_predictor(ns.ckpt, overrides, ns.encoder)
+    poses, crop = hallucinate(predictor, image, box)
+    out = Path(ns.out)
+    out.mkdir(parents=True, exist_ok=True)
+    save_hallucination(poses, out / "hallucinated.npz")
+    strip = picture(predictor, image, crop, poses)
+    cv2.imwrite(str(out / "hallucinated.png"), cv2.cvtColor(strip, cv2.COLOR_RGB2BGR))
+    offsets = ", ".join(f"{dt:+d}" for dt in sorted(poses))
+    print(f"offsets {offsets}: wrote {out / 'hallucinated.npz'} and {out / 'hallucinated.png'}")
     return 0
 
 
@@ -310,6 +344,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="a video file (PyAV) or a folder of frames, then config overrides",
     )  # fmt: skip
     p.set_defaults(func=_cmd_predict)
+
+    p = sub.add_parser(
+        "hallucinate",
+        help="past, present and future poses of the person in one image (the hallucinator)",
+    )
+    p.add_argument("--ckpt", required=True, help="a lightning_hmd checkpoint with a hallucinator")
+    p.add_argument("--box", default=None, help="x0,y0,x1,y1 pixels (default: the whole image)")
+    p.add_argument("--encoder", default=None,
+                   help="HMR init file / encoder weights (models trained on features)")  # fmt: skip
+    p.add_argument("--out", default="hallucinated", help="output folder")
+    p.add_argument("args", nargs="+", metavar="IMAGE [key=value ...]")
+    p.set_defaults(func=_cmd_hallucinate)
 
     p = sub.add_parser(
         "smoke", help="over-fit one synthetic batch: builds everything, prints every loss term"

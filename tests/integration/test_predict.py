@@ -158,3 +158,30 @@ def test_frame_folder_whole_frame_and_bad_input(model, video, tmp_path, capsys):
     torch.save({"state_dict": {}}, tmp_path / "other.ckpt")
     err = fails(out / "frames", "--ckpt", tmp_path / "other.ckpt")
     assert "other.ckpt: not a lightning_hmd checkpoint" in err
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_hallucinate_one_image(model, video, tmp_path, capsys):
+    out, people, tracks = video
+    ckpt, body = model
+    box = "170,60,300,230"
+    args = ["hallucinate", str(out / "frames" / "000010.png"), "--ckpt", str(ckpt), "--box", box,
+            "--out", str(tmp_path / "hal"), f"body.model_dir={body}"]  # fmt: skip
+    assert main(args) == 0
+    assert "offsets -2, +0, +2" in capsys.readouterr().out
+    d = np.load(tmp_path / "hal" / "hallucinated.npz")
+    assert list(d["offsets"]) == [-2, 0, 2] and d["dt+2/pose_aa"].shape == (24, 3)
+    import cv2
+
+    strip = cv2.imread(str(tmp_path / "hal" / "hallucinated.png"))
+    assert strip.shape == (224, 3 * 224, 3)
+    # the same crop through `predict --mode hallucinator`: the same current and future poses
+    got = _predict(model, out / "frames", tmp_path / "p", "--box", box, "--mode", "hallucinator",
+                   "--no-render")  # fmt: skip
+    (p,) = got.values()
+    np.testing.assert_allclose(p["pose_aa"][10], d["dt+0/pose_aa"], atol=1e-5)
+    np.testing.assert_allclose(p["dt+2/pose_aa"][10], d["dt+2/pose_aa"], atol=1e-5)
+    args[args.index(box)] = "0,0,330,100"
+    assert main(args) == 2
+    assert "is not inside the 320 x 240 image" in capsys.readouterr().err

@@ -1,0 +1,109 @@
+"""``lightning-hmd hallucinate``: past, present and future poses from one image.
+
+The person's crop (HMMR's: the box's diagonal made 150 px of a 224 crop, at the model's input
+size) is encoded once; the hallucinator maps that frame's features to its movie-strip
+features, and f_3D and every Δt head read them (``evaluation.predict.predict_clip`` in
+``hallucinator`` mode). The picture shows the bodies side by side in offset order, each
+rendered over the crop with its own predicted camera.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+from lightning_hmd.data.cropping import EVAL_CROP_SIZE, PERSON_HEIGHT_PX, CropBox, crop_image
+from lightning_hmd.data.synth.render import BodyRenderer
+from lightning_hmd.evaluation.predict import encode_frames, predict_clip
+from lightning_hmd.geometry.camera import weak_perspective_to_translation
+from lightning_hmd.inference.frames import InputError
+from lightning_hmd.inference.predict import Predictor
+from lightning_hmd.structures import SMPLParams
+
+PANEL = 224  # side of each picture panel in pixels
+PANEL_FOCAL = 1000.0  # the panels' pinhole camera; weak perspective becomes this depth
+
+
+def read_image(path: str | Path) -> np.ndarray:
+    """(H, W, 3) uint8 RGB.
+
+    Raises:
+        InputError: a missing or unreadable image.
+    """
+    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if image is None:
+        raise InputError(f"{path}: no such image or not a readable image")
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+def image_crop(image: np.ndarray, box: Sequence[float] | None, img_size: int) -> CropBox:
+    """HMMR's crop of the person in ``box`` (``x0, y0, x1, y1``; default the whole image).
+
+    Raises:
+        InputError: an empty box or one not inside the image.
+    """
+    h, w = image.shape[:2]
+    x0, y0, x1, y1 = box if box is not None else (0.0, 0.0, w - 1.0, h - 1.0)
+    if not (x1 > x0 and y1 > y0):
+        raise InputError(f"--box {x0},{y0},{x1},{y1}: x1 > x0 and y1 > y0 needed")
+    if x0 < 0 or y0 < 0 or x1 > w or y1 > h:
+        raise InputError(f"--box {x0},{y0},{x1},{y1} is not inside the {w} x {h} image")
+    scale = PERSON_HEIGHT_PX / float(np.hypot(x1 - x0, y1 - y0))
+    return CropBox((x0 + x1) / 2, (y0 + y1) / 2, scale * img_size / EVAL_CROP_SIZE, img_size)
+
+
+@torch.no_grad()
+def hallucinate(
+    predictor: Predictor, image: np.ndarray, box: Sequence[float] | None = None
+) -> tuple[dict[int, SMPLParams], CropBox]:
+    """Predictions per offset (0: the current frame) from one image, and its crop."""
+    g = predictor.generator
+    if g.hallucinator is None:
+        raise ValueError("the model has no hallucinator (trained with model.hallucinator=false)")
+    crop = image_crop(image, box, predictor.img_size)
+    pixels = crop_image(image, crop)
+    phi = encode_frames(g, torch.from_numpy(pixels.transpose(2, 0, 1).copy())[None])
+    pred = predict_clip(g, phi, predictor.seq_len, mode="hallucinator")
+    return {0: pred.current, **pred.deltas}, crop
+
+
+def picture(
+    predictor: Predictor, image: np.ndarray, crop: CropBox, poses: dict[int, SMPLParams]
+) -> np.ndarray:
+    """(PANEL, PANEL * n, 3) uint8: the bodies in offset order over the person's crop."""
+    background = crop_image(image, CropBox(crop.cx, crop.cy, crop.scale * PANEL / crop.size,
+                                           PANEL))  # fmt: skip
+    renderer = BodyRenderer(predictor.body.faces.numpy(), PANEL, PANEL_FOCAL)
+    panels = []
+    try:
+        for dt in sorted(poses):
+            p = poses[dt]
+            with torch.no_grad():
+                verts = predictor.body(p.pose_rotmat, p.betas).vertices[0].numpy()
+            t = weak_perspective_to_translation(p.cam[0], PANEL_FOCAL, PANEL).numpy()
+            colour = np.array([0.65, 0.74, 0.86]) if dt == 0 else np.array([0.9, 0.65, 0.5])
+            panel, _ = renderer.render(verts + t, colour, background.copy())
+            label = "now" if dt == 0 else f"{dt:+d} frames"
+            cv2.putText(panel, label, (6, 18), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 1,
+                        cv2.LINE_AA)  # fmt: skip
+            panels.append(panel)
+    finally:
+        renderer.close()
+    return np.concatenate(panels, axis=1)
+
+
+def save_hallucination(poses: dict[int, SMPLParams], path: Path) -> None:
+    """``dt<k>/pose_aa`` ... for every offset (``dt+0`` the current frame)."""
+    arrays = {}
+    for dt, p in poses.items():
+        arrays.update({f"dt{dt:+d}/pose_aa": p.pose_aa[0].numpy(),
+                       f"dt{dt:+d}/pose_rotmat": p.pose_rotmat[0].numpy(),
+                       f"dt{dt:+d}/betas": p.betas[0].numpy(),
+                       f"dt{dt:+d}/cam": p.cam[0].numpy()})  # fmt: skip
+    tmp = path.with_name(path.name + ".partial.npz")
+    np.savez(tmp, offsets=np.array(sorted(poses)), **arrays)
+    tmp.replace(path)
