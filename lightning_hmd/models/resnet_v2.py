@@ -48,6 +48,7 @@ from torch.nn import functional
 SCOPE = "resnet_v2_50"
 BLOCK_UNITS = (3, 4, 6, 3)
 BLOCK_STRIDES = (2, 2, 2, 1)
+ROOT_WIDTH = 64  # slim's root conv1 has 64 outputs whatever the blocks' widths
 BN_EPS = 1e-5
 BN_MOMENTUM = 1.0 - 0.997  # TF decay 0.997
 _BN_NAMES = {
@@ -131,15 +132,16 @@ class ResNetV2(nn.Module):
     """ResNet-50 v2 trunk with global average pooling: (N, 3, H, W) in [-1, 1] -> (N, D).
 
     Args:
-        base_width: width of the root conv and of block1's bottleneck; ``D = 32 * base_width``.
+        base_width: width of block1's bottleneck; ``D = 32 * base_width``.
             64 is the real ResNet-50 (D = 2048); smaller values give the same topology for tests.
+        root_width: outputs of the root conv1 (64 in slim's resnet_v2, whatever the blocks).
     """
 
-    def __init__(self, base_width: int = 64):
+    def __init__(self, base_width: int = 64, root_width: int = ROOT_WIDTH):
         super().__init__()
         self.out_dim = 32 * base_width
-        self.conv1 = nn.Conv2d(3, base_width, 7, stride=2, padding=3)
-        in_channels = base_width
+        self.conv1 = nn.Conv2d(3, root_width, 7, stride=2, padding=3)
+        in_channels = root_width
         for index, (units, stride) in enumerate(zip(BLOCK_UNITS, BLOCK_STRIDES, strict=True)):
             bottleneck = base_width * 2**index
             layers = OrderedDict()

@@ -25,8 +25,8 @@ def test_tiny_output_shape_and_maps(tiny_resnet):
     maps = tiny_resnet.forward_maps(images)
     sizes = {name: tuple(m.shape[1:]) for name, m in maps.items()}
     assert sizes == {
-        "conv1": (2, 32, 32),
-        "pool1": (2, 16, 16),
+        "conv1": (64, 32, 32),  # slim's root is 64 wide at any block width
+        "pool1": (64, 16, 16),
         "block1": (8, 8, 8),
         "block2": (16, 4, 4),
         "block3": (32, 2, 2),
