@@ -199,6 +199,23 @@ def _cmd_hallucinate(ns: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_import_tf(ns: argparse.Namespace) -> int:
+    from lightning_hmd.models.tf_import import import_tf
+
+    files, overrides = _split_config_args(ns.args)
+    if files:
+        raise ConfigError("import-tf takes key=value overrides only")
+    report = import_tf(ns.hmr, ns.hmmr, ns.out, preset=ns.preset or "paper", overrides=overrides)
+    print("model: " + " ".join(report["overrides"]))
+    print(f"imported {report['imported']} tensors; kept at their initial values: "
+          f"{', '.join(report['kept']) or 'none'}")  # fmt: skip
+    if report["unused"]:
+        print(f"TF variables not used ({len(report['unused'])}): {', '.join(report['unused'][:8])}"
+              + (" ..." if len(report["unused"]) > 8 else ""))  # fmt: skip
+    print(f"wrote {ns.out}")
+    return 0
+
+
 def _cmd_evaluate(ns: argparse.Namespace) -> int:
     import torch
 
@@ -356,6 +373,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="hallucinated", help="output folder")
     p.add_argument("args", nargs="+", metavar="IMAGE [key=value ...]")
     p.set_defaults(func=_cmd_hallucinate)
+
+    p = sub.add_parser(
+        "import-tf",
+        help="the released TensorFlow HMR/HMMR checkpoints as a lightning_hmd checkpoint",
+        description="--hmr models/hmr_noS5.ckpt-642561 (image encoder), --hmmr "
+        "models/hmmr_model.ckpt-1119816 (temporal model, heads, hallucinator, discriminator); "
+        "checkpoint prefixes as TF names them. Needs tensorflow (pip install '.[tf]').",
+    )
+    p.add_argument("--hmr", default=None, help="HMR checkpoint prefix")
+    p.add_argument("--hmmr", default=None, help="HMMR checkpoint prefix")
+    p.add_argument("--out", required=True, help="the lightning_hmd checkpoint to write")
+    p.add_argument("--preset", default="paper", help="config the model's sizes are set on")
+    p.add_argument("args", nargs="*", metavar="key=value")
+    p.set_defaults(func=_cmd_import_tf)
 
     p = sub.add_parser(
         "smoke", help="over-fit one synthetic batch: builds everything, prints every loss term"
