@@ -32,13 +32,16 @@ sizes (widths, blocks, offsets, hallucinator) are read from the variables' names
 anything of ours without a TF counterpart (the shape discriminator) keeps its initial values
 and is listed. Training-only variables (Adam slots, ``global_step``) are skipped.
 
-Reading TensorFlow checkpoints needs ``tensorflow`` (the optional extra ``[tf]``); nothing
-else in the package does.
+Reading TensorFlow checkpoints needs ``tensorflow`` (the optional extra ``[tf]``), in a
+child process (``models/tf_reader.py``); nothing else in the package does.
 """
 
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
+import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -58,25 +61,29 @@ class TFImportError(ValueError):
 
 def read_checkpoint(prefix: str | Path) -> dict[str, np.ndarray]:
     """Every variable of a TF checkpoint (``prefix`` as given to the TF saver, e.g.
-    ``models/hmr_noS5.ckpt-642561``), training-only ones left out.
+    ``models/hmr_noS5.ckpt-642561``), training-only ones left out. TensorFlow runs in a child
+    process (``models/tf_reader.py`` says why).
 
     Raises:
         TFImportError: tensorflow missing, or no readable checkpoint at ``prefix``.
     """
-    try:
-        import tensorflow as tf
-    except ImportError:
-        raise TFImportError(
-            "reading TensorFlow checkpoints needs tensorflow: pip install 'lightning-hmd[tf]'"
-        ) from None
     if not Path(f"{prefix}.index").is_file():
         raise TFImportError(f"{prefix}: no TensorFlow checkpoint ({prefix}.index not found)")
-    try:
-        reader = tf.train.load_checkpoint(str(prefix))
-        names = reader.get_variable_to_shape_map()
-    except Exception as e:
-        raise TFImportError(f"{prefix}: not a readable TensorFlow checkpoint ({e})") from None
-    return {n: reader.get_tensor(n) for n in sorted(names) if not TRAINING_ONLY.search(n)}
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "variables.npz"
+        done = subprocess.run(
+            [sys.executable, "-m", "lightning_hmd.models.tf_reader", str(prefix), str(out)],
+            capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        if done.returncode == 3:
+            raise TFImportError(
+                "reading TensorFlow checkpoints needs tensorflow: pip install 'lightning-hmd[tf]'"
+            )
+        if done.returncode != 0:
+            reason = done.stderr.strip().splitlines()[-1] if done.stderr.strip() else "crashed"
+            raise TFImportError(f"{prefix}: not a readable TensorFlow checkpoint ({reason})")
+        with np.load(out) as arrays:
+            return {n: arrays[n] for n in sorted(arrays.files) if not TRAINING_ONLY.search(n)}
 
 
 def _offsets(hmmr: Mapping[str, np.ndarray]) -> list[int]:
