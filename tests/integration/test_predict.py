@@ -185,3 +185,58 @@ def test_hallucinate_one_image(model, video, tmp_path, capsys):
     args[args.index(box)] = "0,0,330,100"
     assert main(args) == 2
     assert "is not inside the 320 x 240 image" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_a_model_trained_on_synthetic_data_finds_the_people(offscreen_gl, tmp_path, capsys):
+    """The stated error: with every tracks format, a single-frame model trained briefly on
+    synthetic data (the quickstart's HMR stage, 300 batches of 32 frames from 64 clips)
+    predicts the two rendered people's 14 LSP joints with an MPJPE (pelvis-aligned) at most
+    85 % of the mean pose's. (Its PA-MPJPE is not yet below the mean pose's at this budget;
+    the quickstart's models reach PA-MPJPE 143-146 mm on this video against the mean pose's
+    165-167 mm: benchmarks/results/predict_throughput.md.)"""
+    from lightning_hmd.body.model_files import load_mean_params
+    from lightning_hmd.body.smpl import BodyModel
+    from lightning_hmd.geometry.rotations import axis_angle_to_matrix
+    from lightning_hmd.metrics import mpjpe, pa_mpjpe
+    from lightning_hmd.quickstart import HMR_STAGE
+
+    data = tmp_path / "data"
+    synth = ["data", "synth", "--out", str(data), "--clips", "64", "--val-clips", "0",
+             "--test-clips", "1", "--frames", "16", "--mocap", "100", "--no-progress"]  # fmt: skip
+    assert main(synth) == 0
+    body_dir = data / "body_model"
+    over = [*HMR_STAGE, f"body.model_dir={body_dir}", f"data.train_sets=[{data / 'train'}]",
+            "data.val_sets=[]", f"data.mocap_sets=[{data / 'mocap'}]", f"run.root={tmp_path}",
+            "run.name=hmr", "trainer.max_batches=300", "data.batch_size=32",
+            "optim.warmup_batches=20", "trainer.ckpt_every_batches=0",
+            "trainer.image_every_batches=0", "trainer.progress_bar=false",
+            "logger.kind=csv"]  # fmt: skip
+    assert main(["train", "--preset", "quickstart", *over]) == 0
+    people = make_video(body_dir, tmp_path / "video", frames=FRAMES)
+    writers = {"alphapose": write_alphapose, "poseflow": write_poseflow,
+               "openpose": write_openpose, "posetrack": write_posetrack,
+               "mot": write_mot}  # fmt: skip
+    body = BodyModel.from_dir(body_dir)
+    pose, shape = load_mean_params(body_dir)
+    pose = torch.as_tensor(pose, dtype=torch.float32).view(24, 3).clone()
+    pose[0] = torch.tensor([np.pi, 0.0, 0.0])  # upright, facing the camera
+    with torch.no_grad():
+        mean = body(axis_angle_to_matrix(pose)[None], torch.as_tensor(shape).float()[None],
+                    joints_only=True).joints[0, :14]  # fmt: skip
+    model = (tmp_path / "hmr" / "checkpoints" / "last.ckpt", body_dir)
+    for fmt, write in writers.items():
+        target = tmp_path / fmt
+        source = write(people, target if fmt == "openpose" else target.with_suffix(
+            ".txt" if fmt == "mot" else ".json"))  # fmt: skip
+        got = _predict(model, tmp_path / "video" / "video.mp4", tmp_path / f"out_{fmt}",
+                       "--tracks", str(source), "--no-render")  # fmt: skip
+        for pred, person in zip(_left_first(got), people, strict=True):
+            joints = torch.from_numpy(pred["joints3d"][:, :14]).float()
+            truth = torch.from_numpy(person.lsp14).float()
+            err, base = float(mpjpe(joints, truth).mean()), float(mpjpe(mean.expand_as(truth),
+                                                                        truth).mean())  # fmt: skip
+            pa = float(pa_mpjpe(joints, truth).mean())
+            print(f"{fmt}: MPJPE {err:.1f} mm (mean pose {base:.1f}), PA-MPJPE {pa:.1f} mm")
+            assert err <= 0.85 * base, (fmt, err, base)
