@@ -158,6 +158,11 @@ def test_frame_folder_whole_frame_and_bad_input(model, video, tmp_path, capsys):
     torch.save({"state_dict": {}}, tmp_path / "other.ckpt")
     err = fails(out / "frames", "--ckpt", tmp_path / "other.ckpt")
     assert "other.ckpt: not a lightning_hmd checkpoint" in err
+    blob = torch.load(ckpt, weights_only=True)  # weights of another model than its config's
+    blob["hyper_parameters"]["config"]["model"]["regressor_hidden"] = 16
+    torch.save(blob, tmp_path / "mismatch.ckpt")
+    err = fails(out / "frames", "--ckpt", tmp_path / "mismatch.ckpt")
+    assert "mismatch.ckpt: does not match the configured model" in err
 
 
 @pytest.mark.slow
