@@ -112,6 +112,13 @@ def _add_job_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--account", default="")
 
 
+def _add_model_args(p: argparse.ArgumentParser) -> None:
+    """The trained model of ``predict`` and ``hallucinate``."""
+    p.add_argument("--ckpt", required=True, help="a lightning_hmd checkpoint")
+    p.add_argument("--encoder", default=None,
+                   help="HMR init file / encoder weights (models trained on features)")  # fmt: skip
+
+
 def _cmd_slurm_submit(ns: argparse.Namespace) -> int:
     from lightning_hmd.slurm import sbatch_script, submit
 
@@ -337,11 +344,9 @@ def build_parser() -> argparse.ArgumentParser:
         "COCO/PoseTrack keypoints with track_id, or MOTChallenge boxes (frame,id,x,y,w,h). "
         "Without --tracks one person in --box, or the whole frame, on every frame.",
     )
-    p.add_argument("--ckpt", required=True, help="a lightning_hmd checkpoint")
+    _add_model_args(p)
     p.add_argument("--tracks", default=None, help="tracks file or OpenPose folder")
     p.add_argument("--box", default=None, help="x0,y0,x1,y1 pixels, without --tracks")
-    p.add_argument("--encoder", default=None,
-                   help="HMR init file / encoder weights (models trained on features)")  # fmt: skip
     p.add_argument("--out", default="predictions", help="output folder")
     p.add_argument("--focal", type=float, default=None,
                    help="focal length in pixels for translations (default: max(W, H))")  # fmt: skip
@@ -366,10 +371,8 @@ def build_parser() -> argparse.ArgumentParser:
         "hallucinate",
         help="past, present and future poses of the person in one image (the hallucinator)",
     )
-    p.add_argument("--ckpt", required=True, help="a lightning_hmd checkpoint with a hallucinator")
+    _add_model_args(p)
     p.add_argument("--box", default=None, help="x0,y0,x1,y1 pixels (default: the whole image)")
-    p.add_argument("--encoder", default=None,
-                   help="HMR init file / encoder weights (models trained on features)")  # fmt: skip
     p.add_argument("--out", default="hallucinated", help="output folder")
     p.add_argument("args", nargs="+", metavar="IMAGE [key=value ...]")
     p.set_defaults(func=_cmd_hallucinate)

@@ -38,3 +38,29 @@ def offscreen_gl() -> None:
 
     problem = offscreen_gl_problem()
     require(problem is None, f"headless rendering unavailable ({problem}); see Makefile")
+
+
+@pytest.fixture(scope="session")
+def synth_dir(tmp_path_factory: pytest.TempPathFactory, offscreen_gl: None) -> Path:
+    """A small rendered synthetic dataset (8 training clips of 24 frames, 2 validation, 1 test,
+    200 mocap poses) and its body model, written once per session."""
+    from lightning_hmd.cli import main
+
+    out = tmp_path_factory.mktemp("data") / "synthetic"
+    args = ["data", "synth", "--out", str(out), "--clips", "8", "--val-clips", "2",
+            "--test-clips", "1", "--frames", "24", "--mocap", "200", "--no-progress"]  # fmt: skip
+    assert main(args) == 0
+    return out
+
+
+def tiny_sweep(name: str) -> str:
+    """A W&B grid sweep over ``model.temporal.num_blocks`` 0 and 1 on the tiny preset."""
+    return f"""\
+name: {name}
+program: lightning-hmd
+method: grid
+metric: {{name: val/pa_mpjpe, goal: minimize}}
+parameters:
+  model.temporal.num_blocks: {{values: [0, 1]}}
+command: ["${{env}}", "lightning-hmd", "train", "--preset", "tiny", "${{args_no_hyphens}}"]
+"""

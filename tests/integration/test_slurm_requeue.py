@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import require
+from conftest import require, tiny_sweep
 from fixtures.slurm import cluster_problem, local_cluster
 
 from lightning_hmd.cli import main
@@ -28,15 +28,6 @@ def cluster(tmp_path_factory):
     require(problem is None, f"no local SLURM cluster: {problem}; see Makefile")
     with local_cluster(tmp_path_factory.mktemp("slurm")) as env:
         yield env
-
-
-@pytest.fixture(scope="module")
-def synth_dir(tmp_path_factory, offscreen_gl):
-    out = tmp_path_factory.mktemp("data") / "synthetic"
-    args = ["data", "synth", "--out", str(out), "--clips", "8", "--val-clips", "2",
-            "--test-clips", "1", "--frames", "24", "--mocap", "200", "--no-progress"]  # fmt: skip
-    assert main(args) == 0
-    return out
 
 
 def _scontrol_job(job: str, env: dict) -> dict[str, str]:
@@ -131,24 +122,13 @@ def test_signal_requeue_resume_finish(cluster, synth_dir, tmp_path):
     assert run.config["trainer.devices"] == 2 and run.config["run.name"] == out.name
 
 
-SWEEP = """\
-name: slurm_depth
-program: lightning-hmd
-method: grid
-metric: {name: val/pa_mpjpe, goal: minimize}
-parameters:
-  model.temporal.num_blocks: {values: [0, 1]}
-command: ["${env}", "lightning-hmd", "train", "--preset", "tiny", "${args_no_hyphens}"]
-"""
-
-
 @pytest.mark.slow
 @pytest.mark.timeout(600)
 def test_sweep_trials_as_slurm_jobs(cluster, synth_dir, tmp_path):
     """``sweep run --slurm``: one job per trial, not resubmitted while queued or running,
     skipped once finished; the runs carry the sweep in their W&B config; compare reads them."""
     env = {**cluster, "WANDB_MODE": "offline"}
-    (tmp_path / "sweep.yaml").write_text(SWEEP)
+    (tmp_path / "sweep.yaml").write_text(tiny_sweep("slurm_depth"))
     cmd = [sys.executable, "-m", "lightning_hmd", "sweep", "run", "--slurm",
            "--gpus-per-node", "0", "--tasks-per-node", "1", "--cpus-per-task", "1",
            str(tmp_path / "sweep.yaml"),

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+from conftest import tiny_sweep
 
 from lightning_hmd.cli import main
 from lightning_hmd.sweeps import load_sweep
@@ -13,15 +14,6 @@ from lightning_hmd.train.run_dir import read_summary
 from lightning_hmd.train.sweep import run_sweep
 
 NOTEBOOK = Path(__file__).parents[2] / "notebooks" / "compare_ablations.ipynb"
-SWEEP = """\
-name: tiny_depth
-program: lightning-hmd
-method: grid
-metric: {name: val/pa_mpjpe, goal: minimize}
-parameters:
-  model.temporal.num_blocks: {values: [0, 1]}
-command: ["${env}", "lightning-hmd", "train", "--preset", "tiny", "${args_no_hyphens}"]
-"""
 
 
 @pytest.mark.slow
@@ -31,7 +23,7 @@ def test_tiny_sweep_trains_each_trial_once(offscreen_gl, tmp_path, capsys, monke
     args = ["data", "synth", "--out", str(data), "--clips", "4", "--val-clips", "1",
             "--test-clips", "1", "--frames", "16", "--mocap", "100", "--no-progress"]  # fmt: skip
     assert main(args) == 0
-    (tmp_path / "tiny.yaml").write_text(SWEEP)
+    (tmp_path / "tiny.yaml").write_text(tiny_sweep("tiny_depth"))
     sweep = load_sweep(tmp_path / "tiny.yaml")
     over = [
         f"body.model_dir={data / 'body_model'}",

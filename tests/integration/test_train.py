@@ -19,15 +19,6 @@ from lightning_hmd.train.data import MissingPathError, check_paths
 from lightning_hmd.train.run_dir import run_dir
 
 
-@pytest.fixture(scope="module")
-def synth_dir(tmp_path_factory, offscreen_gl):
-    out = tmp_path_factory.mktemp("data") / "synthetic"
-    args = ["data", "synth", "--out", str(out), "--clips", "8", "--val-clips", "2",
-            "--test-clips", "1", "--frames", "24", "--mocap", "200", "--no-progress"]  # fmt: skip
-    assert main(args) == 0
-    return out
-
-
 def overrides(synth_dir, root, **extra):
     base = {
         "body.model_dir": synth_dir / "body_model",
