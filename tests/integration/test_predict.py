@@ -108,8 +108,7 @@ def test_predict_from_every_tracks_format(model, video, tmp_path):
     for fmt in ("poseflow", "openpose", "mot"):
         got = _predict(model, out / "video.mp4", tmp_path / fmt, "--tracks", str(tracks[fmt]),
                        "--no-render")  # fmt: skip
-        # MOT boxes are written to 1e-4 px: crops (and so predictions) move by as little
-        tol = {"rtol": 2e-3, "atol": 0.2} if fmt == "mot" else {"rtol": 1e-4, "atol": 1e-3}
+        tol = {"rtol": 1e-4, "atol": 1e-3}
         for a, b in zip(_left_first(ref), _left_first(got), strict=True):
             for key in ("box_center", "box_scale", "joints3d", "keypoints2d"):
                 np.testing.assert_allclose(b[key], a[key], **tol, err_msg=f"{fmt} {key}")
