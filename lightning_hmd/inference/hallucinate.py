@@ -16,12 +16,13 @@ import cv2
 import numpy as np
 import torch
 
-from lightning_hmd.data.cropping import EVAL_CROP_SIZE, PERSON_HEIGHT_PX, CropBox, crop_image
+from lightning_hmd.data.cropping import CropBox, crop_image
 from lightning_hmd.data.synth.render import BodyRenderer
 from lightning_hmd.evaluation.predict import encode_frames, predict_clip
 from lightning_hmd.geometry.camera import weak_perspective_to_translation
 from lightning_hmd.inference.frames import InputError
-from lightning_hmd.inference.predict import Predictor
+from lightning_hmd.inference.predict import Predictor, model_crop
+from lightning_hmd.inference.tracks import box_track
 from lightning_hmd.structures import SMPLParams
 
 PANEL = 224  # side of each picture panel in pixels
@@ -41,19 +42,15 @@ def read_image(path: str | Path) -> np.ndarray:
 
 
 def image_crop(image: np.ndarray, box: Sequence[float] | None, img_size: int) -> CropBox:
-    """HMMR's crop of the person in ``box`` (``x0, y0, x1, y1``; default the whole image).
+    """HMMR's crop of the person in ``box`` (``x0, y0, x1, y1``; default the whole image), as
+    ``predict`` crops a frame of a box track (without smoothing: one frame).
 
     Raises:
         InputError: an empty box or one not inside the image.
     """
     h, w = image.shape[:2]
-    x0, y0, x1, y1 = box if box is not None else (0.0, 0.0, w - 1.0, h - 1.0)
-    if not (x1 > x0 and y1 > y0):
-        raise InputError(f"--box {x0},{y0},{x1},{y1}: x1 > x0 and y1 > y0 needed")
-    if x0 < 0 or y0 < 0 or x1 > w or y1 > h:
-        raise InputError(f"--box {x0},{y0},{x1},{y1} is not inside the {w} x {h} image")
-    scale = PERSON_HEIGHT_PX / float(np.hypot(x1 - x0, y1 - y0))
-    return CropBox((x0 + x1) / 2, (y0 + y1) / 2, scale * img_size / EVAL_CROP_SIZE, img_size)
+    params = box_track(box, w, h, frames=1, what="image").box_params(1)
+    return model_crop(params.center[0], params.scale[0], img_size)
 
 
 @torch.no_grad()

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import pickle
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -105,15 +105,20 @@ class TrackCrops:
     stop: int
     boxes: list[CropBox]
     box_scale: np.ndarray  # (T,) HMMR's 150 px scale of each frame
-    crops: np.ndarray = field(default=None)  # (T, S, S, 3) uint8
+    crops: np.ndarray  # (T, S, S, 3) uint8
+
+
+def model_crop(center: np.ndarray, scale: float, img_size: int) -> CropBox:
+    """HMMR's 224 px crop around ``center`` at the 150-px ``scale``, resized to the model's
+    input size ``img_size``."""
+    return CropBox(float(center[0]), float(center[1]), float(scale) * img_size / EVAL_CROP_SIZE,
+                   img_size)  # fmt: skip
 
 
 def plan_crops(track: PersonTrack, num_frames: int, img_size: int) -> TrackCrops:
     """HMMR's smoothed boxes of a track, as crops of the model's input size."""
     smooth, start, stop = smooth_boxes(track.box_params(num_frames))
-    zoom = img_size / EVAL_CROP_SIZE  # a 224 crop, resized to the model's input
-    boxes = [CropBox(float(c[0]), float(c[1]), float(s) * zoom, img_size)
-             for c, s in zip(smooth.center, smooth.scale, strict=True)]  # fmt: skip
+    boxes = [model_crop(c, s, img_size) for c, s in zip(smooth.center, smooth.scale, strict=True)]
     crops = np.zeros((stop - start, img_size, img_size, 3), np.uint8)
     return TrackCrops(track, start, stop, boxes, smooth.scale.copy(), crops)
 

@@ -9,10 +9,8 @@ import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-import numpy as np
-
 from lightning_hmd.body.smpl import BodyModel
-from lightning_hmd.inference.frames import FrameSource, InputError, open_frames
+from lightning_hmd.inference.frames import open_frames
 from lightning_hmd.inference.predict import (
     TrackPrediction,
     load_predictor,
@@ -20,26 +18,10 @@ from lightning_hmd.inference.predict import (
     save_hmmr_pkl,
     save_npz,
 )
-from lightning_hmd.inference.tracks import PersonTrack, read_tracks
+from lightning_hmd.inference.tracks import box_track, read_tracks
 
 FORMATS = ("npz", "hmmr-pkl")
 EXPORTS = ("smpl", "obj", "bvh")  # AMASS-style npz, an OBJ per frame, BVH skeleton animation
-
-
-def box_track(source: FrameSource, box: Sequence[float] | None) -> PersonTrack:
-    """One person on every frame in ``box`` (``x0, y0, x1, y1`` pixels), or the whole frame.
-
-    Raises:
-        InputError: a box that is empty or not inside the frame.
-    """
-    w, h = source.width, source.height
-    x0, y0, x1, y1 = box if box is not None else (0.0, 0.0, w - 1.0, h - 1.0)
-    if not (x1 > x0 and y1 > y0):
-        raise InputError(f"--box {x0},{y0},{x1},{y1}: x1 > x0 and y1 > y0 needed")
-    if x0 < 0 or y0 < 0 or x1 > w or y1 > h:
-        raise InputError(f"--box {x0},{y0},{x1},{y1} is not inside the {w} x {h} frame")
-    boxes = np.tile(np.array([x0, y0, x1, y1], np.float64), (source.count, 1))
-    return PersonTrack("0", np.arange(source.count), boxes=boxes)
 
 
 def write_exports(
@@ -93,7 +75,7 @@ def run_predict(
         tracks = read_tracks(tracks_path, source.names, frame_base)
         echo(f"{len(tracks)} track(s) from {tracks_path}")
     else:
-        tracks = [box_track(source, box)]
+        tracks = [box_track(box, source.width, source.height, source.count)]
         where = f"box {tuple(box)}" if box is not None else "the whole frame"
         echo(f"no tracks file: one person in {where} on every frame")
     predictor = load_predictor(ckpt, overrides, encoder)

@@ -74,6 +74,24 @@ class PersonTrack:
         return BoxParams(center=center, scale=scale)
 
 
+def box_track(
+    box: Sequence[float] | None, width: int, height: int, frames: int, what: str = "frame"
+) -> PersonTrack:
+    """One person in ``box`` (``x0, y0, x1, y1`` pixels; default the whole picture) on each of
+    ``frames`` frames.
+
+    Raises:
+        InputError: a box that is empty or not inside the ``width`` x ``height`` picture.
+    """
+    x0, y0, x1, y1 = box if box is not None else (0.0, 0.0, width - 1.0, height - 1.0)
+    if not (x1 > x0 and y1 > y0):
+        raise InputError(f"--box {x0},{y0},{x1},{y1}: x1 > x0 and y1 > y0 needed")
+    if x0 < 0 or y0 < 0 or x1 > width or y1 > height:
+        raise InputError(f"--box {x0},{y0},{x1},{y1} is not inside the {width} x {height} {what}")
+    boxes = np.tile(np.array([x0, y0, x1, y1], np.float64), (frames, 1))
+    return PersonTrack("0", np.arange(frames), boxes=boxes)
+
+
 def _box(kp: np.ndarray) -> np.ndarray:
     vis = kp[:, 2] > VIS_THRESHOLD
     if not vis.any():
