@@ -27,7 +27,13 @@ import torch
 from tqdm import tqdm
 
 from lightning_hmd.body.smpl import BodyModel
-from lightning_hmd.data.cropping import EVAL_CROP_SIZE, CropBox, crop_image, smooth_boxes
+from lightning_hmd.data.cropping import (
+    EVAL_CROP_SIZE,
+    CropBox,
+    crop_image,
+    from_crop_normalised,
+    smooth_boxes,
+)
 from lightning_hmd.evaluation.predict import encode_frames, predict_clip
 from lightning_hmd.geometry.camera import project_weak_perspective
 from lightning_hmd.inference.frames import FrameSource
@@ -194,15 +200,13 @@ def predict_track(
     out = predictor.body(cur.pose_rotmat, cur.betas, joints_only=not vertices)
     joints = out.joints
     kps = project_weak_perspective(joints, cur.cam).numpy().astype(np.float64)
-    side = np.array([b.size for b in plan.boxes], np.float64)[:, None, None]
-    scale = np.array([b.scale for b in plan.boxes], np.float64)[:, None, None]
-    centre = np.array([[b.cx, b.cy] for b in plan.boxes], np.float64)[:, None, :]
-    pixels = kps * side / 2.0 / scale + centre  # normalised crop -> input pixels
+    pixels = np.stack([from_crop_normalised(k, b) for k, b in zip(kps, plan.boxes, strict=True)])
+    centre = np.array([[b.cx, b.cy] for b in plan.boxes], np.float64)
     cam = cur.cam.numpy()
     return TrackPrediction(
         track_id=plan.track.track_id,
         frames=np.arange(plan.start, plan.stop),
-        box_center=centre[:, 0],
+        box_center=centre,
         box_scale=plan.box_scale,
         cam=cam,
         current=cur,
