@@ -77,6 +77,10 @@ def predict_clip(
     n = phi.shape[0]
     padded, offset = _pad(phi.float(), seq_len)
     margin = receptive_margin(len(generator.temporal.blocks), generator.temporal.kernel_size)
+    # A receptive field as long as the window (5 blocks, 21 frames, at T = 20; HMMR's tester
+    # keeps no frame then) leaves no frame clear of the window's zero padding: keep the most
+    # central ones. Training supervised every frame of such windows, padding included.
+    margin = min(margin, (seq_len - 1) // 2)
     wins = centre_windows(padded.shape[0], seq_len, margin)
     index = torch.cat([
         torch.arange(w.keep_start, w.keep_stop) - w.start + i * seq_len for i, w in enumerate(wins)

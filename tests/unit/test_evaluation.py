@@ -44,6 +44,20 @@ def test_each_frame_comes_from_its_centre_window(generator):
     assert (whole - pred.current.pose_aa).abs().max() > 1e-4
 
 
+def test_a_receptive_field_longer_than_the_window_keeps_the_central_frames(generator):
+    """2 blocks see 9 frames; at T = 8 each window keeps its 2 central frames (margin 3)."""
+    T, n = 8, 13
+    phi = torch.randn(n, 16, generator=torch.Generator().manual_seed(3))
+    pred = predict_clip(generator, phi, T)
+    assert pred.current.pose_aa.shape == (n, 24, 3)
+    for w in centre_windows(n, T, margin=3):
+        with torch.no_grad():
+            direct = generator.predict(generator.temporal(phi[w.start : w.start + T][None]))
+        keep = slice(w.keep_start - w.start, w.keep_stop - w.start)
+        torch.testing.assert_close(pred.current.pose_aa[w.keep_start : w.keep_stop],
+                                   direct.current.pose_aa[0, keep])  # fmt: skip
+
+
 def test_short_clips_are_padded_and_constant_mode_repeats_the_current_pose(generator):
     phi = torch.randn(5, 16)
     pred = predict_clip(generator, phi, 12, mode="constant")
