@@ -32,13 +32,19 @@ $(BIN)/.installed: pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet $(TORCH_SPEC)
-	$(BIN)/pip install --quiet -e ".[dev,tf]"
+	$(BIN)/pip install --quiet -e ".[dev]"
 	# pyrender pins PyOpenGL 3.1.0, whose OSMesa binding lacks OSMesaCreateContextAttribs;
 	# 3.1.10 renders headless (pip then warns about the pin: expected).
 	$(BIN)/pip install --quiet "PyOpenGL==3.1.10"
 	touch $@
 
 env: $(BIN)/.installed system-deps
+
+# TensorFlow, only for the import-tf tests (reading the released checkpoints): kept out of
+# `env` so that the quickstart does not install it.
+$(BIN)/.installed-tf: $(BIN)/.installed
+	$(BIN)/pip install --quiet -e ".[tf]"
+	touch $@
 
 lint: env
 	$(BIN)/ruff check lightning_hmd tests data_prep benchmarks
@@ -47,7 +53,7 @@ lint: env
 test-fast: env
 	WANDB_MODE=disabled $(BIN)/pytest -q
 
-test-slow: env
+test-slow: env $(BIN)/.installed-tf
 	WANDB_MODE=disabled $(BIN)/pytest -q -m slow
 
 test: lint test-fast test-slow
