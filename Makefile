@@ -8,6 +8,7 @@ BIN := $(VENV)/bin
 # torch==2.13.0 is the CPU build on the project's machines; TORCH_SPEC (pip arguments) lets a
 # GPU user pick another build.
 TORCH_SPEC ?= torch==2.13.0
+PYOPENGL := PyOpenGL==3.1.10
 
 # Debian packages some tests and commands need: OSMesa for headless rendering (data synth),
 # SLURM and munge for the test that runs a real controller and node on localhost.
@@ -35,7 +36,7 @@ $(BIN)/.installed: pyproject.toml
 	$(BIN)/pip install --quiet -e ".[dev]"
 	# pyrender pins PyOpenGL 3.1.0, whose OSMesa binding lacks OSMesaCreateContextAttribs;
 	# 3.1.10 renders headless (pip then warns about the pin: expected).
-	$(BIN)/pip install --quiet "PyOpenGL==3.1.10"
+	$(BIN)/pip install --quiet "$(PYOPENGL)"
 	touch $@
 
 env: $(BIN)/.installed system-deps
@@ -44,6 +45,7 @@ env: $(BIN)/.installed system-deps
 # `env` so that the quickstart does not install it.
 $(BIN)/.installed-tf: $(BIN)/.installed
 	$(BIN)/pip install --quiet -e ".[tf]"
+	$(BIN)/pip install --quiet "$(PYOPENGL)"  # the extra's resolve reinstates pyrender's pin
 	touch $@
 
 lint: env
