@@ -25,12 +25,9 @@ def generator():
     return g.eval()
 
 
-def test_each_frame_comes_from_its_centre_window(generator):
-    T, n = 12, 31
-    phi = torch.randn(n, 16, generator=torch.Generator().manual_seed(1))
-    pred = predict_clip(generator, phi, T, max_windows=2)  # several chunks of windows
-    assert pred.current.cam.shape == (n, 3) and set(pred.deltas) == {-2, 2}
-    for w in centre_windows(n, T, margin=4):
+def _assert_from_centre_windows(generator, phi, pred, T, margin):
+    """Each frame's prediction (current pose, a Δt head's betas) is its centre window's."""
+    for w in centre_windows(len(phi), T, margin=margin):
         with torch.no_grad():
             direct = generator.predict(generator.temporal(phi[w.start : w.start + T][None]))
         keep = slice(w.keep_start - w.start, w.keep_stop - w.start)
@@ -38,6 +35,14 @@ def test_each_frame_comes_from_its_centre_window(generator):
                                    direct.current.pose_aa[0, keep])  # fmt: skip
         torch.testing.assert_close(pred.deltas[2].betas[w.keep_start : w.keep_stop],
                                    direct.deltas[2].betas[0, keep])  # fmt: skip
+
+
+def test_each_frame_comes_from_its_centre_window(generator):
+    T, n = 12, 31
+    phi = torch.randn(n, 16, generator=torch.Generator().manual_seed(1))
+    pred = predict_clip(generator, phi, T, max_windows=2)  # several chunks of windows
+    assert pred.current.cam.shape == (n, 3) and set(pred.deltas) == {-2, 2}
+    _assert_from_centre_windows(generator, phi, pred, T, margin=4)
     # the window matters (GroupNorm statistics span it): one pass over the clip differs
     with torch.no_grad():
         whole = generator.predict(generator.temporal(phi[None])).current.pose_aa[0]
@@ -50,12 +55,7 @@ def test_a_receptive_field_longer_than_the_window_keeps_the_central_frames(gener
     phi = torch.randn(n, 16, generator=torch.Generator().manual_seed(3))
     pred = predict_clip(generator, phi, T)
     assert pred.current.pose_aa.shape == (n, 24, 3)
-    for w in centre_windows(n, T, margin=3):
-        with torch.no_grad():
-            direct = generator.predict(generator.temporal(phi[w.start : w.start + T][None]))
-        keep = slice(w.keep_start - w.start, w.keep_stop - w.start)
-        torch.testing.assert_close(pred.current.pose_aa[w.keep_start : w.keep_stop],
-                                   direct.current.pose_aa[0, keep])  # fmt: skip
+    _assert_from_centre_windows(generator, phi, pred, T, margin=3)
 
 
 def test_short_clips_are_padded_and_constant_mode_repeats_the_current_pose(generator):
