@@ -224,17 +224,15 @@ class BodyModel(nn.Module):
             + blend_shapes(betas, self.subset_shapedirs)
             + (pose_feature @ self.subset_posedirs).view(N, -1, 3)
         )  # (N, U, 3)
-        # Blend the 3x4 joint transforms per vertex with one (U, 24) @ (24, N*12) product.
+        # Blend the 3x4 joint transforms per vertex with one (U, 24) @ (24, N*12) product and
+        # apply them as [R | t] @ [v; 1] in one batched matmul over (U, N): in vertex-major
+        # order no transposed copy of T is made (the cheapest of the forms tried, backward
+        # included).
         rel = rel_transforms[:, :, :3].reshape(N, NUM_SMPL_JOINTS, 12).transpose(0, 1)
         T = (self.subset_weights @ rel.reshape(NUM_SMPL_JOINTS, N * 12)).view(-1, N, 3, 4)
-        T = T.transpose(0, 1)  # (N, U, 3, 4)
-        # R @ v + t written out per column: cheaper than N*U tiny 3x3 matmuls.
-        verts = (
-            T[..., 0] * v_posed[..., 0:1]
-            + T[..., 1] * v_posed[..., 1:2]
-            + T[..., 2] * v_posed[..., 2:3]
-            + T[..., 3]
-        )  # (N, U, 3)
+        v = v_posed.transpose(0, 1)  # (U, N, 3)
+        v_h = torch.cat([v, v.new_ones(*v.shape[:2], 1)], dim=-1)  # (U, N, 4)
+        verts = torch.matmul(T, v_h[..., None])[..., 0].transpose(0, 1)  # (N, U, 3)
         return smpl_joints, verts
 
 
