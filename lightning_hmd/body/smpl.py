@@ -17,7 +17,7 @@ import numpy as np
 import smplx
 import torch
 from einops import pack, unpack
-from smplx.lbs import batch_rigid_transform, blend_shapes
+from smplx.lbs import batch_rigid_transform
 from torch import Tensor, nn
 
 from lightning_hmd.body import model_files
@@ -103,28 +103,42 @@ class BodyModel(nn.Module):
     ) -> None:
         """Precompute what the joints-only path needs.
 
-        Losses need joints, not meshes: the 24 SMPL joints follow from (J_regressor @ v_template)
-        and (J_regressor @ shapedirs) without blending all V vertices, and the extra regressors
-        read only a few hundred vertices, so only those are shaped, posed and skinned.
+        Losses need joints, not meshes. The 24 SMPL joints follow from (J_regressor @
+        v_template) and (J_regressor @ shapedirs) without blending all V vertices. A regressed
+        joint k is sum_u R[k, u] (sum_j W[u, j] G_j) [v_u; 1] with the posed vertices v_u linear
+        in (1, betas, pose feature) and G_j the joints' 3x4 transforms, so it equals
+        sum_j G_j Y[k, j] with Y[k, j] = sum_u R[k, u] W[u, j] [v_u; 1], itself linear in
+        (1, betas, pose feature): the coefficients are folded here once, in float64, and no
+        vertex is formed per frame (about a third of the products of shaping, posing and
+        skinning the regressors' vertices, and none of their intermediate tensors).
         """
         J_reg = np.asarray(arrays["J_regressor"], np.float64)  # (24, V)
         shapedirs = np.asarray(arrays["shapedirs"], np.float64)[:, :, :NUM_BETAS]  # (V, 3, S)
-        columns = [np.flatnonzero(np.any(regressors[n] != 0, axis=0)) for n in self.regressor_names]
-        subset = np.unique(np.concatenate(columns)) if columns else np.zeros(0, np.int64)
-        posedirs = np.asarray(arrays["posedirs"])[subset].astype(np.float64)  # (U, 3, 207)
 
         def buf(name: str, value: np.ndarray, to: torch.dtype = dtype) -> None:
             self.register_buffer(name, torch.as_tensor(value).to(to), persistent=False)
 
         buf("joint_template", J_reg @ np.asarray(arrays["v_template"], np.float64))  # (24, 3)
         buf("joint_shapedirs", np.einsum("jv,vcs->jcs", J_reg, shapedirs))  # (24, 3, S)
-        buf("subset", subset, torch.long)  # (U,)
-        buf("subset_template", np.asarray(arrays["v_template"], np.float64)[subset])  # (U, 3)
-        buf("subset_shapedirs", shapedirs[subset])  # (U, 3, S)
-        buf("subset_posedirs", posedirs.reshape(len(subset) * 3, NUM_POSE_BASIS).T)  # (207, U*3)
-        buf("subset_weights", np.asarray(arrays["weights"], np.float64)[subset])  # (U, 24)
+        if not self.regressor_names:
+            return
+        R = np.concatenate([np.asarray(regressors[n], np.float64) for n in self.regressor_names])
+        subset = np.flatnonzero(np.any(R != 0, axis=0))  # (U,) vertices any regressor reads
+        buf("subset", subset, torch.long)  # the full forward regresses from these vertices
         for name in self.regressor_names:
             buf(f"{name}_regressor", np.asarray(regressors[name], np.float64)[:, subset])  # (K, U)
+        M = np.einsum("ku,uj->kju", R[:, subset], np.asarray(arrays["weights"], np.float64)[subset])
+        K = M.shape[0]
+        posedirs = np.asarray(arrays["posedirs"], np.float64)[subset]  # (U, 3, 207)
+        template = np.asarray(arrays["v_template"], np.float64)[subset]  # (U, 3)
+        fold = M.reshape(K * NUM_SMPL_JOINTS, -1)  # (K*24, U)
+        buf("fold_template", (fold @ template).reshape(K, NUM_SMPL_JOINTS, 3))
+        buf("fold_ones", M.sum(-1))  # (K, 24): the weight of the transforms' translations
+        shape = np.tensordot(fold, shapedirs[subset], axes=(1, 0))  # (K*24, 3, S)
+        buf("fold_shapedirs", shape.transpose(2, 0, 1).reshape(NUM_BETAS, -1))  # (S, K*24*3)
+        pose = np.tensordot(fold, posedirs, axes=(1, 0))  # (K*24, 3, 207)
+        buf("fold_posedirs", pose.transpose(2, 0, 1).reshape(NUM_POSE_BASIS, -1))  # (207, K*72)
+        self.regressor_sizes = tuple(len(regressors[n]) for n in self.regressor_names)
 
     @classmethod
     def from_dir(
@@ -184,7 +198,7 @@ class BodyModel(nn.Module):
         rotmat, packed_shape = pack([pose_rotmat], "* j r c")  # (N, 24, 3, 3)
         betas, _ = pack([betas], "* s")  # (N, 10)
         if joints_only:
-            smpl_joints, subset_verts = self._joints_only(rotmat, betas)
+            smpl_joints, regressed = self._joints_only(rotmat, betas)
             vertices = None
         else:
             out = self.smpl(
@@ -192,11 +206,12 @@ class BodyModel(nn.Module):
             )
             vertices = out.vertices  # (N, V, 3)
             smpl_joints = out.joints[:, :NUM_SMPL_JOINTS]  # (N, 24, 3)
-            subset_verts = vertices[:, self.subset]  # (N, U, 3)
-        regressed = {
-            name: torch.einsum("nuc,ku->nkc", subset_verts, getattr(self, f"{name}_regressor"))
-            for name in self.regressor_names
-        }  # (N, K, 3)
+            regressed = {
+                name: torch.einsum(
+                    "nuc,ku->nkc", vertices[:, self.subset], getattr(self, f"{name}_regressor")
+                )
+                for name in self.regressor_names
+            }  # (N, K, 3)
 
         def restore(x: Tensor | None) -> Tensor | None:
             return None if x is None else unpack(x, packed_shape, "* j c")[0]
@@ -208,32 +223,29 @@ class BodyModel(nn.Module):
             vertices=restore(vertices),
         )
 
-    def _joints_only(self, rotmat: Tensor, betas: Tensor) -> tuple[Tensor, Tensor]:
-        """SMPL joints (N, 24, 3) and the regressors' vertices (N, U, 3), by smplx's LBS steps."""
+    def _joints_only(self, rotmat: Tensor, betas: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
+        """SMPL joints (N, 24, 3) and each regressor's joints (N, K, 3), by smplx's kinematic
+        chain and the folded coefficients of :meth:`_register_joints_only_buffers`."""
         N = rotmat.shape[0]
         joints = self.joint_template + torch.einsum("ns,jcs->njc", betas, self.joint_shapedirs)
         smpl_joints, rel_transforms = batch_rigid_transform(
             rotmat, joints, self.smpl.parents, dtype=rotmat.dtype
         )  # (N, 24, 3), (N, 24, 4, 4)
-        if self.subset.numel() == 0:
-            return smpl_joints, smpl_joints.new_zeros(N, 0, 3)
+        if not self.regressor_names:
+            return smpl_joints, {}
         ident = torch.eye(3, dtype=rotmat.dtype, device=rotmat.device)
         pose_feature = (rotmat[:, 1:] - ident).reshape(N, -1)  # (N, 207)
-        v_posed = (
-            self.subset_template
-            + blend_shapes(betas, self.subset_shapedirs)
-            + (pose_feature @ self.subset_posedirs).view(N, -1, 3)
-        )  # (N, U, 3)
-        # Blend the 3x4 joint transforms per vertex with one (U, 24) @ (24, N*12) product and
-        # apply them as [R | t] @ [v; 1] in one batched matmul over (U, N): in vertex-major
-        # order no transposed copy of T is made (the cheapest of the forms tried, backward
-        # included).
-        rel = rel_transforms[:, :, :3].reshape(N, NUM_SMPL_JOINTS, 12).transpose(0, 1)
-        T = (self.subset_weights @ rel.reshape(NUM_SMPL_JOINTS, N * 12)).view(-1, N, 3, 4)
-        v = v_posed.transpose(0, 1)  # (U, N, 3)
-        v_h = torch.cat([v, v.new_ones(*v.shape[:2], 1)], dim=-1)  # (U, N, 4)
-        verts = torch.matmul(T, v_h[..., None])[..., 0].transpose(0, 1)  # (N, U, 3)
-        return smpl_joints, verts
+        K = self.fold_ones.shape[0]
+        Y = (
+            self.fold_template.view(1, -1)
+            + betas @ self.fold_shapedirs
+            + pose_feature @ self.fold_posedirs
+        ).view(N, K, NUM_SMPL_JOINTS * 3)  # (N, K, 24*3): Y[k, j] per joint j, 3 coordinates
+        rot = rel_transforms[:, :, :3, :3].transpose(-1, -2).reshape(N, NUM_SMPL_JOINTS * 3, 3)
+        out = torch.bmm(Y, rot) + self.fold_ones @ rel_transforms[:, :, :3, 3]  # (N, K, 3)
+        return smpl_joints, dict(
+            zip(self.regressor_names, out.split(self.regressor_sizes, dim=1), strict=True)
+        )
 
 
 def exclude_from_ddp(root: nn.Module) -> list[str]:
