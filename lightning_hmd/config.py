@@ -30,6 +30,7 @@ class AugmentConfig:
     trans_max: float = 20.0  # per-frame translation U(-trans_max, trans_max), px of a 224 crop
     flip_prob: float = 0.5  # whole-sequence horizontal flip
     per_frame: bool = True  # independent jitter per frame (HMMR); false: one per sequence
+    feature_noise: float = 0.0  # data.inputs=features: std of Gaussian noise added to phi per frame
 
 
 INPUTS = ("features", "images")

@@ -127,6 +127,11 @@ class WindowMaker:
             sample = replace(sample, jpeg=None)
         else:
             sample = replace(sample, jpeg=None)
+            noise = 0.0 if self.augment is None or rng is None else self.augment.feature_noise
+            if noise > 0 and sample.phi is not None:
+                phi = np.asarray(sample.phi, dtype=np.float32)
+                phi = phi + rng.normal(0.0, noise, phi.shape).astype(np.float32)
+                sample = replace(sample, phi=phi)
         return WindowItem(sample, key, start, owned, valid, images)
 
 

@@ -366,3 +366,36 @@ def test_single_frame_batches_mix_many_clips(tmp_path):
     loader = train_loader([tmp_path / "tr"], [1.0], batch_size=16, seq_len=1, batches_per_epoch=8)
     distinct = [len(set(b.info.key)) for b in loader]
     assert min(distinct) >= 8, distinct
+
+
+def _stored_phi(set_dir):
+    from lightning_hmd.data.stream import SkipCounter
+    from lightning_hmd.evaluation.run import read_clips
+
+    return {
+        r.key: np.asarray(r.sample.phi, np.float32) for r in read_clips([set_dir], SkipCounter())
+    }
+
+
+@pytest.mark.parametrize("noise", [0.0, 0.5])
+def test_feature_noise_is_added_to_training_features_only(tmp_path, noise):
+    write_clip_set(tmp_path / "tr", [4], [12, 9], split="train")
+    stored = _stored_phi(tmp_path / "tr")
+    loader = train_loader(
+        [tmp_path / "tr"], [1.0], batches_per_epoch=6, augment=AugmentConfig(feature_noise=noise)
+    )
+    diffs = []
+    for b in loader:
+        for i, (key, start) in enumerate(zip(b.info.key, b.info.start.tolist(), strict=True)):
+            diffs.append(b.clips.phi[i].numpy() - stored[key][start : start + T])
+    d = np.stack(diffs)  # (windows, T, D): the noise drawn per frame and feature
+    assert d.shape == (24, T, FEAT_DIM)
+    if noise == 0.0:
+        assert np.abs(d).max() == 0.0
+    else:
+        assert abs(d.std() - noise) < 0.05 and abs(d.mean()) < 0.05
+        assert np.abs(np.diff(d, axis=1)).mean() > 0.5  # independent per frame, not per window
+    # evaluation windows (12 and 9 frames: no padding at T = 6) carry the stored features
+    for b in eval_loader([tmp_path / "tr"]):
+        for i, (key, start) in enumerate(zip(b.info.key, b.info.start.tolist(), strict=True)):
+            np.testing.assert_array_equal(b.clips.phi[i].numpy(), stored[key][start : start + T])
