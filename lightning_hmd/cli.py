@@ -316,6 +316,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--out", default="runs/quickstart")
     p.add_argument("--clips", type=int, help="synthetic training clips")
+    p.add_argument("--test-clips", type=int, help="synthetic test clips")
     p.add_argument("--hmr-budget", type=int, help="HMR stage batches")
     p.add_argument("--hmr-batch-size", type=int, help="HMR stage single frames per batch")
     p.add_argument("--copies", type=int, help="augmented feature copies per training clip")

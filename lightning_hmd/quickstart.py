@@ -9,7 +9,8 @@ on a CPU scale (preset ``quickstart``):
    with per-frame jitter (``lightning-hmd data features --copies``);
 3. the temporal model (temporal encoder, Δt heads, hallucinator, discriminator) and the
    single-frame ablation (``model.temporal.num_blocks=0``), both started from the HMR init
-   file and trained on the features for the same budget of batches;
+   file and trained on the features, with per-frame noise added to them
+   (``data.augment.feature_noise``, see the preset), for the same budget of batches;
 
 then evaluates both and a mean-pose baseline on the held-out test split and writes
 ``metrics.json`` and ``report.md`` with pictures to the output folder.
@@ -80,12 +81,13 @@ HMR_STAGE = [
 
 @dataclass(frozen=True)
 class Plan:
-    """The quickstart's sizes: synthetic training clips, the HMR stage's budget and batch
+    """The quickstart's sizes: synthetic training and test clips, the HMR stage's budget and batch
     (single frames), augmented feature copies per clip, and the budget and batch (sequences)
     of each temporal / single-frame run."""
 
     clips: int = 384
-    hmr_budget: int = 2000
+    test_clips: int = 32
+    hmr_budget: int = 4000
     hmr_batch_size: int = 64
     copies: int = 4
     budget: int = 1000
@@ -315,7 +317,7 @@ def run_quickstart(
     plan = plan or Plan()
     out = Path(out)
     data, features = out / "data", out / "features"
-    spec = SynthSpec(clips=plan.clips, val_clips=8, test_clips=8, frames=40)
+    spec = SynthSpec(clips=plan.clips, val_clips=8, test_clips=plan.test_clips, frames=40)
     workers = max(1, min(8, os.cpu_count() or 1))  # render tracks on every core
     make_synthetic_dataset(data, spec, progress=progress, workers=workers)
     timings = {"data": time.perf_counter() - start}
@@ -381,12 +383,12 @@ def run_quickstart(
     report = [
         "# Quickstart report",
         "",
-        f"Synthetic data: {plan.clips} training clips, 8 validation, 8 test, {spec.frames} "
-        f"frames each, rendered at {spec.image_size} px, {spec.img_size} px crops. HMR stage: "
-        f"{plan.hmr_budget} batches of {plan.hmr_batch_size} single frames; features with "
-        f"{plan.copies} augmented copies per training clip; temporal and single-frame runs: "
-        f"{plan.budget} batches of {plan.batch_size} sequences of {cfg.data.seq_len} frames "
-        f"each. Wall time: {elapsed / 60:.1f} min "
+        f"Synthetic data: {plan.clips} training clips, 8 validation, {plan.test_clips} test, "
+        f"{spec.frames} frames each, rendered at {spec.image_size} px, {spec.img_size} px "
+        f"crops. HMR stage: {plan.hmr_budget} batches of {plan.hmr_batch_size} single frames; "
+        f"features with {plan.copies} augmented copies per training clip; temporal and "
+        f"single-frame runs: {plan.budget} batches of {plan.batch_size} sequences of "
+        f"{cfg.data.seq_len} frames each. Wall time: {elapsed / 60:.1f} min "
         f"({', '.join(f'{k} {v:.0f} s' for k, v in timings.items())}).",
         "",
         *table,

@@ -14,7 +14,10 @@ from lightning_hmd.data.shards import read_manifest
 @pytest.mark.timeout(900)
 def test_quickstart_writes_metrics_report_and_pictures(offscreen_gl, tmp_path):
     out = tmp_path / "quickstart"
-    sizes = "--budget 4 --clips 4 --hmr-budget 4 --hmr-batch-size 8 --copies 2 --batch-size 2"
+    sizes = (
+        "--budget 4 --clips 4 --test-clips 3 --hmr-budget 4 --hmr-batch-size 8 --copies 2 "
+        "--batch-size 2"
+    )
     args = ["quickstart", "--out", str(out), *sizes.split(), "--no-progress"]
     assert main(args) == 0
     metrics = json.loads((out / "metrics.json").read_text())
@@ -31,8 +34,11 @@ def test_quickstart_writes_metrics_report_and_pictures(offscreen_gl, tmp_path):
     assert "seq_len: 1" in hmr and "inputs: images" in hmr and "freeze_encoder: false" in hmr
     temporal = (out / "runs" / "temporal" / "hparams.yaml").read_text()
     assert f"init_checkpoint: {out / 'hmr_init.pt'}" in temporal and "inputs: features" in temporal
+    # both feature runs add the preset's per-frame noise to their training features
+    for run in ("temporal", "single_frame"):
+        assert "feature_noise: 2.0" in (out / "runs" / run / "hparams.yaml").read_text()
     assert read_manifest(out / "features" / "train").total_frames == 2 * 4 * 40
-    assert read_manifest(out / "features" / "test").total_frames == 8 * 40
+    assert read_manifest(out / "features" / "test").total_frames == 3 * 40
     assert metrics["plan"]["copies"] == 2 and set(metrics["stage_time_s"]) == {
         "data", "hmr_stage", "features", "temporal_runs"}  # fmt: skip
     report = (out / "report.md").read_text()
