@@ -292,8 +292,8 @@ def _pictures(out: Path, scored: dict[str, Scored], curves: dict, sample: ClipSa
     return names
 
 
-def _fmt(v: float | None) -> str:
-    return "—" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.1f}"
+def _fmt(v: float | None, digits: int = 1) -> str:
+    return "—" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.{digits}f}"
 
 
 def run_quickstart(
@@ -376,7 +376,8 @@ def run_quickstart(
         ("single-frame", results["single_frame"]),
     ]
     for name, m in named:
-        table.append(f"| {name} | " + " | ".join(_fmt(m.get(k)) for k in keys) + " |")
+        cells = [_fmt(m.get(k), 3 if k == "pck" else 1) for k in keys]  # pck is a fraction
+        table.append(f"| {name} | " + " | ".join(cells) + " |")
     t, b, sf = results["temporal"], metrics["baseline_mean_pose"], results["single_frame"]
     ratio = t["pa_mpjpe"] / b["pa_mpjpe"] if b.get("pa_mpjpe") else math.nan
     accel_ratio = t["accel_error"] / sf["accel_error"] if sf.get("accel_error") else math.nan
