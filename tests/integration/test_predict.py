@@ -198,7 +198,7 @@ def test_a_model_trained_on_synthetic_data_finds_the_people(offscreen_gl, tmp_pa
     synthetic data (the quickstart's HMR stage, 300 batches of 32 frames from 64 clips)
     predicts the two rendered people's 14 LSP joints with an MPJPE (pelvis-aligned) at most
     85 % of the mean pose's. (Its PA-MPJPE is not yet below the mean pose's at this budget;
-    the quickstart's models reach PA-MPJPE 143-146 mm on this video against the mean pose's
+    the quickstart's models reach PA-MPJPE 132-138 mm on this video against the mean pose's
     165-167 mm: benchmarks/results/predict_throughput.md.)"""
     from lightning_hmd.body.model_files import load_mean_params
     from lightning_hmd.body.smpl import BodyModel
