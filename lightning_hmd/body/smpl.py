@@ -120,6 +120,7 @@ class BodyModel(nn.Module):
 
         buf("joint_template", J_reg @ np.asarray(arrays["v_template"], np.float64))  # (24, 3)
         buf("joint_shapedirs", np.einsum("jv,vcs->jcs", J_reg, shapedirs))  # (24, 3, S)
+        self.regressor_sizes = tuple(len(regressors[n]) for n in self.regressor_names)
         if not self.regressor_names:
             return
         R = np.concatenate([np.asarray(regressors[n], np.float64) for n in self.regressor_names])
@@ -138,7 +139,6 @@ class BodyModel(nn.Module):
         buf("fold_shapedirs", shape.transpose(2, 0, 1).reshape(NUM_BETAS, -1))  # (S, K*24*3)
         pose = np.tensordot(fold, posedirs, axes=(1, 0))  # (K*24, 3, 207)
         buf("fold_posedirs", pose.transpose(2, 0, 1).reshape(NUM_POSE_BASIS, -1))  # (207, K*72)
-        self.regressor_sizes = tuple(len(regressors[n]) for n in self.regressor_names)
 
     @classmethod
     def from_dir(

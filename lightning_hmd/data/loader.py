@@ -118,20 +118,18 @@ class WindowMaker:
         rng: np.random.Generator | None,
     ) -> WindowItem:
         images = None
+        training = self.augment is not None and rng is not None
         if self.inputs == "images":
             stored = decode_jpegs(sample.jpeg)
-            if self.augment is not None and rng is not None:
+            if training:
                 sample, images = augment_clip(sample, stored, self.augment, rng, self.img_size)
             else:
                 sample, images = center_crop(sample, stored, self.img_size)
-            sample = replace(sample, jpeg=None)
-        else:
-            sample = replace(sample, jpeg=None)
-            noise = 0.0 if self.augment is None or rng is None else self.augment.feature_noise
-            if noise > 0 and sample.phi is not None:
-                phi = np.asarray(sample.phi, dtype=np.float32)
-                phi = phi + rng.normal(0.0, noise, phi.shape).astype(np.float32)
-                sample = replace(sample, phi=phi)
+        elif training and self.augment.feature_noise > 0 and sample.phi is not None:
+            phi = np.asarray(sample.phi, dtype=np.float32)
+            noise = rng.normal(0.0, self.augment.feature_noise, phi.shape).astype(np.float32)
+            sample = replace(sample, phi=phi + noise)
+        sample = replace(sample, jpeg=None)
         return WindowItem(sample, key, start, owned, valid, images)
 
 
