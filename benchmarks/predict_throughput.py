@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from fixtures.video import FOCAL, make_video, write_alphapose
 
 from lightning_hmd.body.synth import write_synthetic_model
-from lightning_hmd.evaluation.windows import centre_windows, receptive_margin
+from lightning_hmd.evaluation.windows import centre_plan, receptive_margin
 from lightning_hmd.inference.frames import open_frames
 from lightning_hmd.inference.predict import (
     Predictor,
@@ -47,7 +47,8 @@ def random_predictor(preset: str, body_dir: Path) -> Predictor:
     from lightning_hmd.config import load_config, to_container
     from lightning_hmd.train.module import HMMRModule
 
-    cfg = load_config(preset, overrides=["data.inputs=images", f"body.model_dir={body_dir}"])
+    cfg = load_config(preset, overrides=["model.init_checkpoint=none", "data.inputs=images",
+                                         f"body.model_dir={body_dir}"])  # fmt: skip
     module = HMMRModule(to_container(cfg))
     return Predictor(module.generator.eval(), module.body.eval(), cfg.data.seq_len,
                      cfg.data.img_size)  # fmt: skip
@@ -59,8 +60,9 @@ def per_window_encoding(predictor: Predictor, crops: np.ndarray) -> None:
     g = predictor.generator
     margin = receptive_margin(len(g.temporal.blocks), g.temporal.kernel_size)
     images = torch.from_numpy(np.ascontiguousarray(crops.transpose(0, 3, 1, 2)))
-    for w in centre_windows(len(crops), predictor.seq_len, margin):
-        window = images[w.start : w.start + predictor.seq_len][None]
+    plan = centre_plan(len(crops), predictor.seq_len, margin)
+    for frames in plan.inputs:  # padding positions (outside the track) take an edge frame
+        window = images[torch.from_numpy(np.clip(frames, 0, len(crops) - 1))][None]
         g.predict(g.temporal(g.encode_images(window)))
 
 

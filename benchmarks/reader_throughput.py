@@ -3,13 +3,15 @@ HMMR's augmentation.
 
 Usage::
 
-    .venv/bin/python benchmarks/reader_throughput.py [--workers 2] [--batches 60]
+    .venv/bin/python benchmarks/reader_throughput.py [--workers 2] [--batches 60] [--clips 64]
 
 Writes two shard sets of 150-frame clips (the converters' chunk length) to a temporary
 directory (features: 2048-D float16 phi; images: 300 px JPEG pre-crops, as the converters
 write for training) and times ``build_train_loader`` (random windows, dataset mixing off,
-mocap stream on) and ``build_eval_loader`` (every window) over them. Frames = B * T per
-batch; the first batch (worker start-up) is not timed.
+mocap stream on) over them, frames = B * T per batch, and ``build_track_loader`` (whole
+tracks for evaluation; the feature clips are chunks of tracks of ``--track-chunks`` chunks
+each, joined back when read), frames = the frames of each delivered track. The first batch
+or track (worker start-up) is not timed.
 Goals per loader worker: >= 20,000 frames/s for features, >= 500 frames/s for 224 px crops
 with augmentation.
 """
@@ -28,9 +30,10 @@ import numpy as np
 import torch
 
 from lightning_hmd.config import AugmentConfig
-from lightning_hmd.data.loader import build_eval_loader, build_train_loader
+from lightning_hmd.data.loader import build_train_loader
 from lightning_hmd.data.schema import ClipSample, MocapSample, make_key, make_mocap_key
 from lightning_hmd.data.shards import ShardSetWriter
+from lightning_hmd.data.whole_tracks import build_track_loader
 
 FEAT_DIM = 2048
 
@@ -46,7 +49,10 @@ def _jpeg(size: int, rng: np.random.Generator) -> bytes:
     return buf.tobytes()
 
 
-def write_set(out: Path, clips: int, frames: int, *, features: bool, crop: int) -> None:
+def write_set(
+    out: Path, clips: int, frames: int, *, features: bool, crop: int, track_chunks: int = 1
+) -> None:
+    """``clips`` clips of ``frames`` frames: chunks of tracks of ``track_chunks`` chunks."""
     rng = np.random.default_rng(0)
     jpegs = [_jpeg(crop, rng) for _ in range(16)]  # reused: decoding cost is what matters
     with ShardSetWriter(out, "train", 32, "benchmark") as writer:
@@ -54,22 +60,24 @@ def write_set(out: Path, clips: int, frames: int, *, features: bool, crop: int) 
             kp = rng.uniform(-0.8, 0.8, (frames, 25, 3)).astype(np.float32)
             kp[..., 2] = 1.0
             box = np.tile(np.float32([0, 0, crop, crop]), (frames, 1))
+            track, chunk = divmod(i, track_chunks)
             sample = ClipSample(
                 dataset="bench",
                 split="train",
-                sequence=f"s{i:05d}",
+                sequence=f"s{track:05d}",
                 track_id=0,
                 fps=30.0,
                 kp2d=kp,
                 crop_box=box,
                 crop_scale=np.ones(frames, np.float32),
-                frame_index=np.arange(frames, dtype=np.int32),
+                frame_index=np.arange(chunk * frames, (chunk + 1) * frames, dtype=np.int32),
+                chunk=chunk,
                 phi=rng.normal(0, 1, (frames, FEAT_DIM)).astype(np.float16) if features else None,
                 encoder_id="bench" if features else None,
                 jpeg=None if features else [jpegs[(i + t) % 16] for t in range(frames)],
                 joints3d=rng.normal(0, 0.3, (frames, 14, 3)).astype(np.float32),
             )
-            writer.write(sample, make_key("bench", sample.sequence, 0, 0))
+            writer.write(sample, make_key("bench", sample.sequence, 0, chunk))
     with ShardSetWriter(out.parent / "mocap", "train", 1000, "benchmark", overwrite=True) as w:
         for i in range(2000):
             w.write(
@@ -94,6 +102,18 @@ def frames_per_second(loader, batches: int) -> tuple[float, int]:
     return done / elapsed, per_batch
 
 
+def track_frames_per_second(loader) -> tuple[float, int, int]:
+    """(frames/s over the tracks after the first, frames of the first track, tracks)."""
+    it = iter(loader)
+    first = next(it)
+    done, tracks, start = 0, 1, time.perf_counter()
+    for item in it:
+        done += item.sample.num_frames
+        tracks += 1
+    elapsed = time.perf_counter() - start
+    return (done / elapsed if done else float("nan")), first.sample.num_frames, tracks
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workers", type=int, default=2)
@@ -101,6 +121,8 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--seq-len", type=int, default=20)
     parser.add_argument("--chunk", type=int, default=150, help="frames per clip (converters: 150)")
+    parser.add_argument("--clips", type=int, default=64, help="feature clips (images: a quarter)")
+    parser.add_argument("--track-chunks", type=int, default=4, help="chunks per evaluation track")
     args = parser.parse_args()
     print(
         f"torch {torch.__version__}, {os.cpu_count()} CPUs, "
@@ -111,8 +133,9 @@ def main() -> None:
                   rank=0, world_size=1)  # fmt: skip
     with tempfile.TemporaryDirectory() as tmp:
         feats, images = Path(tmp) / "features" / "train", Path(tmp) / "images" / "train"
-        write_set(feats, 64, args.chunk, features=True, crop=224)
-        write_set(images, 16, args.chunk, features=False, crop=300)
+        write_set(feats, args.clips, args.chunk, features=True, crop=224,
+                  track_chunks=args.track_chunks)  # fmt: skip
+        write_set(images, max(1, args.clips // 4), args.chunk, features=False, crop=300)
         rows = []
         for name, set_dir, inputs, augment in (
             ("features, train (random windows)", feats, "features", AugmentConfig()),
@@ -125,9 +148,11 @@ def main() -> None:
                 batches_per_epoch=args.batches + 1, **common,
             )  # fmt: skip
             rows.append((name, *frames_per_second(loader, args.batches)))
-        loader = build_eval_loader([feats], inputs="features", img_size=224, **common)
-        rows.append(("features, eval (every window)", *frames_per_second(loader, 10**6)))
-    print("| reader | frames/s | frames/batch |")
+        loader = build_track_loader([feats], rank=0, world_size=1, num_workers=args.workers,
+                                    inputs="features", img_size=224)  # fmt: skip
+        fps, per_track, tracks = track_frames_per_second(loader)
+        rows.append((f"features, eval (whole tracks, {tracks} delivered)", fps, per_track))
+    print("| reader | frames/s | frames/batch (eval: frames/track) |")
     print("|---|---|---|")
     for name, fps, per_batch in rows:
         print(f"| {name} | {fps:,.0f} | {per_batch} |")

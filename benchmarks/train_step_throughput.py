@@ -57,6 +57,7 @@ def _data_overrides(root: Path) -> list[str]:
         f"body.model_dir={root / 'body_model'}",
         f"data.train_sets=[{root / 'train'}]",
         "data.train_weights=[1.0]",
+        "data.train_groups=[]",
         "data.val_sets=[]",
         "data.test_sets=[]",
         f"data.mocap_sets=[{root / 'mocap'}]",
@@ -68,6 +69,7 @@ def run(preset: str, root: Path, precision: str, batches: int, warmup: int, extr
     cfg = load_config(
         preset,
         overrides=[
+            "model.init_checkpoint=none",  # random weights: a timing, not a training
             *_data_overrides(root),
             f"trainer.accelerator={accelerator}",
             f"trainer.precision={precision}",

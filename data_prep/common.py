@@ -5,7 +5,6 @@ here so converters import one module).
 
 from __future__ import annotations
 
-import pickle
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -13,6 +12,7 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
+from lightning_hmd.data.safe_pickle import load_pickle
 from lightning_hmd.data.schema import MocapSample, make_mocap_key
 from lightning_hmd.data.shards import MANIFEST_NAME, Manifest, ShardSetWriter, read_manifest
 from lightning_hmd.data.tracks import (
@@ -143,43 +143,6 @@ def write_mocap(
         for i, sample in enumerate(tqdm(samples, desc=name, disable=not progress)):
             writer.write(sample, make_mocap_key(sample.dataset, i))
     return writer.manifest
-
-
-# Pickles of the public datasets (3DPW, HMR's neutrMosh) hold only numpy arrays and builtin
-# containers; this unpickler refuses every other global so a tampered file cannot run code.
-_SAFE_GLOBALS = {
-    ("numpy.core.multiarray", "_reconstruct"),
-    ("numpy._core.multiarray", "_reconstruct"),
-    ("numpy.core.multiarray", "scalar"),
-    ("numpy._core.multiarray", "scalar"),
-    ("numpy", "ndarray"),
-    ("numpy", "dtype"),
-    ("copy_reg", "_reconstructor"),
-    ("copyreg", "_reconstructor"),
-    ("__builtin__", "object"),
-    ("builtins", "object"),
-    ("_codecs", "encode"),  # bytes in protocol-2 pickles written by Python 3
-}
-
-
-class _RestrictedUnpickler(pickle.Unpickler):
-    def find_class(self, module: str, name: str) -> object:
-        if (module, name) in _SAFE_GLOBALS:
-            return super().find_class(module, name)
-        raise pickle.UnpicklingError(f"refusing to load {module}.{name} (only numpy arrays)")
-
-
-def load_pickle(path: Path) -> object:
-    """A pickle of numpy arrays and builtin containers (Python 2 pickles included).
-
-    Raises:
-        ValueError: naming the file when it is not such a pickle.
-    """
-    try:
-        with open(path, "rb") as f:
-            return _RestrictedUnpickler(f, encoding="latin1").load()
-    except (pickle.UnpicklingError, EOFError, AttributeError, ImportError) as err:
-        raise ValueError(f"{path}: not a readable pickle of arrays ({err})") from err
 
 
 def require_keys(obj: object, keys: Iterable[str], where: Path | str) -> dict:

@@ -5,9 +5,13 @@ written by ``sweep run``, curves from the CSV logger's ``metrics.csv`` or the W&
 in the run's ``wandb/``) given directly or found below a folder (a sweep's run root), W&B
 offline run directories on their own (``wandb/offline-run-*``: config, summary and history
 from the log), and W&B sweeps through the API when online. Runs that differ only in their
-seed form one configuration; the table gives mean ± std over seeds. Writes ``compare.md``,
-``compare.csv``, ``learning_curves.png`` (validation metric against batches, mean over
-seeds) and, for each swept parameter, ``<metric>_vs_<parameter>.png``.
+seed form one configuration; the table gives mean ± std over seeds. Every number carries the
+evaluation protocol it was scored under (``summary.json``'s ``protocol``, the W&B summary's
+``protocol``): columns are per metric and protocol, ``val/pa_mpjpe [hmmr]``, so numbers of
+different protocols never share a column, and ``compare.md`` ends with each protocol's card.
+Writes ``compare.md``, ``compare.csv``, ``learning_curves.png`` (validation metric against
+batches, mean over seeds), ``accuracy_vs_smoothness.png`` (PA-MPJPE against acceleration
+error per configuration) and, for each swept parameter, ``<metric>_vs_<parameter>.png``.
 """
 
 from __future__ import annotations
@@ -22,12 +26,15 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from lightning_hmd.evaluation.protocols import PROTOCOLS
 from lightning_hmd.train.run_dir import SUMMARY, read_summary, read_sweep_record
 from lightning_hmd.wandb_offline import OFFLINE_GLOB, OfflineRun, offline_runs
 
 METRICS_CSV = "metrics.csv"
 STEP_KEY = "trainer/global_step"  # what Lightning's WandbLogger logs as the step
 DEFAULT_METRICS = ("val/pa_mpjpe", "val/mpjpe")
+ACCURACY, SMOOTHNESS = "val/pa_mpjpe", "val/accel_error"  # the accuracy-against-smoothness plot
+UNRECORDED = "protocol not recorded"  # runs written before results named their protocol
 
 
 @dataclass
@@ -42,6 +49,7 @@ class RunRecord:
     finished: bool
     metrics: dict[str, float]
     curves: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
+    protocol: str = UNRECORDED  # the evaluation protocol of its validation metrics
 
     @property
     def config_label(self) -> str:
@@ -98,6 +106,7 @@ def read_run(run_dir: Path, curve_keys: Sequence[str] = DEFAULT_METRICS) -> RunR
         finished=bool(summary.get("finished")),
         metrics={k: float(v) for k, v in summary.get("metrics", {}).items()},
         curves=read_curves(run_dir, curve_keys),
+        protocol=(summary.get("protocol") or {}).get("name") or UNRECORDED,
     )
 
 
@@ -113,6 +122,7 @@ def offline_record(run: OfflineRun, curve_keys: Sequence[str] = DEFAULT_METRICS)
         finished=bool(run.summary.get("finished")),
         metrics={k: float(v) for k, v in run.summary.items() if k.startswith("val/")},
         curves=wandb_curves(run, curve_keys),
+        protocol=str(run.summary.get("protocol") or UNRECORDED),
     )
 
 
@@ -171,6 +181,7 @@ def runs_from_wandb(
                 finished=run.state == "finished",
                 metrics={k: float(v) for k, v in run.summary.items() if k.startswith("val/")},
                 curves=curves,
+                protocol=str(run.summary.get("protocol") or UNRECORDED),
             )
         )
     return records
@@ -178,83 +189,118 @@ def runs_from_wandb(
 
 @dataclass(frozen=True)
 class ConfigRow:
-    """One configuration: its label, parameters, runs (seeds) and per-metric mean and std."""
+    """One configuration under one protocol: its label, parameters, runs (seeds) and
+    per-metric mean and std."""
 
     label: str
     params: dict
     runs: int
     mean: dict[str, float]
     std: dict[str, float]
+    protocol: str = UNRECORDED
 
 
 def summarise_configs(runs: Sequence[RunRecord], metrics: Sequence[str]) -> list[ConfigRow]:
-    """Group runs by configuration (everything but the seed); mean and sample std over seeds
-    (std 0 for a single run)."""
-    groups: dict[str, list[RunRecord]] = defaultdict(list)
+    """Group runs by configuration (everything but the seed) and protocol; mean and sample
+    std over seeds (std 0 for a single run)."""
+    groups: dict[tuple[str, str], list[RunRecord]] = defaultdict(list)
     for r in runs:
-        groups[r.config_label].append(r)
+        groups[(r.config_label, r.protocol)].append(r)
     rows = []
-    for label, rs in groups.items():
+    for (label, protocol), rs in groups.items():
         mean, std = {}, {}
         for m in metrics:
             vals = np.array([r.metrics[m] for r in rs if m in r.metrics], dtype=float)
             mean[m] = float(vals.mean()) if len(vals) else math.nan
             std[m] = float(vals.std(ddof=1)) if len(vals) > 1 else 0.0 if len(vals) else math.nan
-        rows.append(ConfigRow(label, rs[0].params, len(rs), mean, std))
+        rows.append(ConfigRow(label, rs[0].params, len(rs), mean, std, protocol))
     return rows
+
+
+def columns(rows: Sequence[ConfigRow], metrics: Sequence[str]) -> list[tuple[str, str]]:
+    """(metric, protocol) of each value column: a metric gets one column per protocol."""
+    protocols = sorted({r.protocol for r in rows})
+    return [(m, p) for m in metrics for p in protocols]
+
+
+def column_name(metric: str, protocol: str) -> str:
+    return f"{metric} [{protocol}]"
 
 
 def _fmt(mean: float, std: float) -> str:
     return "—" if math.isnan(mean) else f"{mean:.2f} ± {std:.2f}"
 
 
+def _cell(row: ConfigRow, metric: str, protocol: str) -> tuple[float, float]:
+    if row.protocol != protocol:
+        return math.nan, math.nan
+    return row.mean[metric], row.std[metric]
+
+
 def markdown_table(rows: Sequence[ConfigRow], metrics: Sequence[str]) -> str:
-    """The table of configurations: seeds and mean ± std of each metric."""
-    lines = ["| configuration | seeds | " + " | ".join(metrics) + " |",
-             "|---|---|" + "---|" * len(metrics)]  # fmt: skip
+    """The table of configurations: protocol, seeds and mean ± std of each metric, one
+    column per metric and protocol; then the card of each protocol in the table."""
+    cols = columns(rows, metrics)
+    lines = ["| configuration | protocol | seeds | "
+             + " | ".join(column_name(m, p) for m, p in cols) + " |",
+             "|---|---|---|" + "---|" * len(cols)]  # fmt: skip
     for r in rows:
-        cells = " | ".join(_fmt(r.mean[m], r.std[m]) for m in metrics)
-        lines.append(f"| {r.label} | {r.runs} | {cells} |")
+        cells = " | ".join(_fmt(*_cell(r, m, p)) for m, p in cols)
+        lines.append(f"| {r.label} | {r.protocol} | {r.runs} | {cells} |")
+    lines.append("")
+    for name in sorted({r.protocol for r in rows}):
+        proto = PROTOCOLS.get(name)
+        if proto is None:
+            lines.append(f"- **{name}**: these runs' summaries do not name their protocol.")
+            continue
+        rules = "; ".join(f"{k}: {v}" for k, v in proto.card.items())
+        lines.append(f"- **{name}** protocol: {rules}")
     return "\n".join(lines) + "\n"
 
 
 def write_tables(rows: Sequence[ConfigRow], metrics: Sequence[str], out: Path) -> None:
-    """``compare.md`` (Markdown) and ``compare.csv`` (mean and std columns)."""
+    """``compare.md`` (Markdown) and ``compare.csv`` (mean and std per metric and protocol)."""
     (out / "compare.md").write_text(markdown_table(rows, metrics))
+    cols = columns(rows, metrics)
     with open(out / "compare.csv", "w", newline="") as f:
         w = csv.writer(f)
-        w.writerow(
-            ["configuration", "seeds", *(f"{m} {s}" for m in metrics for s in ("mean", "std"))]
-        )
+        heads = [f"{column_name(m, p)} {s}" for m, p in cols for s in ("mean", "std")]
+        w.writerow(["configuration", "protocol", "seeds", *heads])
         for r in rows:
-            w.writerow([r.label, r.runs, *(v for m in metrics for v in (r.mean[m], r.std[m]))])
+            w.writerow([r.label, r.protocol, r.runs,
+                        *(v for m, p in cols for v in _cell(r, m, p))])  # fmt: skip
 
 
 def _slug(text: str) -> str:
     return "".join(c if c.isalnum() else "_" for c in text).strip("_")
 
 
+def _tag(label: str, protocol: str, several: bool) -> str:
+    return f"{label} [{protocol}]" if several else label
+
+
 def write_plots(
     runs: Sequence[RunRecord], rows: Sequence[ConfigRow], metric: str, out: Path
 ) -> list[str]:
-    """Learning curves per configuration and ``metric`` against each swept parameter."""
+    """Learning curves per configuration, accuracy against smoothness, and ``metric``
+    against each swept parameter; a protocol's numbers never share a line with another's."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     names = []
+    several = len({r.protocol for r in runs}) > 1
     fig, ax = plt.subplots(figsize=(7, 4))
-    groups: dict[str, list[RunRecord]] = defaultdict(list)
+    groups: dict[tuple[str, str], list[RunRecord]] = defaultdict(list)
     for r in runs:
-        groups[r.config_label].append(r)
-    for label, rs in groups.items():
+        groups[(r.config_label, r.protocol)].append(r)
+    for (label, protocol), rs in groups.items():
         curves = [dict(r.curves.get(metric, [])) for r in rs]
         steps = sorted(set.intersection(*(set(c) for c in curves))) if curves else []
         if steps:
-            ax.plot(
-                steps, [np.mean([c[s] for c in curves]) for s in steps], marker="o", label=label
-            )
+            ax.plot(steps, [np.mean([c[s] for c in curves]) for s in steps], marker="o",
+                    label=_tag(label, protocol, several))  # fmt: skip
     ax.set(title=f"{metric} (mean over seeds)", xlabel="batch", ylabel=metric)
     if ax.lines:
         ax.legend(fontsize=7)
@@ -262,25 +308,59 @@ def write_plots(
     fig.savefig(out / "learning_curves.png", dpi=100)
     names.append("learning_curves.png")
 
+    names += _accuracy_vs_smoothness(plt, runs, out)
+
     keys = sorted({k for r in rows for k in r.params})
     for key in keys:
-        pts = [(r.params[key], r.mean[metric], r.std[metric]) for r in rows if key in r.params]
         fig, ax = plt.subplots(figsize=(6, 4))
-        labels = [str(v) for v, _, _ in pts]
-        numeric = all(isinstance(v, int | float) and not isinstance(v, bool) for v, _, _ in pts)
-        x = [v for v, _, _ in pts] if numeric else list(range(len(pts)))
-        order = np.argsort(x)
-        ax.errorbar(np.asarray(x)[order], [pts[i][1] for i in order], [pts[i][2] for i in order],
-                    marker="o", capsize=4)  # fmt: skip
-        if not numeric:
-            ax.set_xticks(x, labels)
+        for protocol in sorted({r.protocol for r in rows}):
+            pts = [(r.params[key], r.mean[metric], r.std[metric]) for r in rows
+                   if key in r.params and r.protocol == protocol]  # fmt: skip
+            labels = [str(v) for v, _, _ in pts]
+            numeric = all(isinstance(v, int | float) and not isinstance(v, bool) for v, _, _ in pts)
+            x = [v for v, _, _ in pts] if numeric else list(range(len(pts)))
+            order = np.argsort(x)
+            ax.errorbar(np.asarray(x)[order], [pts[i][1] for i in order],
+                        [pts[i][2] for i in order], marker="o", capsize=4,
+                        label=protocol)  # fmt: skip
+            if not numeric:
+                ax.set_xticks(x, labels)
         ax.set(title=f"{metric} against {key}", xlabel=key, ylabel=metric)
+        if several:
+            ax.legend(fontsize=7)
         fig.tight_layout()
         name = f"{_slug(metric)}_vs_{_slug(key)}.png"
         fig.savefig(out / name, dpi=100)
         names.append(name)
     plt.close("all")
     return names
+
+
+def _accuracy_vs_smoothness(plt, runs: Sequence[RunRecord], out: Path) -> list[str]:  # noqa: ANN001
+    """PA-MPJPE against acceleration error, one point (mean ± std over seeds) per
+    configuration and protocol: the trade-off a temporal model makes (a model can be
+    smooth by being wrong, and accurate by jittering)."""
+    rows = summarise_configs(runs, [SMOOTHNESS, ACCURACY])
+    rows = [r for r in rows if not (math.isnan(r.mean[SMOOTHNESS]) or math.isnan(r.mean[ACCURACY]))]
+    if not rows:
+        return []
+    several = len({r.protocol for r in rows}) > 1
+    fig, ax = plt.subplots(figsize=(7, 5))
+    for protocol in sorted({r.protocol for r in rows}):
+        part = [r for r in rows if r.protocol == protocol]
+        ax.errorbar([r.mean[SMOOTHNESS] for r in part], [r.mean[ACCURACY] for r in part],
+                    xerr=[r.std[SMOOTHNESS] for r in part], yerr=[r.std[ACCURACY] for r in part],
+                    fmt="o", capsize=4, label=f"protocol {protocol}")  # fmt: skip
+        for r in part:
+            ax.annotate(_tag(r.label, protocol, several), (r.mean[SMOOTHNESS], r.mean[ACCURACY]),
+                        fontsize=7, xytext=(4, 4), textcoords="offset points")  # fmt: skip
+    ax.set(title="accuracy against smoothness (mean ± std over seeds)",
+           xlabel=f"{SMOOTHNESS} (mm/frame², lower is smoother)",
+           ylabel=f"{ACCURACY} (mm, lower is more accurate)")  # fmt: skip
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(out / "accuracy_vs_smoothness.png", dpi=100)
+    return ["accuracy_vs_smoothness.png"]
 
 
 def compare(

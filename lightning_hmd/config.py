@@ -42,8 +42,11 @@ class DataConfig:
     """Clips fed to the generator and mocap fed to the discriminator.
 
     Each ``*_sets`` entry is a shard set folder (one holding ``manifest.json``) or a folder
-    of such sets. Training draws from ``train_sets`` in the ratios ``train_weights`` (empty:
-    equal); HMMR draws half its sequences from 3D sets (Human3.6M) and half from 2D ones.
+    of such sets. Training draws from ``train_sets`` in the ratios ``train_weights``, one
+    weight per group of ``train_groups`` (empty: every set its own group; no weights: equal):
+    the sets of one group share the group's windows of each batch in proportion to their
+    sizes. HMMR draws half its sequences from Human3.6M and half from one shuffled queue over
+    the 2D sets (``train_groups: [0, 1, 1]``, ``train_weights: [0.5, 0.5]``).
     """
 
     batch_size: int = 8  # B: sequences per batch
@@ -56,6 +59,8 @@ class DataConfig:
                                  "data/insta-variety/train"]
     )  # fmt: skip
     train_weights: list[float] = field(default_factory=lambda: [0.5, 0.25, 0.25])
+    # group index per training set (0..G-1); empty: every set is a group of its own
+    train_groups: list[int] = field(default_factory=list)
     val_sets: list[str] = field(default_factory=lambda: ["data/h36m/val", "data/penn-action/val"])
     test_sets: list[str] = field(
         default_factory=lambda: ["data/3dpw/test", "data/h36m/test", "data/penn-action/test"]
@@ -96,7 +101,8 @@ class ModelConfig:
     disc_channels: int = 32  # per-joint 1x1 conv channels of the pose discriminator
     disc_hidden: int = 1024  # full-pose MLP width of the pose discriminator
     shape_disc_hidden: int = 10  # hidden width of HMR's shape discriminator
-    # HMMR's use_hmr_ief_init: start from a converted HMR checkpoint (models.hmr_init); "" = no
+    # HMMR's use_hmr_ief_init: start from an HMR init file (models.hmr_init, or `import-tf
+    # --hmr`); "none" or "": start from scratch. The paper preset leaves it to be given.
     init_checkpoint: str = ""
     init_parts: list[str] = field(default_factory=lambda: ["mean", "f3d"])  # + "encoder"
 
@@ -161,7 +167,7 @@ class TrainerConfig:
     num_nodes: int = 1
     precision: str = "32-true"  # bf16-mixed on GPUs
     max_nonfinite: int = 10  # consecutive non-finite losses before stopping with a checkpoint
-    val_batches: int = 0  # evaluation batches per validation; 0: every window
+    val_batches: int = 0  # validation tracks per validation (one per step); 0: every track
     progress_bar: bool = True  # Lightning's progress bar (off for runs trained side by side)
 
 
@@ -189,6 +195,13 @@ class RunConfig:
 
 
 @dataclass
+class EvalConfig:
+    """How validation and ``lightning-hmd evaluate`` score (``lightning_hmd.evaluation``)."""
+
+    protocol: str = "hmmr"  # hmmr | vibe | tcmr (evaluation/protocols.py)
+
+
+@dataclass
 class Config:
     """Root of the configuration tree."""
 
@@ -199,6 +212,7 @@ class Config:
     loss: LossConfig = field(default_factory=LossConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
     logger: LoggerConfig = field(default_factory=LoggerConfig)
     run: RunConfig = field(default_factory=RunConfig)
 
@@ -218,6 +232,17 @@ def _preset_node(name: str) -> DictConfig:
     if not path.is_file():
         raise ConfigError(f"unknown preset {name!r}; available: {', '.join(available_presets())}")
     return OmegaConf.create(path.read_text())
+
+
+def _required_keys(node: DictConfig, prefix: str = "") -> list[str]:
+    """Dotted keys a preset leaves to be given (``???``)."""
+    keys = []
+    for k in node:
+        if OmegaConf.is_missing(node, k):
+            keys.append(f"{prefix}{k}")
+        elif isinstance(node[k], DictConfig):
+            keys += _required_keys(node[k], f"{prefix}{k}.")
+    return keys
 
 
 def _merge(base: DictConfig, node: DictConfig | dict, source: str) -> DictConfig:
@@ -243,7 +268,10 @@ def load_config(
     """
     cfg = OmegaConf.structured(Config)
     if preset is not None:
-        cfg = _merge(cfg, _preset_node(preset), f"preset {preset!r}")
+        node = _preset_node(preset)
+        cfg = _merge(cfg, node, f"preset {preset!r}")
+        for key in _required_keys(node):  # a merge never writes "???": mark them here
+            OmegaConf.update(cfg, key, "???", merge=False)
     for f in files:
         path = Path(f)
         if not path.is_file():
@@ -275,9 +303,27 @@ def config_from_container(container: dict, overrides: Sequence[str] = ()) -> Dic
     return cfg
 
 
+NO_INIT = ("", "none")  # model.init_checkpoint values that mean "start from scratch"
+INIT_HELP = (
+    "model.init_checkpoint: this preset starts f_3D and the mean parameters from HMR, as "
+    "HMMR (use_hmr_ief_init): give an HMR init file, e.g. `lightning-hmd import-tf --hmr "
+    "models/hmr_noS5.ckpt-642561 --out hmr.ckpt` then model.init_checkpoint=hmr.ckpt, or "
+    "an HMR stage's file (models/hmr_init.py: save_hmr_init); model.init_checkpoint=none "
+    "trains them from scratch"
+)
+
+
+def init_checkpoint(cfg: DictConfig) -> str | None:
+    """The HMR init file of ``model.init_checkpoint``, or None for "from scratch"."""
+    value = cfg.model.init_checkpoint
+    return None if value.strip().lower() in NO_INIT else value
+
+
 def validate(cfg: DictConfig) -> None:
     """Cross-field checks that types alone cannot express."""
     m = cfg.model
+    if OmegaConf.is_missing(m, "init_checkpoint"):
+        raise ConfigError(INIT_HELP)
     if 0 in m.delta_t:
         raise ConfigError("model.delta_t: offset 0 is the current frame; list non-zero offsets")
     if len(set(m.delta_t)) != len(m.delta_t):
@@ -304,15 +350,33 @@ def validate(cfg: DictConfig) -> None:
         )
     if m.temporal.num_blocks < 0:
         raise ConfigError(f"model.temporal.num_blocks must be >= 0, got {m.temporal.num_blocks}")
+    from lightning_hmd.evaluation.protocols import PROTOCOLS
+
+    if cfg.eval.protocol not in PROTOCOLS:
+        raise ConfigError(
+            f"eval.protocol must be one of {', '.join(PROTOCOLS)}, got {cfg.eval.protocol!r}"
+        )
 
 
 def _validate_data(d: DictConfig) -> None:
     if d.inputs not in INPUTS:
         raise ConfigError(f"data.inputs must be one of {', '.join(INPUTS)}, got {d.inputs!r}")
-    if d.train_weights and len(d.train_weights) != len(d.train_sets):
+    groups = list(d.train_groups)
+    if groups and len(groups) != len(d.train_sets):
         raise ConfigError(
-            f"data.train_weights has {len(d.train_weights)} entries but data.train_sets has "
-            f"{len(d.train_sets)}; give one weight per set, or none for equal weights"
+            f"data.train_groups has {len(groups)} entries but data.train_sets has "
+            f"{len(d.train_sets)}; give one group index per set, or none"
+        )
+    if groups and sorted(set(groups)) != list(range(max(groups) + 1)):
+        raise ConfigError(
+            f"data.train_groups must number the groups 0, 1, ... without gaps, got {groups}"
+        )
+    num_groups = max(groups) + 1 if groups else len(d.train_sets)
+    if d.train_weights and len(d.train_weights) != num_groups:
+        what = "group of data.train_groups" if groups else "set of data.train_sets"
+        raise ConfigError(
+            f"data.train_weights has {len(d.train_weights)} entries for {num_groups} training "
+            f"groups; give one weight per {what}, or none for equal weights"
         )
     if any(w < 0 for w in d.train_weights) or (d.train_weights and sum(d.train_weights) <= 0):
         raise ConfigError(f"data.train_weights must be >= 0 with a positive sum, got "
@@ -358,9 +422,14 @@ def _validate_trainer(cfg: DictConfig) -> None:
         )
 
 
+def train_groups(d: DataConfig | DictConfig) -> list[int]:
+    """The group of each training set: ``data.train_groups``, or one group per set."""
+    return list(d.train_groups) or list(range(len(d.train_sets)))
+
+
 def train_weights(d: DataConfig | DictConfig) -> list[float]:
-    """The training mix: ``data.train_weights``, or equal weights when it is empty."""
-    return list(d.train_weights) or [1.0] * len(d.train_sets)
+    """The weight of each training group: ``data.train_weights``, or equal weights."""
+    return list(d.train_weights) or [1.0] * (max(train_groups(d), default=-1) + 1)
 
 
 def to_yaml(cfg: DictConfig) -> str:

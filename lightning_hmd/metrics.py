@@ -47,6 +47,20 @@ def mpjpe(pred: Tensor, gt: Tensor) -> Tensor:
     return _mean_distance_mm(align_by_pelvis(p), align_by_pelvis(g))
 
 
+def pa_joint_errors(pred: Tensor, gt: Tensor) -> Tensor:
+    """Per-joint errors after similarity Procrustes alignment (scale, rotation, translation).
+
+    Args:
+        pred: (..., J, 3) predicted joints, J >= 14, metres.
+        gt: (..., J', 3) GT joints, J' >= 14, metres.
+
+    Returns:
+        (..., 14) error per frame and LSP joint in mm.
+    """
+    p, g = align_by_pelvis(_lsp14(pred, "pred")), align_by_pelvis(_lsp14(gt, "gt"))
+    return (similarity_procrustes(p, g) - g).norm(dim=-1) * M_TO_MM
+
+
 def pa_mpjpe(pred: Tensor, gt: Tensor) -> Tensor:
     """MPJPE after similarity Procrustes alignment (scale, rotation, translation) to the GT.
 
@@ -57,8 +71,7 @@ def pa_mpjpe(pred: Tensor, gt: Tensor) -> Tensor:
     Returns:
         (...) error per frame in mm.
     """
-    p, g = align_by_pelvis(_lsp14(pred, "pred")), align_by_pelvis(_lsp14(gt, "gt"))
-    return _mean_distance_mm(similarity_procrustes(p, g), g)
+    return pa_joint_errors(pred, gt).mean(dim=-1)
 
 
 def pve(pred_verts: Tensor, gt_verts: Tensor) -> Tensor:

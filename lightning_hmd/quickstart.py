@@ -12,8 +12,9 @@ on a CPU scale (preset ``quickstart``):
    file and trained on the features, with per-frame noise added to them
    (``data.augment.feature_noise``, see the preset), for the same budget of batches;
 
-then evaluates both and a mean-pose baseline on the held-out test split and writes
-``metrics.json`` and ``report.md`` with pictures to the output folder.
+then evaluates both and a mean-pose baseline on the held-out test split under the
+configured protocol (``eval.protocol``, HMMR's by default; the scorer of ``lightning-hmd
+evaluate``) and writes ``metrics.json`` and ``report.md`` with pictures to the output folder.
 """
 
 from __future__ import annotations
@@ -34,22 +35,23 @@ from lightning_hmd.body.model_files import load_mean_params
 from lightning_hmd.body.smpl import BodyModel
 from lightning_hmd.compare import read_curves
 from lightning_hmd.config import load_config, to_container
+from lightning_hmd.data.assign import read_sets
 from lightning_hmd.data.features import build_feature_encoder, extract_features
-from lightning_hmd.data.loader import WindowMaker
 from lightning_hmd.data.schema import ClipSample
 from lightning_hmd.data.stream import SkipCounter
 from lightning_hmd.data.synth.make import make_synthetic_dataset
 from lightning_hmd.data.synth.spec import SynthSpec
-from lightning_hmd.evaluation.predict import ClipPrediction, predict_clip
+from lightning_hmd.data.whole_tracks import TrackItem, build_track_loader, read_tracks
+from lightning_hmd.evaluation.outputs import outputs_from_prediction
+from lightning_hmd.evaluation.predict import ClipPrediction
+from lightning_hmd.evaluation.protocols import Protocol, get_protocol
 from lightning_hmd.evaluation.run import (
-    SequenceRow,
-    clip_features,
-    read_clips,
-    score_clip,
-    summarise,
+    padding_feature,
+    predict_item,
+    score_prediction,
 )
-from lightning_hmd.geometry.alignment import align_by_pelvis, similarity_procrustes
-from lightning_hmd.geometry.camera import project_weak_perspective
+from lightning_hmd.evaluation.scorer import Summary, summarise
+from lightning_hmd.evaluation.windows import make_plan
 from lightning_hmd.geometry.rotations import axis_angle_to_matrix
 from lightning_hmd.metrics import acceleration
 from lightning_hmd.models.hmr_init import save_hmr_init
@@ -102,11 +104,10 @@ LSP_EDGES = ((0, 1), (1, 2), (3, 4), (4, 5), (6, 7), (7, 8), (9, 10), (10, 11), 
 
 @dataclass
 class Scored:
-    """One model's test predictions: per-sequence rows, per-joint PA errors, one clip's
-    joints for the acceleration plot, and 2D keypoints of that clip."""
+    """One model's test results: the protocol's summary, and the first test track's predicted
+    joints (for the acceleration plot) and 2D keypoints (for the skeletons)."""
 
-    rows: list[SequenceRow]
-    per_joint_mm: np.ndarray
+    summary: Summary
     example_joints: np.ndarray
     example_kp2d: np.ndarray
 
@@ -176,50 +177,42 @@ def _train_side_by_side(runs: dict[str, list[str]]) -> dict[str, Path]:
         return {n: Path(job.get()) for n, job in jobs.items()}
 
 
-def _per_joint(joints: torch.Tensor, gt: torch.Tensor) -> torch.Tensor:
-    """(N, 14) PA-aligned per-joint errors in mm."""
-    p, g = align_by_pelvis(joints[:, :14]), align_by_pelvis(gt[:, :14])
-    return (similarity_procrustes(p, g) - g).norm(dim=-1) * 1000
+def _score(preds: list[ClipPrediction], items: list[TrackItem], body: BodyModel,
+           protocol: Protocol, img_size: int) -> Scored:  # fmt: skip
+    """The protocol's scorer over the test tracks, and the first track's joints."""
+    scores = [score_prediction(p, it, body, protocol, img_size)
+              for p, it in zip(preds, items, strict=True)]  # fmt: skip
+    first = outputs_from_prediction(preds[0], body, mesh=False)
+    return Scored(summarise(scores, protocol), first.joints.numpy(), first.kp2d.numpy())
 
 
-def _score(preds: list[ClipPrediction], reads: list, body: BodyModel, img_size: int) -> Scored:
-    rows, per_joint = [], []
-    example = None
-    for pred, read in zip(preds, reads, strict=True):
-        s = read.sample
-        rows.append(SequenceRow(read.key, s.dataset, s.sequence, s.num_frames,
-                                score_clip(pred, s, body, img_size)))  # fmt: skip
-        with torch.no_grad():
-            joints = body(pred.current.pose_rotmat, pred.current.betas, joints_only=True).joints
-        per_joint.append(_per_joint(joints, torch.from_numpy(np.asarray(s.joints3d))).mean(0))
-        if example is None:
-            xy = project_weak_perspective(joints, pred.current.cam)
-            example = (joints.numpy(), xy.numpy())
-    return Scored(rows, torch.stack(per_joint).mean(0).numpy(), *example)
-
-
-def _model_predictions(ckpt: Path, overrides: list[str], reads: list, mode: str) -> tuple:
+def _model_predictions(
+    ckpt: Path, overrides: list[str], items: list[TrackItem], protocol: Protocol
+) -> tuple:
     cfg = load_config(PRESET, overrides=overrides)
     module = HMMRModule(to_container(cfg))
     load_weights(module, ckpt)
     g = module.generator.eval()
-    maker = WindowMaker(cfg.data.inputs, cfg.data.img_size, None)
-    preds = [
-        predict_clip(g, clip_features(g, maker, read), cfg.data.seq_len, mode) for read in reads
-    ]
+    blank = padding_feature(g, protocol, cfg.data.inputs, cfg.data.img_size)
+    preds = [predict_item(g, it, protocol, seq_len=cfg.data.seq_len, blank=blank) for it in items]
     return preds, module.body, cfg
 
 
-def _mean_pose_predictions(body_dir: Path, reads: list) -> list[ClipPrediction]:
+def _mean_pose_predictions(
+    body_dir: Path, items: list[TrackItem], protocol: Protocol, seq_len: int
+) -> list[ClipPrediction]:
+    """The mean pose and shape on every frame the protocol's windows predict."""
     pose, shape = load_mean_params(body_dir)
     out = []
-    for read in reads:
-        n = read.sample.num_frames
+    for it in items:
+        frames = make_plan(protocol.windowing, it.sample.num_frames, seq_len, 0).predicted
+        frames = np.flatnonzero(frames)
+        n = len(frames)
         aa = torch.as_tensor(pose, dtype=torch.float32).view(1, 24, 3).expand(n, 24, 3)
         params = SMPLParams(torch.tensor([[1.0, 0.0, 0.0]]).expand(n, 3), aa,
                             axis_angle_to_matrix(aa),
                             torch.as_tensor(shape, dtype=torch.float32).expand(n, 10))  # fmt: skip
-        out.append(ClipPrediction(params, {}))
+        out.append(ClipPrediction(params, {}, frames))
     return out
 
 
@@ -248,7 +241,7 @@ def _pictures(out: Path, scored: dict[str, Scored], curves: dict, sample: ClipSa
     fig, ax = plt.subplots(figsize=(10, 3.5))
     width = 0.8 / len(scored)
     for i, (name, s) in enumerate(scored.items()):
-        ax.bar(np.arange(14) + i * width, s.per_joint_mm, width, label=name)
+        ax.bar(np.arange(14) + i * width, s.summary.per_joint_pa, width, label=name)
     ax.set_xticks(np.arange(14) + 0.4 - width / 2, LSP_NAMES, rotation=45)
     ax.set(title="PA-MPJPE per joint on the test split (mm)")
     ax.legend()
@@ -341,7 +334,11 @@ def run_quickstart(
     )  # fmt: skip
     timings["features"] = time.perf_counter() - start - sum(timings.values())
 
-    reads = list(read_clips([features / "test"], SkipCounter()))
+    protocol = get_protocol(cfg.eval.protocol)
+    d = cfg.data
+    loader = build_track_loader([features / "test"], rank=0, world_size=1, num_workers=0,
+                                inputs=d.inputs, img_size=d.img_size)  # fmt: skip
+    items = list(loader)
     scored, curves, results = {}, {}, {}
     curves["hmr stage"] = read_curves(out / "runs" / "hmr", CURVES)
     run_overrides = {name: [*base, f"run.name={name}", *extra] for name, extra in RUNS.items()}
@@ -349,18 +346,19 @@ def run_quickstart(
     timings["temporal_runs"] = time.perf_counter() - start - sum(timings.values())
     for name, run_dir in run_dirs.items():
         preds, body, cfg = _model_predictions(
-            run_dir / "checkpoints" / "last.ckpt", run_overrides[name], reads, "temporal"
+            run_dir / "checkpoints" / "last.ckpt", run_overrides[name], items, protocol
         )
-        scored[name] = _score(preds, reads, body, cfg.data.img_size)
-        results[name] = summarise(scored[name].rows)
+        scored[name] = _score(preds, items, body, protocol, cfg.data.img_size)
+        results[name] = scored[name].summary.metrics
         curves[name] = read_curves(run_dir, CURVES)
-    baseline = _score(
-        _mean_pose_predictions(data / "body_model", reads), reads, body, spec.img_size
-    )
+    means = _mean_pose_predictions(data / "body_model", items, protocol, cfg.data.seq_len)
+    baseline = _score(means, items, body, protocol, spec.img_size)
     scored = {"mean pose": baseline, **scored}
-    metrics = {"baseline_mean_pose": summarise(baseline.rows), "runs": results}
+    metrics = {"protocol": protocol.describe(), "baseline_mean_pose": baseline.summary.metrics,
+               "runs": results}  # fmt: skip
     # the features' test set has no frames: the pictures take them from the rendered set
-    first = next(iter(read_clips([data / "test"], SkipCounter()))).sample
+    test = read_sets([data / "test"], "clip")[1]
+    first = next(read_tracks(test, 0, sum(s.samples for s in test), SkipCounter())).sample
     pictures = _pictures(out, scored, curves, first)
     elapsed = time.perf_counter() - start
     metrics["wall_time_s"] = round(elapsed, 1)
@@ -368,7 +366,7 @@ def run_quickstart(
     metrics["plan"] = asdict(plan)
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
 
-    keys = ("mpjpe", "pa_mpjpe", "pve", "pck", "accel", "accel_error")
+    keys = ("mpjpe", "pa_mpjpe", "pve", "pck", "accel", "accel_error", "vel_error", "jitter")
     table = ["| model | " + " | ".join(keys) + " |", "|---" * (len(keys) + 1) + "|"]
     named = [
         ("mean-pose baseline", metrics["baseline_mean_pose"]),
@@ -393,6 +391,11 @@ def run_quickstart(
         f"({', '.join(f'{k} {v:.0f} s' for k, v in timings.items())}).",
         "",
         *table,
+        "",
+        f"Scored under the `{protocol.name}` protocol (`eval.protocol`, "
+        "`lightning_hmd/evaluation/protocols.py`), as `lightning-hmd evaluate` scores:",
+        "",
+        *(f"- **{k}**: {v}" for k, v in protocol.card.items()),
         "",
         f"Temporal PA-MPJPE / mean-pose baseline: {ratio:.2f} (target ≤ 0.70). "
         f"Temporal accel_error / single-frame: {accel_ratio:.2f} (target ≤ 0.50).",

@@ -22,30 +22,24 @@ class WindowItem:
         sample: the window's frames (labels; kp2d normalised to the output crop).
         key: the sample key in its shard.
         start: first frame of the window within the sample.
-        owned: (T,) bool frames this window counts in evaluation (see ``windows.Window``).
-        valid: (T,) bool real (not padded) frames.
         images: (T, C, C, 3) uint8 output crops, or None for precomputed features.
     """
 
     sample: ClipSample
     key: str
     start: int
-    owned: np.ndarray
-    valid: np.ndarray
     images: np.ndarray | None = None
 
 
 @dataclass
 class WindowInfo:
-    """What evaluation needs to put window predictions back together (B windows of T frames).
+    """Where each window of a batch comes from (B windows of T frames).
 
     Attributes:
         key, dataset, sequence: per window, lists of B strings.
         track_id: (B,) int64.
         start: (B,) int64 first frame of the window within its sample.
         frame_index: (B, T) int64 frame numbers in the original sequence.
-        owned: (B, T) bool frames the window counts (each frame of a clip is owned once).
-        valid: (B, T) bool real frames (False where a short clip was padded).
     """
 
     key: list[str]
@@ -54,8 +48,6 @@ class WindowInfo:
     track_id: Tensor
     start: Tensor
     frame_index: Tensor
-    owned: Tensor
-    valid: Tensor
 
 
 @dataclass
@@ -64,7 +56,7 @@ class ClipBatch:
 
     Attributes:
         clips: the generator's ground truth and inputs (phi or images).
-        info: window bookkeeping for evaluation and logging.
+        info: where each window comes from (logging).
         mocap: real poses for the discriminator (training batches with a mocap stream).
         slot: the reader slot (rank and loader worker) that made the batch.
         skipped: that slot's skipped-sample counts by reason so far.
@@ -80,7 +72,7 @@ class ClipBatch:
 @dataclass
 class SlotReport:
     """The last word of an evaluation slot: its final skip counts (skips after the slot's last
-    batch would otherwise never reach the main process). Not a batch; loaders consume it."""
+    track would otherwise never reach the main process). Not a batch; loaders consume it."""
 
     slot: int
     skipped: dict[str, int]
@@ -121,8 +113,6 @@ def collate_windows(items: Sequence[WindowItem]) -> tuple[SequenceBatch, WindowI
         track_id=torch.tensor([s.track_id for s in samples], dtype=torch.int64),
         start=torch.tensor([it.start for it in items], dtype=torch.int64),
         frame_index=torch.from_numpy(np.stack([s.frame_index for s in samples]).astype(np.int64)),
-        owned=torch.from_numpy(np.stack([it.owned for it in items])),
-        valid=torch.from_numpy(np.stack([it.valid for it in items])),
     )
     return batch, info
 

@@ -34,7 +34,7 @@ def _cmd_features(ns: argparse.Namespace) -> int:
     from lightning_hmd.config import load_config
     from lightning_hmd.data.features import build_feature_encoder, extract_features
 
-    cfg = load_config(ns.preset, [], [])
+    cfg = load_config(ns.preset, [], ["model.init_checkpoint=none"])  # encoder settings only
     name = ns.encoder or cfg.model.encoder
     feat_dim = ns.feat_dim or cfg.model.feat_dim
     img_size = ns.img_size or cfg.data.img_size

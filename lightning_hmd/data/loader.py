@@ -3,17 +3,15 @@
 Training (:func:`build_train_loader`): every (rank, worker) slot streams its own share of each
 source forever (reshuffled every pass; n // T random windows per clip of n frames and pass,
 with uniform starts as HMMR's ``pick_sequences``); each batch holds a fixed number of windows
-per source (the configured weights, largest-remainder rounding) and ``num_fake_poses`` mocap
+per group of sources (the configured weights, largest-remainder rounding; within a group each
+window comes from a source drawn in proportion to its windows per pass, as HMMR's one
+shuffled queue over its 2D sets) and ``num_fake_poses`` mocap
 poses drawn from the slot's share of the mocap, held in memory (:class:`MocapBank`). The main
 process cuts the epoch at ``batches_per_epoch`` batches, the same number on every rank (it is
 computed from the manifests only), so uneven shards never leave one rank waiting in a
 collective. Batches leave loader workers packed into one buffer (:mod:`.transport`).
 
-Evaluation (:func:`build_eval_loader`): the samples are split at sample granularity over all
-slots (:mod:`lightning_hmd.data.assign`) and every strided window of every sample is
-delivered exactly once over all ranks and workers, without padding the split. Ranks may then
-run slightly different numbers of evaluation batches; evaluation steps run no collectives, and
-metrics are gathered once at the end.
+Evaluation and validation read whole tracks instead (:mod:`lightning_hmd.data.whole_tracks`).
 """
 
 from __future__ import annotations
@@ -31,10 +29,8 @@ from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 from lightning_hmd.data.assign import (
     ShardRef,
-    ShardSpan,
     read_sets,
     slot_index,
-    slot_range,
     spans,
     train_spans,
 )
@@ -49,7 +45,7 @@ from lightning_hmd.data.batch import (
 from lightning_hmd.data.schema import ClipSample
 from lightning_hmd.data.stream import Read, SkipCounter, read_span
 from lightning_hmd.data.transport import Packed, pack, unpack
-from lightning_hmd.data.windows import cut_window, pad_clip, strided_windows, window_starts
+from lightning_hmd.data.windows import cut_window, window_starts
 from lightning_hmd.structures import MocapBatch
 
 INPUTS = ("features", "images")
@@ -113,8 +109,6 @@ class WindowMaker:
         sample: ClipSample,
         key: str,
         start: int,
-        owned: np.ndarray,
-        valid: np.ndarray,
         rng: np.random.Generator | None,
     ) -> WindowItem:
         images = None
@@ -130,59 +124,12 @@ class WindowMaker:
             noise = rng.normal(0.0, self.augment.feature_noise, phi.shape).astype(np.float32)
             sample = replace(sample, phi=phi + noise)
         sample = replace(sample, jpeg=None)
-        return WindowItem(sample, key, start, owned, valid, images)
+        return WindowItem(sample, key, start, images)
 
 
 def _slot() -> tuple[int, int]:
     info = get_worker_info()
     return (0, 0) if info is None else (info.id, info.num_workers)
-
-
-class EvalWindows(IterableDataset):
-    """Every strided window of every sample, exactly once over all ranks and workers."""
-
-    def __init__(
-        self,
-        shards: Sequence[ShardRef],
-        *,
-        batch_size: int,
-        seq_len: int,
-        rank: int,
-        world_size: int,
-        maker: WindowMaker,
-    ) -> None:
-        self.shards = list(shards)
-        self.batch_size, self.seq_len = batch_size, seq_len
-        self.rank, self.world_size = rank, world_size
-        self.maker = maker
-
-    def _windows(self, my_spans: list[ShardSpan], counter: SkipCounter) -> Iterator[WindowItem]:
-        for span in my_spans:
-            for read in read_span(span, "clip", counter):
-                self.maker.check(read)
-                sample, valid = pad_clip(read.sample, self.seq_len)
-                for w in strided_windows(sample.num_frames, self.seq_len):
-                    cut = cut_window(sample, w.start, w.length)
-                    owned = np.zeros(w.length, dtype=bool)
-                    owned[w.owned_start - w.start : w.owned_stop - w.start] = True
-                    real = valid[w.start : w.start + w.length]
-                    yield self.maker.make(cut, read.key, w.start, owned & real, real, None)
-
-    def __iter__(self) -> Iterator[ClipBatch]:
-        worker, num_workers = _slot()
-        slot, num_slots = slot_index(self.rank, self.world_size, worker, num_workers)
-        total = sum(s.samples for s in self.shards)
-        my_spans = spans(self.shards, *slot_range(total, slot, num_slots))
-        counter = SkipCounter()
-        items: list[WindowItem] = []
-        for item in self._windows(my_spans, counter):
-            items.append(item)
-            if len(items) == self.batch_size:
-                yield _clip_batch(items, None, slot, counter)
-                items = []
-        if items:
-            yield _clip_batch(items, None, slot, counter)
-        yield SlotReport(slot, dict(counter.counts))
 
 
 def _clip_batch(
@@ -263,8 +210,17 @@ class MocapBank:
         return MocapBatch(pose_aa=self.batch.pose_aa[idx], betas=self.batch.betas[idx])
 
 
+def group_shares(sources: Sequence[Sequence[ShardRef]], seq_len: int) -> list[float]:
+    """Each source's size in windows per pass (``frames // T``, from the manifests): the
+    share of its group's windows it gets."""
+    return [float(max(1, sum(s.frames for s in shards) // seq_len)) for shards in sources]
+
+
 class TrainWindows(IterableDataset):
-    """Endless training batches: mixed sources, random windows, augmentation, mocap."""
+    """Endless training batches: mixed sources, random windows, augmentation, mocap.
+
+    ``weights`` has one entry per group of ``groups`` (the group index of each source; None:
+    every source its own group)."""
 
     def __init__(
         self,
@@ -272,6 +228,7 @@ class TrainWindows(IterableDataset):
         weights: Sequence[float],
         mocap: Sequence[ShardRef] | None,
         *,
+        groups: Sequence[int] | None = None,
         batch_size: int,
         seq_len: int,
         rank: int,
@@ -283,7 +240,18 @@ class TrainWindows(IterableDataset):
         clip_buffer: int = 0,
     ) -> None:
         self.sources = [list(s) for s in sources]
+        self.groups = list(groups) if groups is not None else list(range(len(self.sources)))
+        if len(self.groups) != len(self.sources):
+            raise ValueError(f"{len(self.sources)} sources but {len(self.groups)} group indices")
         self.counts = batch_counts(weights, batch_size)
+        if len(self.counts) != max(self.groups) + 1:
+            raise ValueError(f"{len(self.counts)} weights for {max(self.groups) + 1} groups")
+        shares = group_shares(self.sources, seq_len)
+        self.members = [
+            [i for i, g in enumerate(self.groups) if g == k] for k in range(len(self.counts))
+        ]
+        self.share = [np.asarray([shares[i] for i in m]) / sum(shares[i] for i in m)
+                      for m in self.members]  # fmt: skip
         self.mocap = None if mocap is None else list(mocap)
         self.batch_size, self.seq_len = batch_size, seq_len
         self.rank, self.world_size, self.seed = rank, world_size, seed
@@ -311,7 +279,6 @@ class TrainWindows(IterableDataset):
         """
         buffer: list[tuple[Read, int]] = []
         clips: dict[int, int] = {}  # windows in the buffer per clip read (pass after pass)
-        ones = np.ones(self.seq_len, dtype=bool)
 
         def draw() -> WindowItem:
             read, start = buffer.pop(int(rng.integers(len(buffer))))
@@ -319,7 +286,7 @@ class TrainWindows(IterableDataset):
             if not clips[id(read)]:
                 del clips[id(read)]
             cut = cut_window(read.sample, start, self.seq_len)
-            return self.maker.make(cut, read.key, start, ones, ones, rng)
+            return self.maker.make(cut, read.key, start, rng)
 
         for read in reads:
             self.maker.check(read)
@@ -327,7 +294,7 @@ class TrainWindows(IterableDataset):
             if n < self.seq_len:
                 counter.skip(SHORT_CLIP, read.shard, read.key, f"{n} < {self.seq_len} frames")
                 continue
-            starts = window_starts(n, self.seq_len, "random", rng, count=n // self.seq_len)
+            starts = window_starts(n, self.seq_len, rng, count=n // self.seq_len)
             buffer.extend((read, int(s)) for s in starts)
             clips[id(read)] = len(starts)
             while len(clips) >= self.clip_buffer:
@@ -350,8 +317,16 @@ class TrainWindows(IterableDataset):
         if self.mocap is not None:
             mrng = rng_for(len(self.sources))
             bank = MocapBank(self.mocap, slot, num_slots, counter)
+        pick = rng_for(len(self.sources) + 1)  # which source of a group gives each window
+
+        def source(group: int) -> int:
+            members = self.members[group]
+            if len(members) == 1:
+                return members[0]
+            return members[int(pick.choice(len(members), p=self.share[group]))]
+
         while True:
-            items = [next(s) for s, c in zip(streams, self.counts, strict=True) for _ in range(c)]
+            items = [next(streams[source(g)]) for g, c in enumerate(self.counts) for _ in range(c)]
             poses = None if bank is None else bank.draw(self.num_fake_poses, mrng)
             yield _clip_batch(items, poses, slot, counter)
 
@@ -469,14 +444,17 @@ def build_train_loader(
     augment: AugmentConfig,
     num_fake_poses: int,
     batches_per_epoch: int = 0,
+    groups: Sequence[int] | None = None,
 ) -> EpochLoader:
-    """The training loader (see the module docstring). ``batches_per_epoch=0`` derives it
-    from the manifests (:func:`derived_batches_per_epoch`); ``mocap_dirs`` may be empty
-    (then batches carry no mocap)."""
+    """The training loader (see the module docstring). ``weights``: one per group of
+    ``groups`` (None: every source its own group). ``batches_per_epoch=0`` derives it from
+    the manifests (:func:`derived_batches_per_epoch`); ``mocap_dirs`` may be empty (then
+    batches carry no mocap)."""
     if inputs not in INPUTS:
         raise ValueError(f"data.inputs must be one of {INPUTS}, got {inputs!r}")
-    if len(sources) != len(weights):
-        raise ValueError(f"{len(sources)} training sources but {len(weights)} weights")
+    num_groups = len(sources) if groups is None else max(groups, default=-1) + 1
+    if num_groups != len(weights):
+        raise ValueError(f"{num_groups} training groups but {len(weights)} weights")
     source_shards = [read_sets([d], "clip")[1] for d in sources]
     mocap = read_sets(mocap_dirs, "mocap")[1] if mocap_dirs else None
     n = batches_per_epoch or derived_batches_per_epoch(
@@ -486,6 +464,7 @@ def build_train_loader(
         source_shards,
         weights,
         mocap,
+        groups=groups,
         batch_size=batch_size,
         seq_len=seq_len,
         rank=rank,
@@ -495,32 +474,6 @@ def build_train_loader(
         num_fake_poses=num_fake_poses,
     )
     return EpochLoader(_loader(dataset, num_workers), n, ReaderStats())
-
-
-def build_eval_loader(
-    shard_dirs: Sequence[str | Path],
-    *,
-    batch_size: int,
-    seq_len: int,
-    num_workers: int,
-    rank: int,
-    world_size: int,
-    inputs: str,
-    img_size: int,
-) -> EpochLoader:
-    """The evaluation loader: every window exactly once over all ranks and workers."""
-    if inputs not in INPUTS:
-        raise ValueError(f"data.inputs must be one of {INPUTS}, got {inputs!r}")
-    shards = read_sets(shard_dirs, "clip")[1]
-    dataset = EvalWindows(
-        shards,
-        batch_size=batch_size,
-        seq_len=seq_len,
-        rank=rank,
-        world_size=world_size,
-        maker=WindowMaker(inputs, img_size, None),
-    )
-    return EpochLoader(_loader(dataset, num_workers), None, ReaderStats())
 
 
 def probe_encoder_ids(dirs: Sequence[str | Path]) -> dict[str, str | None]:
@@ -556,7 +509,6 @@ __all__ = [
     "ReaderError",
     "ReaderStats",
     "batch_counts",
-    "build_eval_loader",
     "build_train_loader",
     "num_fake_poses",
 ]

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lightning_hmd.data.assign import ShardSpan
+from lightning_hmd.data.assign import ShardRef, ShardSpan
 from lightning_hmd.data.schema import (
     ClipSample,
     MocapSample,
@@ -137,6 +137,23 @@ def read_span(span: ShardSpan, kind: str, counter: SkipCounter) -> Iterator[Read
         lost = span.stop - max(pos, span.start)
         detail = f"the shard ends after {pos} of {shard.samples} samples"
         counter.skip(TRUNCATED, path, f"from sample {max(pos, span.start)}", detail, lost)
+
+
+def iter_keys(shard: ShardRef, kind: str) -> Iterator[str]:
+    """The sample keys of a shard at the positions :func:`read_span` gives them (member
+    groups of unsafe names take no position; samples beyond the manifest's count are not
+    listed), without decoding; a tar that cannot be read further ends the listing."""
+    count = 0
+    try:
+        for key, members, problems in iter_shard_members(shard.path, kind):
+            if not members and problems and reason_of(problems[0].message) == UNSAFE_MEMBER:
+                continue
+            if count >= shard.samples:
+                return
+            count += 1
+            yield key
+    except TarReadError:
+        return
 
 
 def _skip_args(problems: list[Problem], path: Path, key: str) -> tuple[str, Path, str, str]:

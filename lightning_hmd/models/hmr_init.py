@@ -10,7 +10,9 @@ converter from HMR's TensorFlow checkpoint, or from a lightning_hmd generator)::
                     "smpl_head.ief.fc1.weight": (H, D + 85), ... ,
                     "image_encoder.backbone.<...>": ...}}   # the encoder is optional
 
-It contains tensors and plain containers only, so it loads with ``weights_only=True``.
+It contains tensors and plain containers only, so it loads with ``weights_only=True``. A
+lightning_hmd checkpoint serves as well (its ``generator.*`` weights), e.g. the one
+``lightning-hmd import-tf --hmr`` writes from HMR's released TensorFlow checkpoint.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import torch
 from torch import nn
 
 FORMAT = "lightning_hmd/hmr-init/1"
+GENERATOR_PREFIX = "generator."  # the generator's weights in a lightning_hmd checkpoint
 PART_PREFIXES = {
     "mean": ("smpl_head.theta_mean",),
     "f3d": ("smpl_head.ief.",),
@@ -55,7 +58,7 @@ def save_hmr_init(
 
 
 def read_hmr_init(path: str | Path) -> dict[str, torch.Tensor]:
-    """The state dict stored in an HMR init file.
+    """The generator state dict stored in an HMR init file or a lightning_hmd checkpoint.
 
     Raises:
         HMRInitError: the file is missing, unreadable or of another format.
@@ -67,9 +70,17 @@ def read_hmr_init(path: str | Path) -> dict[str, torch.Tensor]:
         blob = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # any unreadable file gets the same clear error
         raise HMRInitError(f"{path}: not a readable HMR init file ({err})") from None
+    state = blob.get("state_dict") if isinstance(blob, dict) else None
+    if isinstance(blob, dict) and "format" not in blob and isinstance(state, dict):
+        gen = {k[len(GENERATOR_PREFIX) :]: v for k, v in state.items()
+               if k.startswith(GENERATOR_PREFIX)}  # fmt: skip
+        if gen:
+            return gen
     if not isinstance(blob, dict) or blob.get("format") != FORMAT:
         got = blob.get("format") if isinstance(blob, dict) else type(blob).__name__
-        raise HMRInitError(f"{path}: format {got!r}, expected {FORMAT!r}")
+        raise HMRInitError(
+            f"{path}: format {got!r}, expected {FORMAT!r} or a lightning_hmd checkpoint"
+        )
     return blob["state_dict"]
 
 

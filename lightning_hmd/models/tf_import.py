@@ -252,7 +252,8 @@ def import_tf(
     hmr = read_checkpoint(hmr_prefix) if hmr_prefix else {}
     hmmr = read_checkpoint(hmmr_prefix) if hmmr_prefix else {}
     inferred = model_overrides(hmr, hmmr)
-    cfg = load_config(preset, overrides=[*inferred, *overrides])
+    # the checkpoint holds every weight: its config starts from nothing else
+    cfg = load_config(preset, overrides=["model.init_checkpoint=none", *inferred, *overrides])
     config = to_container(cfg)
     module = bare_module(cfg)
     tensors, unused = convert(hmr, hmmr, module)

@@ -7,14 +7,10 @@ from pathlib import Path
 import lightning.pytorch as pl
 from omegaconf import DictConfig, OmegaConf
 
-from lightning_hmd.config import AugmentConfig, train_weights
-from lightning_hmd.data.loader import (
-    EpochLoader,
-    build_eval_loader,
-    build_train_loader,
-    num_fake_poses,
-)
+from lightning_hmd.config import AugmentConfig, init_checkpoint, train_groups, train_weights
+from lightning_hmd.data.loader import EpochLoader, build_train_loader, num_fake_poses
 from lightning_hmd.data.shards import MANIFEST_NAME
+from lightning_hmd.data.whole_tracks import build_track_loader
 
 
 class MissingPathError(FileNotFoundError):
@@ -41,7 +37,7 @@ def check_paths(cfg: DictConfig, *, train: bool = True, val: bool = True) -> Non
             f"body.model_dir: {cfg.body.model_dir} not found; write the synthetic model with "
             "`lightning-hmd body synth --out DIR` or convert SMPL with `lightning-hmd body convert`"
         )
-    init = cfg.model.init_checkpoint
+    init = init_checkpoint(cfg)
     if train and init and not Path(init).is_file():
         raise MissingPathError(f"model.init_checkpoint: {init} not found (an HMR init file)")
 
@@ -64,6 +60,7 @@ class ShardData(pl.LightningDataModule):
             list(d.train_sets),
             train_weights(d),
             list(d.mocap_sets),
+            groups=train_groups(d),
             batch_size=d.batch_size,
             seq_len=d.seq_len,
             num_workers=d.num_workers,
@@ -79,17 +76,17 @@ class ShardData(pl.LightningDataModule):
         return self.train_loader
 
     def val_dataloader(self) -> EpochLoader | list:
+        """Whole validation tracks, one per step, split over the ranks at track boundaries:
+        the tracks ``lightning-hmd evaluate`` scores on the same sets."""
         d = self.cfg.data
         if not d.val_sets:
             return []
         rank, world = self._rank()
-        return build_eval_loader(
+        return build_track_loader(
             list(d.val_sets),
-            batch_size=d.batch_size,
-            seq_len=d.seq_len,
-            num_workers=d.num_workers,
             rank=rank,
             world_size=world,
+            num_workers=d.num_workers,
             inputs=d.inputs,
             img_size=d.img_size,
         )

@@ -19,7 +19,8 @@ from lightning.pytorch.plugins.environments import SLURMEnvironment
 from lightning.pytorch.strategies import DDPStrategy
 from omegaconf import DictConfig
 
-from lightning_hmd.config import dotted_keys, to_container
+from lightning_hmd.config import dotted_keys, init_checkpoint, to_container
+from lightning_hmd.evaluation.protocols import get_protocol
 from lightning_hmd.models.hmr_init import load_hmr_init
 from lightning_hmd.train.data import ShardData, check_paths
 from lightning_hmd.train.module import HMMRModule
@@ -206,21 +207,24 @@ def train(cfg: DictConfig, env: Mapping[str, str] | None = None) -> Path:
     ckpt = str(last) if cfg.run.resume and last.is_file() else None
     if trainer.is_global_zero:
         print(f"run directory: {out}" + (f" (resuming from {last})" if ckpt else ""))
-    if cfg.model.init_checkpoint and ckpt is None:  # a resumed run has its own weights
-        keys = load_hmr_init(module.generator, cfg.model.init_checkpoint, cfg.model.init_parts)
+    init = init_checkpoint(cfg)
+    if init and ckpt is None:  # a resumed run has its own weights
+        keys = load_hmr_init(module.generator, init, cfg.model.init_parts)
         if trainer.is_global_zero:
             print(f"initialised {len(keys)} tensors ({', '.join(cfg.model.init_parts)}) from "
-                  f"{cfg.model.init_checkpoint}")  # fmt: skip
+                  f"{init}")  # fmt: skip
     trainer.logger.log_hyperparams(logged_config(config, out, trainer.logger))
     try:
         trainer.fit(module, datamodule=ShardData(cfg), ckpt_path=ckpt)
         batches = int(module.batches_done)
         if trainer.is_global_zero:
-            summary = write_summary(out, trainer, batches, cfg.trainer.max_batches)
+            protocol = get_protocol(cfg.eval.protocol).describe()
+            summary = write_summary(out, trainer, batches, cfg.trainer.max_batches, protocol)
             if isinstance(trainer.logger, WandbLogger):
                 trainer.logger.experiment.summary.update(
-                    {**summary["metrics"], "batches": batches, "finished": summary["finished"]}
-                )
+                    {**summary["metrics"], "batches": batches, "finished": summary["finished"],
+                     "protocol": protocol["name"], "protocol_card": protocol["card"]}
+                )  # fmt: skip
     finally:
         if isinstance(trainer.logger, WandbLogger) and trainer.is_global_zero:
             trainer.logger.experiment.finish()  # flush this run now, not at interpreter exit
@@ -233,15 +237,23 @@ def train(cfg: DictConfig, env: Mapping[str, str] | None = None) -> Path:
     return out
 
 
-def write_summary(out: Path, trainer: pl.Trainer, batches: int, max_batches: int) -> dict:
+def write_summary(
+    out: Path, trainer: pl.Trainer, batches: int, max_batches: int, protocol: dict
+) -> dict:
     """Write ``summary.json`` in the run directory (atomically): batches trained, whether the
-    budget was reached, and the last logged validation and training metrics."""
+    budget was reached, the last logged validation and training metrics, and the protocol
+    (name and card) the validation metrics were scored under."""
     metrics = {
         k: float(v)
         for k, v in sorted(trainer.callback_metrics.items())
         if k.startswith(("val/", "train/loss/")) and v.numel() == 1
     }
-    summary = {"batches": batches, "finished": batches >= max_batches, "metrics": metrics}
+    summary = {
+        "batches": batches,
+        "finished": batches >= max_batches,
+        "protocol": protocol,
+        "metrics": metrics,
+    }
     tmp = out / (SUMMARY + ".partial")
     tmp.write_text(json.dumps(summary, indent=2) + "\n")
     tmp.replace(out / SUMMARY)

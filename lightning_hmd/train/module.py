@@ -12,6 +12,11 @@ budgets, checkpoint cadence and logged steps are all expressed in batches.
 A batch whose generator loss is not finite (on any rank) is skipped by every rank and
 counted; after ``trainer.max_nonfinite`` such batches in a row training stops with a
 checkpoint and :class:`NonFiniteLossError`.
+
+Validation scores whole tracks under ``eval.protocol`` with the evaluation's own code
+(:func:`lightning_hmd.evaluation.run.score_item`, one track per step); the tracks' scores
+of every rank are gathered at the end and summarised once, so ``val/<metric>`` is the number
+``lightning-hmd evaluate`` prints for the same checkpoint and sets.
 """
 
 from __future__ import annotations
@@ -28,8 +33,11 @@ from torch.optim.lr_scheduler import LambdaLR
 from lightning_hmd.body.model_files import load_mean_params
 from lightning_hmd.body.smpl import BodyModel, exclude_from_ddp
 from lightning_hmd.data.batch import ClipBatch
+from lightning_hmd.data.whole_tracks import TrackItem
+from lightning_hmd.evaluation.protocols import get_protocol
+from lightning_hmd.evaluation.run import gather_scores, padding_feature, score_item
+from lightning_hmd.evaluation.scorer import Summary, TrackScore, summarise
 from lightning_hmd.losses import DISC, weighted_sum
-from lightning_hmd.metrics import mpjpe, pa_mpjpe
 from lightning_hmd.models.build import build_discriminator, build_generator
 from lightning_hmd.objective import discriminator_terms, generator_terms
 from lightning_hmd.structures import GeneratorOutput, SequenceBatch
@@ -107,7 +115,10 @@ class HMMRModule(pl.LightningModule):
         self.register_buffer("batches_done", torch.zeros((), dtype=torch.long))
         self.register_buffer("nonfinite_total", torch.zeros((), dtype=torch.long))
         self.nonfinite_in_row = 0
-        self._val_sums: dict[str, Tensor] = {}
+        self.protocol = get_protocol(cfg.eval.protocol)
+        self._val_scores: list[TrackScore] = []
+        self._val_blank: Tensor | None = None
+        self.val_summary: Summary | None = None  # the last validation's numbers
 
     # -- forward / optimisers -------------------------------------------------------------
 
@@ -216,30 +227,28 @@ class HMMRModule(pl.LightningModule):
     # -- validation -----------------------------------------------------------------------
 
     def on_validation_epoch_start(self) -> None:
-        # every rank holds every key, so the sums can be reduced even where a rank saw no 3D
-        self._val_sums = {k: torch.zeros(2, device=self.device) for k in ("mpjpe", "pa_mpjpe")}
+        self._val_scores = []
+        d = self.cfg.data
+        self._val_blank = padding_feature(self.generator, self.protocol, d.inputs, d.img_size)
 
-    def validation_step(self, batch: ClipBatch, batch_idx: int) -> None:
-        clips, info = batch.clips, batch.info
-        out = self(clips)
-        cur = out.pred.current
-        joints = self.body(cur.pose_rotmat, cur.betas, joints_only=True).joints  # (B, T, K, 3)
-        mask = info.owned & (clips.has_3d_joints[:, None] > 0)  # (B, T) frames scored once
-        if not mask.any():
-            return
-        errors = {
-            "mpjpe": mpjpe(joints, clips.joints3d),
-            "pa_mpjpe": pa_mpjpe(joints, clips.joints3d),
-        }
-        for name, err in errors.items():
-            total = self._val_sums.setdefault(name, torch.zeros(2, device=self.device))
-            total += torch.stack([err[mask].sum(), mask.sum().to(err.dtype)])
+    def validation_step(self, item: TrackItem, batch_idx: int) -> None:
+        d = self.cfg.data
+        self._val_scores.append(
+            score_item(self.generator, self.body, item, self.protocol, seq_len=d.seq_len,
+                       img_size=d.img_size, blank=self._val_blank)
+        )  # fmt: skip
 
     def on_validation_epoch_end(self) -> None:
-        for name, total in self._val_sums.items():
-            if self.trainer.world_size > 1:
-                total = self.trainer.strategy.reduce(total, reduce_op="sum")
-            self.log(f"val/{name}", total[0] / total[1].clamp(min=1), sync_dist=False)
+        # Every rank holds every track's score after the gather and logs the same numbers;
+        # float64 so that the logged value is the one ``evaluate`` writes.
+        scores, _ = gather_scores(self._val_scores, {})
+        self._val_scores = []
+        if not scores:
+            return
+        self.val_summary = summarise(scores, self.protocol)
+        for name, value in self.val_summary.metrics.items():
+            if value is not None:
+                self.log(f"val/{name}", torch.tensor(value, dtype=torch.float64), sync_dist=False)
 
     # -- checkpoints without the body model ----------------------------------------------
 

@@ -1,8 +1,9 @@
 """The reader under DDP: 2 ranks (gloo processes) x 2 loader workers, uneven shards.
 
-Evaluation must deliver every window exactly once over all ranks and workers; training must
-give every rank the same number of full batches (each batch is followed by an all-reduce, as
-a DDP step would be, so unequal counts would hang and hit the timeout).
+Evaluation must deliver every track exactly once, whole, over all ranks and workers (tracks
+whose chunks cross shard boundaries and slot boundaries included); training must give every
+rank the same number of full batches (each batch is followed by an all-reduce, as a DDP step
+would be, so unequal counts would hang and hit the timeout).
 """
 
 from __future__ import annotations
@@ -18,14 +19,19 @@ import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
-from fixtures.clips import write_clip_set, write_mocap_set
+from fixtures.clips import write_clip_set, write_mocap_set, write_track_set
 
 from lightning_hmd.data.augment import AugmentConfig
-from lightning_hmd.data.loader import build_eval_loader, build_train_loader
-from lightning_hmd.data.windows import strided_windows
+from lightning_hmd.data.loader import build_train_loader
+from lightning_hmd.data.whole_tracks import build_track_loader
 
 T = 6
 B = 3
+# 9 tracks of 20 chunks over uneven shards (boundaries at 7, 10, 15, 16): tracks 2, 4 and 6
+# cross shard boundaries and hold the 4 slots' sample boundaries 5, 10 and 15, which move to
+# the track starts 8, 12 and 17.
+TRACKS = [[6, 13], [4], [20, 9, 7, 6, 13], [4], [20, 9, 7], [6], [13, 4, 20, 9], [7], [6, 13]]
+SHARDS = [7, 3, 5, 1, 4]
 
 
 def _worker(rank: int, world: int, port: int, root: str, out: str) -> None:
@@ -34,24 +40,23 @@ def _worker(rank: int, world: int, port: int, root: str, out: str) -> None:
     try:
         result = {}
         for name in ("val", "one"):
-            loader = build_eval_loader(
+            loader = build_track_loader(
                 [Path(root) / name],
-                batch_size=B,
-                seq_len=T,
-                num_workers=2,
                 rank=rank,
                 world_size=world,
+                num_workers=2,
                 inputs="features",
                 img_size=16,
             )
             mine = [
-                (k, int(s), b.slot)
-                for b in loader
-                for k, s in zip(b.info.key, b.info.start, strict=False)
+                (item.key, item.slot, item.sample.frame_index.tolist(), len(item.phi))
+                for item in loader
             ]
+            mine.sort()  # loader workers interleave
             gathered = [None] * world
-            dist.all_gather_object(gathered, mine)
-            result[f"eval_{name}"] = [w for part in gathered for w in part]
+            dist.all_gather_object(gathered, [mine, loader.stats.totals()])
+            result[f"eval_{name}"] = [t for part, _ in gathered for t in part]
+            result[f"skipped_{name}"] = [skipped for _, skipped in gathered]
         for name in ("train", "train_one"):
             loader = build_train_loader(
                 [Path(root) / name],
@@ -87,32 +92,35 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def expected(keys: dict[str, int]) -> Counter:
-    return Counter((k, w.start) for k, n in keys.items() for w in strided_windows(max(n, T), T))
+def frames(tracks) -> dict[str, list[int]]:
+    return {k: [f for c in chunks for f in c.frame_index.tolist()] for k, chunks in tracks.items()}
 
 
 @pytest.mark.slow
 @pytest.mark.timeout(300)
 def test_two_ranks_two_workers_exactly_once_and_equal_batches(tmp_path):
     lengths = [6, 13, 4, 20, 9, 7]
-    val = write_clip_set(tmp_path / "val", [7, 3, 5, 1, 4], lengths)
-    one = write_clip_set(tmp_path / "one", [3], lengths)  # fewer samples than slots
+    val = write_track_set(tmp_path / "val", TRACKS, SHARDS)
+    one = write_track_set(tmp_path / "one", [[5, 8, 3]], [1, 1, 1])  # fewer chunks than slots
     write_clip_set(tmp_path / "train", [7, 3, 5, 1, 4], lengths, split="train")
     write_clip_set(tmp_path / "train_one", [3], [8, 9, 10], split="train")
     write_mocap_set(tmp_path / "mocap", 9, shard_size=4)
     mp.spawn(_worker, args=(2, _free_port(), str(tmp_path), str(tmp_path)), nprocs=2)
     r0, r1 = (json.loads((tmp_path / f"rank{r}.json").read_text()) for r in range(2))
 
-    for name, keys in (("val", val), ("one", one)):
-        windows = r0[f"eval_{name}"]
+    for name, tracks in (("val", val), ("one", one)):
+        delivered = r0[f"eval_{name}"]
         assert r0[f"eval_{name}"] == r1[f"eval_{name}"]  # both ranks gathered the same
-        got = Counter((k, s) for k, s, _ in windows)
-        want = expected(keys)
-        assert got == want, "lost or duplicated evaluation windows"
-        assert max(got.values()) == 1
-        slots = {slot for _, _, slot in windows}
-        if name == "val":
-            assert slots == {0, 1, 2, 3}  # all 4 (rank, worker) slots took part
+        got = Counter(k for k, *_ in delivered)
+        assert got == dict.fromkeys(tracks, 1), "lost or duplicated evaluation tracks"
+        assert {k: f for k, _, f, _ in delivered} == frames(tracks)  # whole, in order
+        assert all(n == len(f) for _, _, f, n in delivered)
+        assert r0[f"skipped_{name}"] == [{}, {}]
+    # slot ranges [0, 8), [8, 12), [12, 17), [17, 20): every (rank, worker) slot took part
+    slot_of = {k: slot for k, slot, *_ in r0["eval_val"]}
+    assert [slot_of[k] for k in val] == [0, 0, 0, 1, 1, 2, 2, 3, 3]
+    assert sum(len(f) for _, _, f, _ in r0["eval_val"]) == sum(map(sum, TRACKS)) == 196
+    assert [(slot, len(f)) for _, slot, f, _ in r0["eval_one"]] == [(1, 16)]  # slot 1: [0, 3)
 
     for name in ("train", "train_one"):
         assert r0[f"{name}_len"] == r1[f"{name}_len"]

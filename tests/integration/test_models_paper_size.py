@@ -13,7 +13,7 @@ pytestmark = pytest.mark.slow
 @torch.no_grad()
 def test_paper_generator_forward_from_phi():
     torch.manual_seed(0)
-    cfg = load_config("paper").model
+    cfg = load_config("paper", overrides=["model.init_checkpoint=none"]).model
     gen = build_generator(cfg, 0.1 * torch.randn(24, 3), torch.zeros(10), with_image_encoder=False)
     phi = torch.randn(1, 20, 2048).relu()
     out = gen.eval()(phi=phi)

@@ -21,7 +21,8 @@ def test_quickstart_writes_metrics_report_and_pictures(offscreen_gl, tmp_path):
     args = ["quickstart", "--out", str(out), *sizes.split(), "--no-progress"]
     assert main(args) == 0
     metrics = json.loads((out / "metrics.json").read_text())
-    keys = {"mpjpe", "pa_mpjpe", "pve", "pck", "accel", "accel_error"}
+    assert metrics["protocol"]["name"] == "hmmr" and "visibility" in metrics["protocol"]["card"]
+    keys = {"mpjpe", "pa_mpjpe", "pve", "pck", "accel", "accel_error", "vel_error", "jitter"}
     assert keys <= set(metrics["baseline_mean_pose"])
     assert set(metrics["runs"]) == {"temporal", "single_frame"}
     for run in metrics["runs"].values():
@@ -47,3 +48,4 @@ def test_quickstart_writes_metrics_report_and_pictures(offscreen_gl, tmp_path):
         assert f"![{picture}]({picture})" in report
         assert (out / picture).stat().st_size > 5000
     assert "| temporal |" in report and "| mean-pose baseline |" in report
+    assert "Scored under the `hmmr` protocol" in report and "- **visibility**: " in report

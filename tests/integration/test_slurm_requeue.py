@@ -160,5 +160,5 @@ def test_sweep_trials_as_slurm_jobs(cluster, synth_dir, tmp_path):
         assert config["sweep.parameters"] == ["model.temporal.num_blocks"]
     assert main(["compare", str(runs), "--out", str(tmp_path / "cmp")]) == 0
     table = (tmp_path / "cmp" / "compare.md").read_text()
-    assert "| model.temporal.num_blocks=0 | 1 |" in table
-    assert "| model.temporal.num_blocks=1 | 1 |" in table
+    assert "| model.temporal.num_blocks=0 | hmmr | 1 |" in table
+    assert "| model.temporal.num_blocks=1 | hmmr | 1 |" in table

@@ -59,10 +59,11 @@ def test_tiny_sweep_trains_each_trial_once(offscreen_gl, tmp_path, capsys, monke
               if r.trial.index == blocks]  # fmt: skip
         mean, std = sum(pa) / 2, abs(pa[0] - pa[1]) / 2**0.5
         assert (
-            f"| model.temporal.num_blocks={blocks} | 2 | {mean:.2f} ± {std:.2f} |"
+            f"| model.temporal.num_blocks={blocks} | hmmr | 2 | {mean:.2f} ± {std:.2f} |"
             in (tmp_path / "cmp" / "compare.md").read_text()
         )
-    for name in ("learning_curves.png", "val_pa_mpjpe_vs_model_temporal_num_blocks.png"):
+    for name in ("learning_curves.png", "val_pa_mpjpe_vs_model_temporal_num_blocks.png",
+                 "accuracy_vs_smoothness.png"):  # fmt: skip
         assert (tmp_path / "cmp" / name).stat().st_size > 5000
     # the notebook does the same interactively: executed here, so it never rots
     import nbclient
@@ -73,7 +74,7 @@ def test_tiny_sweep_trains_each_trial_once(offscreen_gl, tmp_path, capsys, monke
     nbclient.NotebookClient(nb, timeout=300, kernel_name="python3").execute()
     nbformat.write(nb, tmp_path / "compare_ablations.executed.ipynb")
     texts = "".join(o.get("text", "") for c in nb.cells for o in c.get("outputs", []))
-    assert "4 runs below" in texts and "| model.temporal.num_blocks=1 | 2 |" in texts
+    assert "4 runs below" in texts and "| model.temporal.num_blocks=1 | hmmr | 2 |" in texts
     images = [o for c in nb.cells for o in c.get("outputs", []) if "image/png" in o.get("data", {})]
     assert len(images) == 1
     # a re-run finds every trial finished and trains nothing

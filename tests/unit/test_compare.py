@@ -10,13 +10,16 @@ import pytest
 from lightning_hmd.compare import compare, find_runs, read_curves, summarise_configs
 
 
-def _run(root: Path, name: str, params: dict, seed: int, pa: float, curve: list) -> Path:
+def _run(
+    root: Path, name: str, params: dict, seed: int, pa: float, curve: list, protocol="hmmr"
+) -> Path:
     d = root / name
     d.mkdir(parents=True)
-    metrics = {"val/pa_mpjpe": pa, "val/mpjpe": 2 * pa}
-    (d / "summary.json").write_text(
-        json.dumps({"batches": 9, "finished": True, "metrics": metrics})
-    )
+    metrics = {"val/pa_mpjpe": pa, "val/mpjpe": 2 * pa, "val/accel_error": pa / 10}
+    summary = {"batches": 9, "finished": True, "metrics": metrics}
+    if protocol:
+        summary["protocol"] = {"name": protocol, "card": {"averaging": "..."}}
+    (d / "summary.json").write_text(json.dumps(summary))
     (d / "sweep.json").write_text(json.dumps({"sweep": "s", "params": params, "seed": seed}))
     rows = ["epoch,step,val/pa_mpjpe,train/loss/total"]
     rows += [f"0,{step},{v}," for step, v in curve] + ["0,3,,1.5"]
@@ -42,14 +45,38 @@ def test_configurations_average_over_seeds(tmp_path: Path):
     ]
     result = compare([tmp_path / "a1", tmp_path / "a2", tmp_path / "b1"], tmp_path / "out")
     table = (tmp_path / "out" / "compare.md").read_text()
-    assert "| model.temporal.num_blocks=0 | 2 | 105.00 ± 7.07 | 210.00 ± 14.14 |" in table
+    assert "| configuration | protocol | seeds | val/pa_mpjpe [hmmr] | val/mpjpe [hmmr] |" in table
+    assert "| model.temporal.num_blocks=0 | hmmr | 2 | 105.00 ± 7.07 | 210.00 ± 14.14 |" in table
+    assert "- **hmmr** protocol: source: akanazawa/human_dynamics" in table  # its card
     assert result["files"][-1] == "val_pa_mpjpe_vs_model_temporal_num_blocks.png"
-    assert (
-        (tmp_path / "out" / "compare.csv")
-        .read_text()
-        .splitlines()[1]
-        .startswith("model.temporal.num_blocks=0,2,105.0,7.07")
+    assert "accuracy_vs_smoothness.png" in result["files"]
+    csv_rows = (tmp_path / "out" / "compare.csv").read_text().splitlines()
+    assert csv_rows[0].startswith("configuration,protocol,seeds,val/pa_mpjpe [hmmr] mean")
+    assert csv_rows[1].startswith("model.temporal.num_blocks=0,hmmr,2,105.0,7.07")
+
+
+def test_numbers_of_different_protocols_never_share_a_column(tmp_path: Path):
+    params = {"model.temporal.num_blocks": 3}
+    _run(tmp_path, "h1", params, 1, 90.0, [(4, 95.0)])
+    _run(tmp_path, "h2", params, 2, 94.0, [(4, 95.0)])
+    _run(tmp_path, "v1", params, 1, 60.0, [(4, 65.0)], protocol="vibe")
+    _run(tmp_path, "old", params, 1, 70.0, [(4, 75.0)], protocol=None)
+    runs = find_runs([tmp_path])
+    assert sorted(r.protocol for r in runs) == ["hmmr", "hmmr", "protocol not recorded", "vibe"]
+    rows = summarise_configs(runs, ["val/pa_mpjpe"])
+    assert sorted((r.protocol, r.runs, r.mean["val/pa_mpjpe"]) for r in rows) == [
+        ("hmmr", 2, 92.0), ("protocol not recorded", 1, 70.0), ("vibe", 1, 60.0)
+    ]  # fmt: skip
+    compare([tmp_path], tmp_path / "out", ["val/pa_mpjpe"])
+    table = (tmp_path / "out" / "compare.md").read_text().splitlines()
+    assert table[0] == (
+        "| configuration | protocol | seeds | val/pa_mpjpe [hmmr] | "
+        "val/pa_mpjpe [protocol not recorded] | val/pa_mpjpe [vibe] |"
     )
+    label = "model.temporal.num_blocks=3"
+    assert f"| {label} | hmmr | 2 | 92.00 ± 2.83 | — | — |" in table
+    assert f"| {label} | vibe | 1 | — | — | 60.00 ± 0.00 |" in table
+    assert any(line.startswith("- **vibe** protocol: source: mkocabas/VIBE") for line in table)
 
 
 def test_missing_runs_are_named(tmp_path: Path):

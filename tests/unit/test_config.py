@@ -14,10 +14,14 @@ from lightning_hmd.config import (
     Config,
     ConfigError,
     available_presets,
+    init_checkpoint,
     load_config,
     to_object,
+    train_groups,
     train_weights,
 )
+
+NO_INIT = "model.init_checkpoint=none"
 
 SWEEP_KEYS = (
     "data.batch_size",
@@ -57,6 +61,10 @@ PAPER_VALUES = {
     "optim.gen_lr": 1e-5,
     "optim.disc_lr": 1e-4,
     "seed": 1,
+    "model.init_parts": ["mean", "f3d"],
+    "data.train_groups": [0, 1, 1],
+    "data.train_weights": [0.5, 0.5],
+    "eval.protocol": "hmmr",
 }
 
 
@@ -71,7 +79,7 @@ def test_sweep_keys_exist(key):
 
 
 def test_paper_preset_values():
-    cfg = load_config("paper")
+    cfg = load_config("paper", overrides=["model.init_checkpoint=hmr.ckpt"])
     for key, value in PAPER_VALUES.items():
         got = OmegaConf.select(cfg, key)
         got = list(got) if OmegaConf.is_list(got) else got
@@ -130,7 +138,10 @@ def test_bad_key_in_yaml_names_file_and_key(tmp_path):
         ("model.temporal.num_blocks=-1", "num_blocks"),
         ("model.temporal.num_groups=30", "num_groups"),
         ("data.inputs=pixels", "data.inputs must be one of features, images"),
-        ("data.train_weights=[1.0]", "data.train_weights has 1 entries but data.train_sets"),
+        ("data.train_weights=[1.0]", "data.train_weights has 1 entries for 3 training groups"),
+        ("data.train_groups=[0,1]", "data.train_groups has 2 entries but data.train_sets has 3"),
+        ("data.train_groups=[0,2,2]", "train_groups must number the groups 0, 1, ... without"),
+        ("eval.protocol=spin", "eval.protocol must be one of hmmr, vibe, tcmr, got 'spin'"),
         ("data.train_weights=[0,0,0]", "positive sum"),
         ("data.train_weights=[1,-1,1]", "positive sum"),
         ("data.augment.flip_prob=1.5", "flip_prob"),
@@ -154,10 +165,29 @@ def test_unknown_preset_and_missing_file(tmp_path):
 
 
 def test_cli_config_prints_yaml(capsys):
-    assert main(["config", "--preset", "paper", "optim.gen_lr=2e-5"]) == 0
+    assert (
+        main(["config", "--preset", "paper", "optim.gen_lr=2e-5", "model.init_checkpoint=h.pt"])
+        == 0
+    )
     printed = OmegaConf.create(capsys.readouterr().out)
     assert printed.optim.gen_lr == pytest.approx(2e-5)
     assert printed.model.temporal.num_blocks == 3
+    assert printed.model.init_checkpoint == "h.pt"
+
+
+def test_paper_preset_needs_an_hmr_init_file_or_an_explicit_none(capsys):
+    """HMMR starts f_3D from HMR (use_hmr_ief_init): the preset fails before any work, naming
+    the key and how to get a file, unless "none" says "from scratch"."""
+    assert main(["config", "--preset", "paper"]) == 2
+    err = capsys.readouterr().err
+    assert "model.init_checkpoint: this preset starts f_3D and the mean parameters from HMR" in err
+    assert "lightning-hmd import-tf --hmr" in err and "model.init_checkpoint=none" in err
+    with pytest.raises(ConfigError, match="model.init_checkpoint"):
+        load_config("paper", overrides=["optim.gen_lr=1e-4"])
+    assert init_checkpoint(load_config("paper", overrides=[NO_INIT])) is None
+    assert init_checkpoint(load_config("paper", overrides=["model.init_checkpoint=a.pt"])) == "a.pt"
+    # a file given after the preset also satisfies it, and other presets need none
+    assert init_checkpoint(load_config("tiny")) is None
 
 
 def test_cli_bad_key_exits_nonzero_naming_key():
@@ -172,9 +202,12 @@ def test_cli_bad_key_exits_nonzero_naming_key():
 
 
 def test_data_sets_and_weights():
-    paper = load_config("paper")
-    assert list(paper.data.train_weights) == [0.5, 0.25, 0.25]
+    paper = load_config("paper", overrides=[NO_INIT])
+    assert train_groups(paper.data) == [0, 1, 1] and train_weights(paper.data) == [0.5, 0.5]
     assert paper.data.inputs == "features" and paper.data.augment.flip_prob == 0.5
+    schema = load_config()
+    assert train_groups(schema.data) == [0, 1, 2]  # no groups: one per set
+    assert train_weights(schema.data) == [0.5, 0.25, 0.25]
     tiny = load_config("tiny")
     assert list(tiny.data.train_sets) == ["data/synthetic/train"]
     assert tiny.data.inputs == "images"

@@ -1,4 +1,5 @@
-"""The streaming reader in one process: windows, mixing, mocap, determinism, bad samples."""
+"""The streaming reader in one process: training windows, mixing, mocap, determinism, whole
+evaluation tracks, bad samples."""
 
 from __future__ import annotations
 
@@ -9,35 +10,57 @@ from collections import Counter
 import numpy as np
 import pytest
 import torch
-from fixtures.clips import FEAT_DIM, clip, write_clip_set, write_mocap_set
+from fixtures.clips import (
+    FEAT_DIM,
+    clip,
+    cut_shard_inside,
+    write_clip_set,
+    write_mocap_set,
+    write_track_set,
+)
 
 from lightning_hmd.data.augment import AugmentConfig
 from lightning_hmd.data.loader import (
     ReaderError,
     batch_counts,
-    build_eval_loader,
     build_train_loader,
     check_same_encoder,
     num_fake_poses,
 )
+from lightning_hmd.data.schema import make_key
 from lightning_hmd.data.shards import ShardSetWriter
-from lightning_hmd.data.windows import strided_windows
+from lightning_hmd.data.whole_tracks import TrackItem, build_track_loader
 from lightning_hmd.models.build import build_generator
 from lightning_hmd.objective import collect_fakes
 
 T = 6
 
 
-def expected_windows(keys: dict[str, int], seq_len: int = T) -> Counter:
-    return Counter(
-        (k, w.start) for k, n in keys.items() for w in strided_windows(max(n, seq_len), seq_len)
-    )
+# 9 tracks of 20 chunks over 5 uneven shards (boundaries at 7, 10, 15, 16); track 2 (chunks
+# at positions 3..7) crosses the shard boundary at 7, track 4 (9..11) the one at 10, track 6
+# (13..16) those at 15 and 16. Over 4 slots (2 ranks x 2 workers) the slot boundaries 5, 10
+# and 15 fall inside tracks 2, 4 and 6 and move to 8, 12 and 17.
+TRACKS = [[6, 13], [4], [20, 9, 7, 6, 13], [4], [20, 9, 7], [6], [13, 4, 20, 9], [7], [6, 13]]
+TRACK_SHARDS = [7, 3, 5, 1, 4]
 
 
-def eval_loader(dirs, **kw):
-    args = dict(batch_size=4, seq_len=T, num_workers=0, rank=0, world_size=1, inputs="features")
+def track_loader(dirs, **kw):
+    args = dict(num_workers=0, rank=0, world_size=1, inputs="features", img_size=16)
     args.update(kw)
-    return build_eval_loader(dirs, img_size=16, **args)
+    return build_track_loader(dirs, **args)
+
+
+def track_frames(tracks) -> dict[str, list[int]]:
+    """{first chunk key: the frame indices of the whole track}."""
+    return {k: np.concatenate([c.frame_index for c in chunks]).tolist()
+            for k, chunks in tracks.items()}  # fmt: skip
+
+
+def delivered_tracks(loader) -> dict[str, list[TrackItem]]:
+    got: dict[str, list[TrackItem]] = {}
+    for item in loader:
+        got.setdefault(item.key, []).append(item)
+    return got
 
 
 def train_loader(sources, weights, mocap=(), **kw):
@@ -57,33 +80,48 @@ def train_loader(sources, weights, mocap=(), **kw):
     return build_train_loader(sources, weights, mocap, **args)
 
 
-def delivered(loader) -> Counter:
-    got = Counter()
-    for b in loader:
-        got.update(zip(b.info.key, b.info.start.tolist(), strict=True))
-    return got
+def test_every_track_is_delivered_once_with_all_its_frames(tmp_path):
+    tracks = write_track_set(tmp_path / "val", TRACKS, TRACK_SHARDS)
+    got = delivered_tracks(track_loader([tmp_path / "val"]))
+    assert {k: len(items) for k, items in got.items()} == dict.fromkeys(tracks, 1)
+    frames = track_frames(tracks)
+    for key, (item,) in got.items():
+        chunks = tracks[key]
+        n = sum(c.num_frames for c in chunks)
+        assert n == sum(TRACKS[list(tracks).index(key)])
+        assert item.phi.shape == (n, FEAT_DIM) and item.phi.dtype == np.float16  # as stored
+        np.testing.assert_array_equal(item.phi, np.concatenate([c.phi for c in chunks]))
+        assert item.sample.num_frames == n and item.sample.phi is None
+        assert item.sample.frame_index.tolist() == frames[key]
+        np.testing.assert_array_equal(
+            item.sample.joints3d, np.concatenate([c.joints3d for c in chunks])
+        )
+        assert item.images is None and item.slot == 0 and item.skipped == {}
+    assert len(got[make_key("synthetic", "seq001", 0, 0)][0].phi) == 20 + 9 + 7 + 6 + 13
 
 
-def test_eval_delivers_every_window_once_and_owns_every_frame_once(tmp_path):
-    keys = write_clip_set(tmp_path / "val", [3, 1, 2], [6, 13, 4, 20])
-    loader = eval_loader([tmp_path / "val"])
-    got, owned = Counter(), Counter()
-    for b in loader:
-        assert b.clips.phi.shape[1:] == (T, FEAT_DIM) and b.clips.phi.dtype == torch.float16
-        for i, key in enumerate(b.info.key):
-            got[(key, int(b.info.start[i]))] += 1
-            frames = b.info.frame_index[i][b.info.owned[i]].tolist()
-            owned.update((key, f) for f in frames)
-    assert got == expected_windows(keys)
-    assert owned == Counter((k, f) for k, n in keys.items() for f in range(n))
+def test_a_track_shorter_than_seq_len_is_delivered_whole(tmp_path):
+    """No padding: a 4-frame track (training windows are T = 6) comes back as 4 frames."""
+    (key,) = write_clip_set(tmp_path / "val", [1], [4])
+    (item,) = list(track_loader([tmp_path / "val"]))
+    assert item.key == key
+    assert item.sample.num_frames == 4 and item.phi.shape == (4, FEAT_DIM)
+    assert item.sample.frame_index.tolist() == [0, 1, 2, 3]
 
 
-def test_short_clip_is_padded_with_a_valid_mask(tmp_path):
-    write_clip_set(tmp_path / "val", [1], [4])
-    (b,) = list(eval_loader([tmp_path / "val"]))
-    assert b.info.valid[0].tolist() == [False, True, True, True, True, False]
-    assert b.info.owned[0].tolist() == b.info.valid[0].tolist()
-    assert b.info.frame_index[0].tolist() == [0, 0, 1, 2, 3, 3]
+def test_track_images_are_centre_crops_of_every_frame(tmp_path):
+    from lightning_hmd.data.augment import center_crop
+    from lightning_hmd.data.loader import decode_jpegs
+
+    tracks = write_track_set(tmp_path / "val", [[5, 3], [4]], [2, 1], jpeg=True)
+    got = delivered_tracks(track_loader([tmp_path / "val"], inputs="images"))
+    assert list(got) == list(tracks)
+    shapes = [(it.images.shape, it.images.dtype, it.phi) for (it,) in got.values()]
+    assert shapes == [((8, 3, 16, 16), np.uint8, None), ((4, 3, 16, 16), np.uint8, None)]
+    for key, (item,) in got.items():
+        crops = [center_crop(c, decode_jpegs(c.jpeg), 16)[1] for c in tracks[key]]
+        np.testing.assert_array_equal(item.images, np.concatenate(crops).transpose(0, 3, 1, 2))
+        assert item.sample.jpeg is None
 
 
 def test_batch_counts_largest_remainder():
@@ -152,7 +190,7 @@ def test_images_are_decoded_augmented_and_scaled(tmp_path):
 def test_features_input_without_phi_is_a_clear_error(tmp_path):
     write_clip_set(tmp_path / "val", [2], [8])
     with pytest.raises(ReaderError, match=r"data.inputs=images but the sample has no JPEG"):
-        list(eval_loader([tmp_path / "val"], inputs="images"))
+        list(track_loader([tmp_path / "val"], inputs="images"))
 
 
 def test_mixed_encoders_are_refused(tmp_path):
@@ -207,21 +245,53 @@ def test_corrupt_samples_are_skipped_and_counted_by_reason(tmp_path):
         return [(name, data)]
 
     rewrite_shard(shards[0], edit0)
-    data = shards[1].read_bytes()
-    shards[1].write_bytes(data[: len(data) // 2])  # truncated mid-shard
-    loader = eval_loader([tmp_path / "val"])
-    got = delivered(loader)
-    counts = loader.stats.totals()
-    assert counts["non_finite"] == 1
-    assert counts["wrong_shape"] == 1
-    assert counts["unknown_member"] == 1
-    assert counts["unsafe_member"] == 1
-    assert counts["truncated_tar"] >= 1
-    lost = counts["truncated_tar"] + counts.get("missing_member", 0)  # the cut sample
-    # ks[3] itself is fine: only the escaping member is dropped.
-    assert {k for k, _ in got} == {ks[3], *ks[4 : 8 - lost]}
-    # nothing vanishes silently: delivered + skipped (minus the stray member) = all samples
-    assert len({k for k, _ in got}) + sum(counts.values()) - 1 == len(keys)
+    cut_shard_inside(shards[1], 2)  # truncated mid-shard: ks[6] and ks[7] lost
+    for num_workers in (0, 2):
+        loader = track_loader([tmp_path / "val"], num_workers=num_workers)
+        got = delivered_tracks(loader)
+        counts = loader.stats.totals()
+        assert counts == {
+            "non_finite": 1,
+            "wrong_shape": 1,
+            "unknown_member": 1,
+            "unsafe_member": 1,
+            "truncated_tar": 2,
+        }
+        # ks[3] itself is fine: only the escaping member is dropped.
+        assert {k: len(v) for k, v in got.items()} == dict.fromkeys([ks[3], ks[4], ks[5]], 1)
+        # nothing vanishes silently: delivered + skipped (minus the stray member) = all samples
+        assert len(got) + sum(counts.values()) - 1 == len(keys)
+
+
+def test_a_corrupt_chunk_costs_only_its_frames(tmp_path):
+    """A non-finite chunk in the middle of a 5-chunk track: the rest of the track arrives as
+    the pieces before and after it, every other track whole; the chunk is counted."""
+    tracks = write_track_set(tmp_path / "val", TRACKS, TRACK_SHARDS)
+    bad = make_key("synthetic", "seq001", 0, 2)  # track 2, chunk 2 (position 5)
+
+    def edit(name, data):
+        if name == f"{bad}.phi.npy":
+            a = np.load(io.BytesIO(data))
+            a[3, 1] = np.inf
+            return [(name, npy(a))]
+        return [(name, data)]
+
+    rewrite_shard(sorted((tmp_path / "val").glob("*.tar"))[0], edit)
+    for rank in range(2):
+        loader = track_loader([tmp_path / "val"], rank=rank, world_size=2, num_workers=2)
+        if rank == 0:
+            got = delivered_tracks(loader)
+            counts = Counter(loader.stats.totals())
+        else:
+            for key, items in delivered_tracks(loader).items():
+                got.setdefault(key, []).extend(items)
+            counts.update(loader.stats.totals())
+    assert counts == {"non_finite": 1}
+    first = make_key("synthetic", "seq001", 0, 0)
+    after = make_key("synthetic", "seq001", 0, 3)
+    assert {k: len(v) for k, v in got.items()} == {**dict.fromkeys(tracks, 1), after: 1}
+    assert got[first][0].sample.frame_index.tolist() == track_frames(tracks)[first][:29]
+    assert got[after][0].sample.frame_index.tolist() == track_frames(tracks)[first][36:]
 
 
 def test_a_source_with_nothing_valid_raises_instead_of_hanging(tmp_path):
@@ -233,12 +303,31 @@ def test_a_source_with_nothing_valid_raises_instead_of_hanging(tmp_path):
         list(loader)
 
 
-def test_eval_split_over_two_ranks_with_two_workers_each(tmp_path):
-    keys = write_clip_set(tmp_path / "val", [7, 3, 5, 1, 4], [6, 13, 4, 20, 9])
-    got = Counter()
+def test_tracks_split_over_two_ranks_with_two_workers_each(tmp_path):
+    tracks = write_track_set(tmp_path / "val", TRACKS, TRACK_SHARDS)
+    got: dict[str, list[TrackItem]] = {}
     for rank in range(2):
-        got += delivered(eval_loader([tmp_path / "val"], rank=rank, world_size=2, num_workers=2))
-    assert got == expected_windows(keys)
+        loader = track_loader([tmp_path / "val"], rank=rank, world_size=2, num_workers=2)
+        for key, items in delivered_tracks(loader).items():
+            got.setdefault(key, []).extend(items)
+        assert loader.stats.totals() == {}
+    assert {k: len(v) for k, v in got.items()} == dict.fromkeys(tracks, 1)
+    frames = track_frames(tracks)
+    assert {k: v[0].sample.frame_index.tolist() for k, v in got.items()} == frames
+    # slot ranges [0, 8), [8, 12), [12, 17), [17, 20): tracks 0-2, 3-4, 5-6, 7-8
+    slots = [got[k][0].slot for k in tracks]
+    assert slots == [0, 0, 0, 1, 1, 2, 2, 3, 3]
+
+
+def test_track_loader_is_deterministic(tmp_path):
+    write_track_set(tmp_path / "val", TRACKS, TRACK_SHARDS)
+
+    def run():
+        loader = track_loader([tmp_path / "val"], num_workers=2)
+        return [(it.key, it.slot, it.phi.tobytes(), it.sample.kp2d.tobytes()) for it in loader]
+
+    first = run()
+    assert len(first) == 9 and first == run()
 
 
 def test_mocap_banks_split_the_poses_over_slots_and_draw_reproducibly(tmp_path):
@@ -297,36 +386,31 @@ def test_packed_batches_survive_the_trip_from_workers_unchanged(tmp_path):
     assert back.info.key == batch.info.key and back.clips.images is None
     assert {p[0] for p in packed.layout} == {"clips", "info", "mocap"}
 
-    # through real worker processes the batches are the same as in-process ones
-    def windows(loader):
-        return {
-            (k, int(s)): (phi, kp)
-            for b in loader
-            for k, s, phi, kp in zip(b.info.key, b.info.start, b.clips.phi, b.clips.kp2d,
-                                     strict=True)
-        }  # fmt: skip
+    # through real worker processes the tracks are the same as in-process ones
+    def tracks(loader):
+        return {it.key: (it.phi, it.sample.kp2d, it.slot) for it in loader}
 
-    in_process = windows(eval_loader([tmp_path / "val"]))
-    workers = windows(eval_loader([tmp_path / "val"], num_workers=2))
-    assert in_process.keys() == workers.keys() and len(workers) == 8
-    for key, (phi, kp) in in_process.items():
-        torch.testing.assert_close(workers[key][0], phi, rtol=0, atol=0)
-        torch.testing.assert_close(workers[key][1], kp, rtol=0, atol=0)
+    in_process = tracks(track_loader([tmp_path / "val"]))
+    workers = tracks(track_loader([tmp_path / "val"], num_workers=2))
+    assert in_process.keys() == workers.keys() and len(workers) == 4
+    assert [workers[k][2] for k in in_process] == [0, 0, 1, 1]  # workers interleave
+    for key, (phi, kp, _) in in_process.items():
+        np.testing.assert_array_equal(workers[key][0], phi)
+        np.testing.assert_array_equal(workers[key][1], kp)
 
 
 @pytest.mark.parametrize("num_workers", [0, 2])
-def test_skips_after_a_slots_last_batch_are_still_counted(tmp_path, num_workers):
-    """A slot whose last samples are all bad yields no batch after them: its final counts
-    reach the loader's stats anyway."""
-    keys = write_clip_set(tmp_path / "val", [8], [T])
+def test_skips_of_a_slot_that_yields_no_track_are_still_counted(tmp_path, num_workers):
+    """With 2 workers the second slot's samples (4..7) are all lost, so it yields no track
+    at all: its counts reach the loader's stats anyway (its final SlotReport)."""
+    keys = list(write_clip_set(tmp_path / "val", [8], [T]))
     (shard,) = (tmp_path / "val").glob("*.tar")
-    data = shard.read_bytes()
-    shard.write_bytes(data[: len(data) * 3 // 4])  # the last samples of the second slot
-    loader = eval_loader([tmp_path / "val"], num_workers=num_workers, batch_size=2)
-    got = {k for k, _ in delivered(loader)}
-    counts = loader.stats.totals()
-    assert sum(counts.values()) >= 1
-    assert len(got) + sum(counts.values()) == len(keys)
+    cut_shard_inside(shard, 4)
+    loader = track_loader([tmp_path / "val"], num_workers=num_workers)
+    got = delivered_tracks(loader)
+    assert sorted(got) == keys[:4]
+    assert {it.slot for items in got.values() for it in items} == {0}
+    assert loader.stats.totals() == {"truncated_tar": 4}
 
 
 def test_a_restored_loader_continues_where_the_saved_one_stopped(tmp_path):
@@ -369,12 +453,13 @@ def test_single_frame_batches_mix_many_clips(tmp_path):
 
 
 def _stored_phi(set_dir):
+    from lightning_hmd.data.assign import read_sets
     from lightning_hmd.data.stream import SkipCounter
-    from lightning_hmd.evaluation.run import read_clips
+    from lightning_hmd.data.whole_tracks import read_tracks
 
-    return {
-        r.key: np.asarray(r.sample.phi, np.float32) for r in read_clips([set_dir], SkipCounter())
-    }
+    shards = read_sets([set_dir], "clip")[1]
+    reads = read_tracks(shards, 0, sum(s.samples for s in shards), SkipCounter())
+    return {r.key: np.asarray(r.sample.phi, np.float32) for r in reads}
 
 
 @pytest.mark.parametrize("noise", [0.0, 0.5])
@@ -395,7 +480,8 @@ def test_feature_noise_is_added_to_training_features_only(tmp_path, noise):
     else:
         assert abs(d.std() - noise) < 0.05 and abs(d.mean()) < 0.05
         assert np.abs(np.diff(d, axis=1)).mean() > 0.5  # independent per frame, not per window
-    # evaluation windows (12 and 9 frames: no padding at T = 6) carry the stored features
-    for b in eval_loader([tmp_path / "tr"]):
-        for i, (key, start) in enumerate(zip(b.info.key, b.info.start.tolist(), strict=True)):
-            np.testing.assert_array_equal(b.clips.phi[i].numpy(), stored[key][start : start + T])
+    # evaluation tracks carry the stored features
+    got = {it.key: it.phi for it in track_loader([tmp_path / "tr"])}
+    assert got.keys() == stored.keys() and len(got) == 4
+    for key, phi in got.items():
+        np.testing.assert_array_equal(phi.astype(np.float32), stored[key])

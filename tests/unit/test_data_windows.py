@@ -1,4 +1,4 @@
-"""Windows cut from clips: random and strided starts, owned frames, cutting, padding."""
+"""Training windows cut from clips: random starts and cutting."""
 
 from __future__ import annotations
 
@@ -6,39 +6,34 @@ import numpy as np
 import pytest
 from test_data_schema import make_clip
 
-from lightning_hmd.data.windows import cut_window, pad_clip, strided_windows, window_starts
-
-
-def test_strided_starts_cover_every_frame():
-    assert window_starts(45, 20, "strided").tolist() == [0, 20, 25]
-    assert window_starts(40, 20, "strided").tolist() == [0, 20]
-    assert window_starts(20, 20, "strided").tolist() == [0]
-    assert window_starts(21, 20, "strided").tolist() == [0, 1]
-
-
-@pytest.mark.parametrize("n", range(1, 60))
-@pytest.mark.parametrize("t", [1, 3, 7, 20])
-def test_owned_ranges_partition_the_clip(n, t):
-    if n < t:
-        with pytest.raises(ValueError, match=f"{n} frames is shorter than seq_len={t}"):
-            strided_windows(n, t)
-        return
-    owned = np.zeros(n, dtype=int)
-    for w in strided_windows(n, t):
-        assert w.start <= w.owned_start < w.owned_stop == w.start + w.length <= n
-        owned[w.owned_start : w.owned_stop] += 1
-    assert owned.tolist() == [1] * n
+from lightning_hmd.data.windows import cut_window, window_starts
 
 
 def test_random_start_is_uniform_over_valid_starts():
     rng = np.random.default_rng(0)
-    starts = np.concatenate([window_starts(25, 20, "random", rng) for _ in range(3000)])
+    starts = np.concatenate([window_starts(25, 20, rng) for _ in range(3000)])
+    assert starts.dtype == np.int64 and starts.shape == (3000,)
     assert set(starts.tolist()) == {0, 1, 2, 3, 4, 5}
     assert np.bincount(starts).min() > 400  # ~500 each
-    with pytest.raises(ValueError, match="needs an rng"):
-        window_starts(25, 20, "random")
-    with pytest.raises(ValueError, match="unknown window mode"):
-        window_starts(25, 20, "every")
+
+
+def test_random_starts_come_count_at_a_time_and_repeat_with_the_seed():
+    many = window_starts(40, 8, np.random.default_rng(7), count=4000)
+    assert many.shape == (4000,) and many.dtype == np.int64
+    assert set(many.tolist()) == set(range(33))  # both ends: the last window ends at frame 39
+    assert many.tolist() == window_starts(40, 8, np.random.default_rng(7), count=4000).tolist()
+    assert window_starts(20, 20, np.random.default_rng(0), count=3).tolist() == [0, 0, 0]
+
+
+@pytest.mark.parametrize(("n", "t"), [(4, 6), (0, 1), (19, 20)])
+def test_a_clip_shorter_than_the_window_has_no_start(n, t):
+    with pytest.raises(ValueError, match=f"{n} frames is shorter than seq_len={t}"):
+        window_starts(n, t, np.random.default_rng(0))
+
+
+def test_seq_len_below_one_is_refused():
+    with pytest.raises(ValueError, match="seq_len must be >= 1, got 0"):
+        window_starts(10, 0, np.random.default_rng(0))
 
 
 def test_cut_window_slices_frames_and_keeps_track_fields():
@@ -53,15 +48,3 @@ def test_cut_window_slices_frames_and_keeps_track_fields():
     np.testing.assert_array_equal(w.betas, clip.betas)
     with pytest.raises(IndexError, match=r"window \[6, 10\) does not fit in clip 'seq0'.*9 frames"):
         cut_window(clip, 6, 4)
-
-
-def test_pad_clip_repeats_edges_and_masks_real_frames():
-    clip = make_clip(3, seed=1)
-    padded, mask = pad_clip(clip, 8)
-    assert padded.num_frames == 8
-    # 5 missing frames: 2 before, 3 after
-    assert mask.tolist() == [False, False, True, True, True, False, False, False]
-    assert padded.frame_index.tolist() == [clip.frame_index[i] for i in [0, 0, 0, 1, 2, 2, 2, 2]]
-    assert padded.jpeg == [clip.jpeg[i] for i in [0, 0, 0, 1, 2, 2, 2, 2]]
-    same, mask = pad_clip(clip, 3)
-    assert same is clip and mask.all()

@@ -12,7 +12,7 @@ def _linear(n_in: int, n_out: int) -> int:
 
 
 def test_paper_counts_by_formula():
-    counts = parameter_counts(load_config("paper").model)
+    counts = parameter_counts(load_config("paper", overrides=["model.init_checkpoint=none"]).model)
     D, H, hal = 2048, 1024, 2048
     temporal = 3 * (2 * (D * D * 3 + D) + 2 * 2 * D)  # 3 blocks: 2 convs k=3 + 2 GN affine
     ief_3d = _linear(D + 85, H) + _linear(H, H) + _linear(H, 85) + 85  # + learnable mean
@@ -43,11 +43,18 @@ def test_paper_counts_by_formula():
 
 def test_shape_discriminator_and_options_counts():
     model = load_config(
-        "paper", overrides=["model.shape_discriminator=true", "model.hallucinator=false"]
+        "paper",
+        overrides=[
+            "model.init_checkpoint=none",
+            "model.shape_discriminator=true",
+            "model.hallucinator=false",
+        ],
     ).model
     counts = parameter_counts(model)
     assert counts["hallucinator"] == 0
-    pose_disc = parameter_counts(load_config("paper").model)["discriminator"]
+    pose_disc = parameter_counts(
+        load_config("paper", overrides=["model.init_checkpoint=none"]).model
+    )["discriminator"]
     assert counts["discriminator"] == pose_disc + _linear(10, 10) + _linear(10, 5) + _linear(5, 1)
 
 
@@ -61,6 +68,8 @@ def test_meta_counts_equal_a_real_build():
 
 
 def test_format_table():
-    table = format_parameter_counts(parameter_counts(load_config("paper").model))
+    table = format_parameter_counts(
+        parameter_counts(load_config("paper", overrides=["model.init_checkpoint=none"]).model)
+    )
     assert "temporal_encoder" in table and "75.53M" in table
     assert table.splitlines()[0].split() == ["component", "params", "millions"]

@@ -14,6 +14,8 @@ from lightning_hmd.config import ConfigError, load_config, to_container
 from lightning_hmd.slurm import JobSpec, sbatch_script, submit
 from lightning_hmd.train.run_dir import run_dir
 
+INIT = "model.init_checkpoint=/data/hmr_init.pt"  # the paper preset needs one
+
 
 def _srun_args(script: str) -> list[str]:
     (line,) = [ln for ln in script.splitlines() if ln.startswith("srun ")]
@@ -22,7 +24,7 @@ def _srun_args(script: str) -> list[str]:
 
 def test_script_follows_lightnings_slurm_rules(tmp_path: Path):
     spec = JobSpec(nodes=4, gpus_per_node=8, time="2-00:00:00", partition="gpu")
-    script, out = sbatch_script("paper", [f"run.root={tmp_path}"], spec)
+    script, out = sbatch_script("paper", [f"run.root={tmp_path}", INIT], spec)
     lines = script.splitlines()
     assert lines[0] == "#!/bin/bash -l"
     for want in ("--nodes=4", "--ntasks-per-node=8", "--gres=gpu:8", "--signal=SIGUSR1@90",
@@ -62,7 +64,7 @@ def test_bad_override_fails_before_writing(tmp_path: Path):
 
 def test_cli_dry_run(tmp_path: Path, capsys: pytest.CaptureFixture):
     args = ["slurm", "submit", "--preset", "paper", "--nodes", "4", "--gpus-per-node", "8",
-            "--dry-run", f"run.root={tmp_path}"]  # fmt: skip
+            "--dry-run", f"run.root={tmp_path}", INIT]  # fmt: skip
     assert main(args) == 0
     out = capsys.readouterr().out
     assert "#SBATCH --nodes=4" in out and "trainer.devices=8" in out and "not submitted" in out
@@ -75,7 +77,7 @@ def test_sweep_dry_run_writes_one_script_per_trial(tmp_path: Path):
     sweep = load_sweep(Path(__file__).parents[2] / "sweeps" / "hallucinator.yaml")
     spec = JobSpec(nodes=2, gpus_per_node=4)
     said: list[str] = []
-    runs = run_sweep(sweep, seeds=2, overrides=[f"run.root={tmp_path}"], dry_run=True,
+    runs = run_sweep(sweep, seeds=2, overrides=[f"run.root={tmp_path}", INIT], dry_run=True,
                      slurm=spec, echo=said.append)  # fmt: skip
     assert [r.status for r in runs] == ["planned"] * 4 and len(said) == 4
     for r in runs:

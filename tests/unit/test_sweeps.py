@@ -27,7 +27,8 @@ def test_every_parameter_resolves_against_the_schema(path: Path):
         samples = p.values if p.values is not None else p.bounds
         for value in samples:
             # exactly the argument `wandb agent` passes with ${args_no_hyphens}
-            cfg = load_config("paper", overrides=[override(p.key, value)])
+            cfg = load_config("paper", overrides=["model.init_checkpoint=none",
+                                                  override(p.key, value)])  # fmt: skip
             got = OmegaConf.select(cfg, p.key)
             got = OmegaConf.to_container(got) if OmegaConf.is_config(got) else got
             assert got == value, (p.key, value, got)
@@ -49,7 +50,7 @@ def test_a_wrong_key_or_file_is_named(tmp_path: Path):
     )
     sweep = load_sweep(bad)
     with pytest.raises(ConfigError, match="model.nope"):
-        load_config("paper", overrides=[override("model.nope", 1)])
+        load_config("paper", overrides=["model.init_checkpoint=none", override("model.nope", 1)])
     assert sweep.name == "bad"
     bad.write_text(
         "method: grid\nmetric: {name: x}\nparameters: {a: {values: [1]}}\ncommand: [x]\n"

@@ -43,7 +43,9 @@ def logs(tmp_path_factory) -> Path:
         rows = [{"trainer/global_step": s, "val/pa_mpjpe": pa + 10 - s} for s in (4, 9)]
         if (blocks, seed) == (0, 1):
             rows.insert(0, {"trainer/global_step": 0, "note": big})
-        _log_run(root, f"d{blocks}s{seed}", config, rows, {"val/pa_mpjpe": pa, "finished": True})
+        summary = {"val/pa_mpjpe": pa, "finished": True, "protocol": "hmmr",
+                   "protocol_card": {"averaging": "per video"}}  # as train writes it  # fmt: skip
+        _log_run(root, f"d{blocks}s{seed}", config, rows, summary)
     return root
 
 
@@ -98,5 +100,6 @@ def test_compare_reads_offline_runs(logs, tmp_path):
     result = compare([logs], tmp_path)
     assert result["runs"] == 3 and result["configurations"] == 2
     table = (tmp_path / "compare.md").read_text()
-    assert "| model.temporal.num_blocks=0 | 2 | 92.00 ± 2.83 |" in table
-    assert "| model.temporal.num_blocks=1 | 1 | 80.00 ± 0.00 |" in table
+    assert "| model.temporal.num_blocks=0 | hmmr | 2 | 92.00 ± 2.83 |" in table
+    assert "| model.temporal.num_blocks=1 | hmmr | 1 | 80.00 ± 0.00 |" in table
+    assert all(r.protocol == "hmmr" for r in runs)
