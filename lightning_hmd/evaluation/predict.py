@@ -49,8 +49,9 @@ def encode_frames(generator: HMMRGenerator, images: Tensor, chunk: int = 64) -> 
 
 def blank_feature(generator: HMMRGenerator, img_size: int) -> Tensor:
     """(D,) features of a blank crop (zero in [-1, 1]: HMMR's padding image)."""
+    device = next(generator.parameters()).device
     with torch.no_grad():
-        blank = torch.zeros(1, 1, 3, img_size, img_size)
+        blank = torch.zeros(1, 1, 3, img_size, img_size, device=device)
         return generator.encode_images(blank)[0, 0].float()
 
 

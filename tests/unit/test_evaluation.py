@@ -71,6 +71,22 @@ def test_padding_is_blank_frames_or_repeated_edges(generator):
     assert (blank.current.pose_aa[0] - edge.current.pose_aa[0]).abs().max() > 1e-5
 
 
+def test_hmmr_pads_models_on_images_with_a_blank_crop():
+    from lightning_hmd.evaluation.run import padding_feature
+
+    cfg = load_config("tiny", overrides=["model.encoder=small_cnn"])
+    torch.manual_seed(0)
+    g = build_generator(cfg.model, torch.zeros(24, 3), torch.zeros(10), with_image_encoder=True)
+    g = g.eval()
+    blank = padding_feature(g, HMMR, "images", 64)
+    with torch.no_grad():
+        want = g.encode_images(torch.zeros(1, 1, 3, 64, 64))[0, 0]
+    torch.testing.assert_close(blank, want)
+    assert blank.abs().sum() > 0  # a real encoding, not zeros
+    assert padding_feature(g, HMMR, "features", 64) is None  # features: edge frames
+    assert padding_feature(g, VIBE, "images", 64) is None  # VIBE's windows never pad
+
+
 def test_modes(generator):
     phi = torch.randn(5, 16)
     pred = predict_clip(generator, phi, 12, mode="constant")
