@@ -66,3 +66,19 @@ def test_errors_name_the_problem(tmp_path):
     wide = save_hmr_init(_generator(0, "model.regressor_hidden=48"), tmp_path / "w.pt", "t")
     with pytest.raises(HMRInitError, match=r"smpl_head.ief.fc1.weight has shape \(48, "):
         load_hmr_init(gen, wide, ["f3d"])
+
+
+def test_a_lightning_checkpoint_serves_as_init_file(tmp_path):
+    """``import-tf --hmr`` writes a lightning_hmd checkpoint of HMR's weights: its
+    ``generator.*`` tensors initialise f_3D and the mean as an HMR init file does."""
+    source, target = _generator(0), _generator(1)
+    state = {f"generator.{k}": v for k, v in source.state_dict().items()}
+    state["discriminator.fc.weight"] = torch.zeros(2, 2)
+    torch.save({"state_dict": state, "hyper_parameters": {"config": {}}}, tmp_path / "hmr.ckpt")
+    keys = load_hmr_init(target, tmp_path / "hmr.ckpt", ["mean", "f3d"])
+    assert "smpl_head.theta_mean" in keys
+    for k in keys:
+        torch.testing.assert_close(target.state_dict()[k], source.state_dict()[k], rtol=0, atol=0)
+    torch.save({"state_dict": {"discriminator.fc.weight": torch.zeros(2)}}, tmp_path / "d.ckpt")
+    with pytest.raises(HMRInitError, match="expected 'lightning_hmd/hmr-init/1' or a lightning"):
+        load_hmr_init(target, tmp_path / "d.ckpt", ["mean"])
