@@ -233,19 +233,14 @@ def _cmd_evaluate(ns: argparse.Namespace) -> int:
         raise ValueError("evaluate needs exactly one of --ckpt CKPT or --predictions FILE")
     if ns.predictions is not None:
         return _evaluate_predictions(ns, overrides)
-    import torch
-
+    from lightning_hmd.checkpoint import checkpoint_config
     from lightning_hmd.config import config_from_container
     from lightning_hmd.evaluation.run import evaluate
 
     ckpt = Path(ns.ckpt)
     if not ckpt.is_file():
         raise FileNotFoundError(f"--ckpt {ckpt}: no such checkpoint")
-    stored = torch.load(ckpt, map_location="cpu", weights_only=True)
-    config = stored.get("hyper_parameters", {}).get("config")
-    if not isinstance(config, dict):
-        raise ValueError(f"{ckpt}: not a lightning_hmd checkpoint (no hyper_parameters.config)")
-    cfg = config_from_container(config, overrides)
+    cfg = config_from_container(checkpoint_config(ckpt), overrides)
     sets = ns.sets or list(cfg.data.test_sets)
     protocol = ns.protocol or cfg.eval.protocol
     out = Path(ns.out) if ns.out else ckpt.parent.parent / "eval" / f"{ns.mode}-{protocol}"

@@ -12,6 +12,7 @@ Dotted keys used by sweeps: ``data.batch_size``, ``data.seq_len``, ``model.tempo
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from importlib import resources
@@ -324,6 +325,9 @@ def validate(cfg: DictConfig) -> None:
     m = cfg.model
     if OmegaConf.is_missing(m, "init_checkpoint"):
         raise ConfigError(INIT_HELP)
+    for key in ("data.batch_size", "data.seq_len", "model.ief_iters", "model.feat_dim"):
+        if OmegaConf.select(cfg, key) < 1:
+            raise ConfigError(f"{key} must be >= 1, got {OmegaConf.select(cfg, key)}")
     if 0 in m.delta_t:
         raise ConfigError("model.delta_t: offset 0 is the current frame; list non-zero offsets")
     if len(set(m.delta_t)) != len(m.delta_t):
@@ -338,10 +342,10 @@ def validate(cfg: DictConfig) -> None:
             f"model.temporal.num_groups={m.temporal.num_groups} must divide "
             f"model.feat_dim={m.feat_dim}"
         )
-    for key in ("data.batch_size", "data.seq_len", "model.ief_iters", "model.feat_dim"):
-        if OmegaConf.select(cfg, key) < 1:
-            raise ConfigError(f"{key} must be >= 1, got {OmegaConf.select(cfg, key)}")
     _validate_data(cfg.data)
+    for name, weight in cfg.loss.weights.items():
+        if not math.isfinite(weight) or weight < 0:
+            raise ConfigError(f"loss.weights.{name} must be a finite number >= 0, got {weight}")
     _validate_trainer(cfg)
     _validate_optim(cfg.optim)
     if m.pose_repr not in POSE_REPRS:
@@ -399,9 +403,12 @@ def _validate_optim(o: DictConfig) -> None:
     if o.schedule not in SCHEDULES:
         raise ConfigError(f"optim.schedule must be one of {', '.join(SCHEDULES)}, got "
                           f"{o.schedule!r}")  # fmt: skip
-    for key in ("gen_lr", "disc_lr", "grad_clip", "warmup_batches", "min_lr_factor", "lr_gamma"):
-        if o[key] < 0:
-            raise ConfigError(f"optim.{key} must be >= 0, got {o[key]}")
+    for key in ("gen_lr", "disc_lr", "grad_clip", "warmup_batches", "min_lr_factor", "lr_gamma",
+                "eps", "weight_decay"):  # fmt: skip
+        if not math.isfinite(o[key]) or o[key] < 0:
+            raise ConfigError(f"optim.{key} must be a finite number >= 0, got {o[key]}")
+    if any(not math.isfinite(b) or not 0 <= b < 1 for b in o.betas):
+        raise ConfigError(f"optim.betas must be two numbers in [0, 1), got {list(o.betas)}")
     if o.step_every_batches < 1:
         raise ConfigError(f"optim.step_every_batches must be >= 1, got {o.step_every_batches}")
 

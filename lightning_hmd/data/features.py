@@ -57,13 +57,14 @@ def build_feature_encoder(
     """The frozen image encoder and its id: ``weights`` (an HMR init file holding the encoder,
     or the encoder's state dict saved with ``torch.save``; read with ``weights_only=True``) or
     a seeded random initialisation."""
+    from lightning_hmd.checkpoint import load_checkpoint
     from lightning_hmd.models.encoders import build_image_encoder
     from lightning_hmd.models.hmr_init import encoder_state
 
     torch.manual_seed(seed)
     encoder = build_image_encoder(name, feat_dim, freeze=True)
     if weights is not None:
-        state = torch.load(weights, map_location="cpu", weights_only=True)
+        state = load_checkpoint(weights, what="encoder weights file")
         state = encoder_state(state, weights) or state  # an HMR init file: its encoder
         missing, unexpected = encoder.load_state_dict(state, strict=False)
         if missing or unexpected:

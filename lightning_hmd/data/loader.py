@@ -476,12 +476,13 @@ def build_train_loader(
     return EpochLoader(_loader(dataset, num_workers), n, ReaderStats())
 
 
-def probe_encoder_ids(dirs: Sequence[str | Path]) -> dict[str, str | None]:
-    """The encoder id of the first readable sample of each set (to refuse mixed features)."""
-    out: dict[str, str | None] = {}
+def first_samples(dirs: Sequence[str | Path]) -> dict[str, ClipSample | None]:
+    """The first readable sample of each set (None: none readable): what a run checks the
+    sets against before it starts."""
+    out: dict[str, ClipSample | None] = {}
     for d in dirs:
         shards = read_sets([d], "clip")[1]
-        first = next(
+        out[str(d)] = next(
             (
                 r.sample
                 for span in spans(shards, 0, sum(s.samples for s in shards))
@@ -489,8 +490,12 @@ def probe_encoder_ids(dirs: Sequence[str | Path]) -> dict[str, str | None]:
             ),
             None,
         )
-        out[str(d)] = None if first is None else first.encoder_id
     return out
+
+
+def probe_encoder_ids(dirs: Sequence[str | Path]) -> dict[str, str | None]:
+    """The encoder id of the first readable sample of each set (to refuse mixed features)."""
+    return {d: None if s is None else s.encoder_id for d, s in first_samples(dirs).items()}
 
 
 def check_same_encoder(dirs: Sequence[str | Path]) -> str | None:

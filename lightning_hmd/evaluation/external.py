@@ -234,5 +234,9 @@ def score_predictions(
             f"no predictions for {len(missing)} track(s) of the set: {', '.join(missing[:5])}"
             + (" ..." if len(missing) > 5 else "")
         )
+    if not scores:
+        raise PredictionsError(
+            f"{', '.join(map(str, set_dirs))}: no track to score (skipped: {dict(counter.counts)})"
+        )
     unmatched = sorted(f"{seq!r} track {t}" for seq, t in set(predictions) - used)
     return scores, dict(counter.counts), unmatched

@@ -218,6 +218,11 @@ def evaluate(
         inputs=cfg.data.inputs, img_size=cfg.data.img_size, mode=mode,
     )  # fmt: skip
     scores, skipped = gather_scores(scores, loader.stats.totals())
+    if not scores:
+        raise ValueError(
+            f"{', '.join(map(str, set_dirs))}: no track to score (the sets are empty or every "
+            f"sample was skipped: {dict(skipped) or 'none skipped'})"
+        )
     if rank != 0:
         return {}
     meta = {"checkpoint": str(ckpt), "mode": mode, "sets": [str(s) for s in set_dirs]}

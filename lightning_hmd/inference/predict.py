@@ -27,6 +27,7 @@ import torch
 from tqdm import tqdm
 
 from lightning_hmd.body.smpl import BodyModel
+from lightning_hmd.checkpoint import CheckpointError, checkpoint_config
 from lightning_hmd.data.cropping import (
     EVAL_CROP_SIZE,
     CropBox,
@@ -40,10 +41,6 @@ from lightning_hmd.inference.frames import FrameSource
 from lightning_hmd.inference.tracks import PersonTrack
 from lightning_hmd.models.generator import HMMRGenerator
 from lightning_hmd.structures import SMPLParams
-
-
-class CheckpointError(ValueError):
-    """A checkpoint that is not a usable lightning_hmd model: names the file and why."""
 
 
 @dataclass
@@ -74,16 +71,7 @@ def load_predictor(
     ckpt = Path(ckpt)
     if not ckpt.is_file():
         raise CheckpointError(f"--ckpt {ckpt}: no such checkpoint")
-    try:
-        stored = torch.load(ckpt, map_location="cpu", weights_only=True)
-    except Exception as e:
-        raise CheckpointError(f"{ckpt}: not a PyTorch checkpoint ({e})") from None
-    config = stored.get("hyper_parameters", {}).get("config") if isinstance(stored, dict) else None
-    if not isinstance(config, dict):
-        raise CheckpointError(
-            f"{ckpt}: not a lightning_hmd checkpoint (no hyper_parameters.config)"
-        )
-    cfg = config_from_container(config, overrides)
+    cfg = config_from_container(checkpoint_config(ckpt), overrides)
     module = HMMRModule(to_container(cfg))
     try:
         load_weights(module, ckpt)

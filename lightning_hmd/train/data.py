@@ -7,8 +7,20 @@ from pathlib import Path
 import lightning.pytorch as pl
 from omegaconf import DictConfig, OmegaConf
 
-from lightning_hmd.config import AugmentConfig, init_checkpoint, train_groups, train_weights
-from lightning_hmd.data.loader import EpochLoader, build_train_loader, num_fake_poses
+from lightning_hmd.config import (
+    AugmentConfig,
+    ConfigError,
+    init_checkpoint,
+    train_groups,
+    train_weights,
+)
+from lightning_hmd.data.loader import (
+    EpochLoader,
+    build_train_loader,
+    check_same_encoder,
+    first_samples,
+    num_fake_poses,
+)
 from lightning_hmd.data.shards import MANIFEST_NAME
 from lightning_hmd.data.whole_tracks import build_track_loader
 
@@ -40,6 +52,34 @@ def check_paths(cfg: DictConfig, *, train: bool = True, val: bool = True) -> Non
     init = init_checkpoint(cfg)
     if train and init and not Path(init).is_file():
         raise MissingPathError(f"model.init_checkpoint: {init} not found (an HMR init file)")
+
+
+def check_inputs(cfg: DictConfig, *, train: bool = True, val: bool = True) -> None:
+    """Fail before any work when a set cannot feed ``data.inputs`` (features without phi,
+    images without JPEG crops), holds no readable sample, or when feature sets come from
+    different encoders (their phi would not be comparable); reads each set's first sample."""
+    d = cfg.data
+    keyed = ([("data.train_sets", s) for s in d.train_sets] if train else []) + (
+        [("data.val_sets", s) for s in d.val_sets] if val else []
+    )
+    if not keyed:
+        return
+    firsts = first_samples([s for _, s in keyed])
+    member = {"features": ("phi", "run `lightning-hmd data features` on it"),
+              "images": ("jpeg", "convert it with its JPEG crops")}[d.inputs]  # fmt: skip
+    for key, path in keyed:
+        sample = firsts[str(path)]
+        if sample is None:
+            raise MissingPathError(f"{key}: {path} holds no readable sample (`lightning-hmd "
+                                   "data check` names the problems)")  # fmt: skip
+        if getattr(sample, member[0]) is None:
+            raise ConfigError(
+                f"data.inputs={d.inputs} but {key} {path} holds no "
+                f"{'features (phi)' if d.inputs == 'features' else 'JPEG crops'}: "
+                f"{member[1]}, or set data.inputs to what the set holds"
+            )
+    if d.inputs == "features":
+        check_same_encoder([s for _, s in keyed])
 
 
 class ShardData(pl.LightningDataModule):

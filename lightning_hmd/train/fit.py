@@ -19,10 +19,11 @@ from lightning.pytorch.plugins.environments import SLURMEnvironment
 from lightning.pytorch.strategies import DDPStrategy
 from omegaconf import DictConfig
 
+from lightning_hmd.checkpoint import load_checkpoint
 from lightning_hmd.config import dotted_keys, init_checkpoint, to_container
 from lightning_hmd.evaluation.protocols import get_protocol
 from lightning_hmd.models.hmr_init import load_hmr_init
-from lightning_hmd.train.data import ShardData, check_paths
+from lightning_hmd.train.data import ShardData, check_inputs, check_paths
 from lightning_hmd.train.module import HMMRModule
 from lightning_hmd.train.panels import KeypointPanels
 from lightning_hmd.train.requeue import RequeueSignal, requeue_job
@@ -196,6 +197,7 @@ def train(cfg: DictConfig, env: Mapping[str, str] | None = None) -> Path:
     """
     env = os.environ if env is None else env
     check_paths(cfg)
+    check_inputs(cfg)  # before the run directory exists
     config = to_container(cfg)
     out, name = run_dir(config, env), run_name(config, env)
     (out / "checkpoints").mkdir(parents=True, exist_ok=True)
@@ -205,6 +207,8 @@ def train(cfg: DictConfig, env: Mapping[str, str] | None = None) -> Path:
     trainer = make_trainer(cfg, out, name, env, requeue)
     last = out / "checkpoints" / LAST
     ckpt = str(last) if cfg.run.resume and last.is_file() else None
+    if ckpt is not None:  # a bad last.ckpt: one line naming it, before any work (mapped, cheap)
+        load_checkpoint(last, what="checkpoint to resume from", mmap=True)
     if trainer.is_global_zero:
         print(f"run directory: {out}" + (f" (resuming from {last})" if ckpt else ""))
     init = init_checkpoint(cfg)
@@ -215,7 +219,9 @@ def train(cfg: DictConfig, env: Mapping[str, str] | None = None) -> Path:
                   f"{init}")  # fmt: skip
     trainer.logger.log_hyperparams(logged_config(config, out, trainer.logger))
     try:
-        trainer.fit(module, datamodule=ShardData(cfg), ckpt_path=ckpt)
+        # weights_only pinned: TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1 would otherwise unpickle
+        # whatever the checkpoint holds
+        trainer.fit(module, datamodule=ShardData(cfg), ckpt_path=ckpt, weights_only=True)
         batches = int(module.batches_done)
         if trainer.is_global_zero:
             protocol = get_protocol(cfg.eval.protocol).describe()

@@ -32,6 +32,7 @@ from torch.optim.lr_scheduler import LambdaLR
 
 from lightning_hmd.body.model_files import load_mean_params
 from lightning_hmd.body.smpl import BodyModel, exclude_from_ddp
+from lightning_hmd.checkpoint import CheckpointError, load_checkpoint
 from lightning_hmd.data.batch import ClipBatch
 from lightning_hmd.data.whole_tracks import TrackItem
 from lightning_hmd.evaluation.protocols import get_protocol
@@ -52,20 +53,20 @@ def load_weights(module: HMMRModule, ckpt: str | Path) -> None:
     Raises:
         ValueError: the checkpoint is not one of this model (names the missing/extra keys).
     """
-    state = torch.load(ckpt, map_location="cpu", weights_only=True).get("state_dict")
+    state = load_checkpoint(ckpt).get("state_dict")
     if not isinstance(state, dict):
-        raise ValueError(f"{ckpt}: not a lightning_hmd checkpoint (no state_dict)")
+        raise CheckpointError(f"{ckpt}: not a lightning_hmd checkpoint (no state_dict)")
     try:
         result = module.load_state_dict(state, strict=False)
     except RuntimeError as err:  # shape mismatches raise even when strict=False
         detail = str(err).splitlines()[1].strip() if "\n" in str(err) else str(err)
-        raise ValueError(
+        raise CheckpointError(
             f"{ckpt}: does not match the configured model ({detail}; is the config the "
             "checkpoint's?)"
         ) from None
     missing = [k for k in result.missing_keys if not k.startswith(BODY_PREFIX)]
     if missing or result.unexpected_keys:
-        raise ValueError(
+        raise CheckpointError(
             f"{ckpt}: does not match the configured model: missing {missing[:5]}, "
             f"unexpected {result.unexpected_keys[:5]} (is the config the checkpoint's?)"
         )

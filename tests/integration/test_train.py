@@ -185,3 +185,43 @@ def test_bf16_mixed_precision_trains_and_checkpoints(synth_dir, tmp_path):
     assert int(state["batches_done"]) == 2
     floats = [v for v in state.values() if v.is_floating_point()]
     assert all(v.dtype == torch.float32 and torch.isfinite(v).all() for v in floats)
+
+
+class _Payload:
+    """Unpickling this runs ``open(path, "w")``: the marker file appears if it ever runs."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_resume_refuses_a_hostile_or_truncated_last_checkpoint(synth_dir, tmp_path, capsys,
+                                                               monkeypatch):  # fmt: skip
+    """Resume loads last.ckpt with weights_only=True even when TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD
+    turns the default off: a payload never runs, and a bad file is one line naming it."""
+    args = [*overrides(synth_dir, tmp_path / "runs", **{"trainer.max_batches": 2,
+            "trainer.val_every_batches": 0}), "run.name=r"]  # fmt: skip
+    assert main(["train", "--preset", "tiny", *args]) == 0
+    last = tmp_path / "runs" / "r" / "checkpoints" / "last.ckpt"
+    good = last.read_bytes()
+    blob = torch.load(last, weights_only=True)
+    blob["extra"] = _Payload(tmp_path / "ran")
+    torch.save(blob, last)
+    monkeypatch.setenv("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", "1")
+    more = [a for a in args if not a.startswith("trainer.max_batches")] + ["trainer.max_batches=4"]
+    capsys.readouterr()
+    assert main(["train", "--preset", "tiny", *more]) == 2
+    err = capsys.readouterr().err
+    assert "last.ckpt: not a readable checkpoint to resume from" in err
+    assert not (tmp_path / "ran").exists()
+    last.write_bytes(good[: len(good) // 2])
+    assert main(["train", "--preset", "tiny", *more]) == 2
+    assert "last.ckpt: not a readable checkpoint to resume from" in capsys.readouterr().err
+    last.write_bytes(good)  # the intact file resumes, under the pinned weights_only=True
+    assert main(["train", "--preset", "tiny", *more]) == 0
+    assert int(torch.load(last, weights_only=True)["state_dict"]["batches_done"]) == 4
+    assert not (tmp_path / "ran").exists()

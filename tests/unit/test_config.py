@@ -142,6 +142,12 @@ def test_bad_key_in_yaml_names_file_and_key(tmp_path):
         ("data.train_groups=[0,1]", "data.train_groups has 2 entries but data.train_sets has 3"),
         ("data.train_groups=[0,2,2]", "train_groups must number the groups 0, 1, ... without"),
         ("eval.protocol=spin", "eval.protocol must be one of hmmr, vibe, tcmr, got 'spin'"),
+        ("optim.gen_lr=nan", "optim.gen_lr must be a finite number >= 0, got nan"),
+        ("optim.disc_lr=inf", "optim.disc_lr must be a finite number >= 0, got inf"),
+        ("optim.betas=[0.9,1.0]", r"optim.betas must be two numbers in \[0, 1\)"),
+        ("loss.weights.adv=nan", "loss.weights.adv must be a finite number >= 0, got nan"),
+        ("loss.weights.kp2d=-1", "loss.weights.kp2d must be a finite number >= 0"),
+        ("data.seq_len=0", "data.seq_len must be >= 1, got 0"),  # not a model.delta_t error
         ("data.train_weights=[0,0,0]", "positive sum"),
         ("data.train_weights=[1,-1,1]", "positive sum"),
         ("data.augment.flip_prob=1.5", "flip_prob"),
