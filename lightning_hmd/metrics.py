@@ -231,6 +231,36 @@ def acceleration_error(
     return torch.where(window_ok, error, math.nan)
 
 
+def velocity_error(pred: Tensor, gt: Tensor) -> Tensor:
+    """Mean over the 14 LSP joints of ``||velocity_pred - velocity_gt||`` per pair of frames.
+
+    Args:
+        pred: (..., T, J, 3) predicted joints, J >= 14, metres.
+        gt: (..., T, J', 3) GT joints, J' >= 14, metres.
+
+    Returns:
+        (..., T-1) error per frame pair in mm/frame.
+    """
+    p, g = _lsp14(pred, "pred"), _lsp14(gt, "gt")
+    return _mean_distance_mm(p[..., 1:, :, :] - p[..., :-1, :, :],
+                             g[..., 1:, :, :] - g[..., :-1, :, :])  # fmt: skip
+
+
+def jitter(joints: Tensor) -> Tensor:
+    """Mean jerk magnitude of the 14 LSP joints, ``||x_{t+2} - 3 x_{t+1} + 3 x_t - x_{t-1}||``
+    (prediction only, no GT).
+
+    Args:
+        joints: (..., T, J, 3) joints, J >= 14, metres.
+
+    Returns:
+        (..., T-3) value per window of 4 frames in mm/frame^3.
+    """
+    jerk = _second_difference(_lsp14(joints, "joints"))
+    jerk = jerk[..., 1:, :, :] - jerk[..., :-1, :, :]
+    return jerk.norm(dim=-1).mean(dim=-1) * M_TO_MM
+
+
 def sequence_mean(values_per_sequence: list[Tensor]) -> float:
     """HMMR's averaging: mean of each sequence ignoring NaN, then mean of those means.
 

@@ -30,12 +30,16 @@ from lightning_hmd.evaluation.protocols import Averaging, Frame, Protocol
 from lightning_hmd.geometry.alignment import align_by_pelvis
 from lightning_hmd.metrics import (
     M_TO_MM,
+    acceleration,
+    acceleration_error,
+    jitter,
     kp_error_px,
     mpjpe,
     pa_joint_errors,
     pa_mpjpe,
     pck_2d,
     pve,
+    velocity_error,
 )
 
 EDGE = 2  # frames kept at each end of a track for the concatenated stream's windows
@@ -90,14 +94,6 @@ def _temporal(joints: Tensor, frame: Frame) -> Tensor:
     return align_by_pelvis(j) if frame is Frame.PELVIS else j
 
 
-def _difference(x: Tensor, order: int) -> Tensor:
-    """(M, J, 3) -> (M - order, J, 3): the ``order``-th finite difference along frames
-    (1: x_t - x_{t-1}; 2: x_{t-1} - 2 x_t + x_{t+1}; 3: the jerk)."""
-    for _ in range(order):
-        x = x[1:] - x[:-1]
-    return x
-
-
 def _windows_ok(frames: np.ndarray, ok: np.ndarray, order: int) -> Tensor:
     """(M - order,) bool: windows of ``order + 1`` consecutive predicted entries that are
     consecutive frames and all ``ok``."""
@@ -110,11 +106,6 @@ def _windows_ok(frames: np.ndarray, ok: np.ndarray, order: int) -> Tensor:
     for k in range(order + 1):
         good &= ok[k : m - order + k]
     return torch.from_numpy(good)
-
-
-def _magnitude_mm(x: Tensor) -> Tensor:
-    """(W, J, 3) -> (W,) mean joint norm in mm."""
-    return x.norm(dim=-1).mean(dim=-1) * M_TO_MM
 
 
 def visible_3d(truth: TrackTruth, protocol: Protocol) -> np.ndarray:
@@ -172,19 +163,20 @@ def score_track(
         score.add("pck", pck_2d(out.kp2d, kp, img_size, min_visible=m2))
 
     # temporal quality, within the track (windows of consecutive predicted frames)
+    # (the joints are already in the protocol's frame: the metrics take them as they are)
     every = np.ones(len(f), dtype=bool)
     ok_acc = _windows_ok(f, every, 2)
     if len(ok_acc):
-        score.add("accel", _magnitude_mm(_difference(pred_t, 2))[ok_acc])
+        score.add("accel", acceleration(pred_t)[ok_acc])
     ok_jerk = _windows_ok(f, every, 3)
     if len(ok_jerk):
-        score.add("jitter", _magnitude_mm(_difference(pred_t, 3))[ok_jerk])
+        score.add("jitter", jitter(pred_t)[ok_jerk])
     if gt_t is not None:
-        for name, order in (("vel_error", 1), ("accel_error", 2)):
-            ok = _windows_ok(f, vis, order)
-            if len(ok):
-                err = _magnitude_mm(_difference(pred_t, order) - _difference(gt_t, order))
-                score.add(name, err[ok])
+        ok_vel, ok_acc_gt = _windows_ok(f, vis, 1), _windows_ok(f, vis, 2)
+        if len(ok_vel):
+            score.add("vel_error", velocity_error(pred_t, gt_t)[ok_vel])
+        if len(ok_acc_gt):
+            score.add("accel_error", acceleration_error(pred_t, gt_t, "hmmr")[ok_acc_gt])
 
     # Δt heads: the pose predicted at t for t + Δt against the GT at t + Δt
     if gt is not None:

@@ -140,3 +140,20 @@ def test_sequence_mean_weights_sequences_equally():
     # per-sequence means 4 and 1 -> 2.5 (frame weighting would give 8 / 5 = 1.6)
     assert sequence_mean([short, long]) == pytest.approx(2.5)
     assert sequence_mean([torch.full((3,), math.nan), long]) == pytest.approx(1.0)
+
+
+def test_velocity_error_and_jitter_by_hand():
+    from lightning_hmd.metrics import jitter, velocity_error
+
+    t = torch.arange(6, dtype=torch.float64)
+    gt = torch.zeros(6, 14, 3, dtype=torch.float64)
+    pred = gt.clone()
+    pred[:, 3, 2] = 0.002 * t**3  # one joint of 14 moves along z
+    # velocity error: |0.002 ((t+1)^3 - t^3)| / 14 joints, in mm
+    want_vel = 0.002 * ((t[1:]) ** 3 - t[:-1] ** 3) / 14 * 1000
+    torch.testing.assert_close(velocity_error(pred, gt), want_vel)
+    # jerk of 0.002 t^3 is 0.012 at every window of 4 frames
+    torch.testing.assert_close(
+        jitter(pred), torch.full((3,), 0.012 / 14 * 1000, dtype=torch.float64)
+    )
+    assert jitter(gt).abs().max() == 0
