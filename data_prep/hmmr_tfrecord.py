@@ -40,7 +40,10 @@ from lightning_hmd.data.schema import ClipSample, MocapSample, make_key
 from lightning_hmd.data.shards import MANIFEST_NAME, Manifest, ShardSetWriter, read_manifest
 
 NAME = "hmmr-tfrecord"
-LAYOUT = "<dataset>/<split>/*.tfrecord and/or mocap_neutrMosh/*.tfrecord"
+LAYOUT = (
+    "<dataset>/<split>/*.tfrecord and/or mocap_neutrMosh/neutrSMPL_<source>_*.tfrecord below "
+    "the folder, or the folder is one <dataset>, one <split> or the mocap_neutrMosh folder"
+)
 HMR_ENCODER_ID = "resnet50_v2-d2048-hmr_noS5-642561"
 FEAT_DIM = 2048
 FACE_SLOTS = slice(14, 19)  # nose, l_eye, r_eye, l_ear, r_ear
@@ -155,14 +158,33 @@ def _clip_sets(src: Path) -> dict[tuple[str, str], list[Path]]:
     return sets
 
 
+def _in_mocap_folder(path: Path, src: Path) -> bool:
+    """Whether a folder from ``src`` itself down to ``path``'s is a mocap folder (so ``src``
+    may be the released root or its ``mocap_neutrMosh`` folder)."""
+    folders = (src.resolve().name, *path.relative_to(src).parent.parts)
+    return any("mocap" in name.lower() for name in folders)
+
+
 def _mocap_sets(src: Path) -> dict[str, list[Path]]:
     sets: dict[str, list[Path]] = {}
     for path in sorted(src.rglob("*.tfrecord")):
         m = _MOCAP_RE.match(path.name)
-        if m and "mocap" in str(path.relative_to(src)).lower():
+        if m and _in_mocap_folder(path, src):
             source = {"H3.6": "h36m"}.get(m["source"], m["source"].lower().replace(".", ""))
             sets.setdefault(source, []).append(path)
     return sets
+
+
+def _nothing_found(src: Path) -> str:
+    """Why ``src`` holds no set: no tfrecord at all, or tfrecords in none of the places."""
+    found = sorted(src.rglob("*.tfrecord"))
+    if not found:
+        return f"{src}: no *.tfrecord file below it; expected {LAYOUT}"
+    examples = ", ".join(str(p.relative_to(src)) for p in found[:3])
+    return (
+        f"{src}: {len(found)} *.tfrecord file(s) ({examples}{', ...' if len(found) > 3 else ''})"
+        f" but none where a set is: expected {LAYOUT} (split folders: {', '.join(SPLITS)})"
+    )
 
 
 def mocap_samples(files: list[Path], source: str) -> Iterator[MocapSample]:
@@ -182,13 +204,20 @@ def convert(
     progress: bool = True,
 ) -> dict[str, Manifest]:
     """Convert every tfrecord set below ``src``: clip sets to ``OUT/<dataset>/<split>``, mocap
-    to ``OUT/mocap_<source>``. Returns manifests by set path."""
+    to ``OUT/mocap_<source>``. ``src`` is the released root, or one of its ``<dataset>``,
+    ``<dataset>/<split>`` or ``mocap_neutrMosh`` folders (that part alone is converted).
+    Returns manifests by set path.
+
+    Raises:
+        LayoutError: ``src`` is not a folder or holds no set in the released layout (the
+            message names it, the layout expected and any tfrecords found elsewhere).
+    """
     src, out = Path(src), Path(out)
     if not src.is_dir():
         raise LayoutError(f"{src}: not a folder; expected {LAYOUT}")
     clip_sets, mocap_sets = _clip_sets(src), _mocap_sets(src)
     if not clip_sets and not mocap_sets:
-        raise LayoutError(f"{src}: no tfrecords found; expected {LAYOUT}")
+        raise LayoutError(_nothing_found(src))
     manifests: dict[str, Manifest] = {}
     for (dataset, split), files in clip_sets.items():
         set_dir = out / dataset / split

@@ -121,3 +121,56 @@ def test_mocap_sources_exclusions_and_amass(tmp_path, capsys):
     assert main(["data", "check", str(out)]) == 0
     with pytest.raises(LayoutError, match="no mocap found"):
         mocap.convert(tmp_path / "out", tmp_path / "o2")
+
+
+def _released_layout(src):
+    """A root in the released layout: one track set and two mocap sources."""
+    track = _track(4, 5, pixels=False, smpl=False, joints=False, phis=True)
+    write_hmmr_tfrecord(src / "insta_variety" / "train" / "train_000.tfrecord", [track],
+                        precomputed=True)  # fmt: skip
+    rng = np.random.default_rng(4)
+    mocap_dir = src / "mocap_neutrMosh"
+    write_hmmr_mocap(mocap_dir / "neutrSMPL_CMU_0.tfrecord", rng.normal(0, 1, (3, 72)),
+                     np.ones((3, 10)))  # fmt: skip
+    write_hmmr_mocap(mocap_dir / "neutrSMPL_H3.6_0.tfrecord", rng.normal(0, 1, (2, 72)),
+                     np.zeros((2, 10)))  # fmt: skip
+    return mocap_dir
+
+
+def _poses(out, name):
+    return np.stack([m.pose for m in read_set(out / name)])
+
+
+def test_the_mocap_folder_itself_converts_as_the_root_does(tmp_path, capsys):
+    src = tmp_path / "tf_records"
+    mocap_dir = _released_layout(src)
+    root = hmmr_tfrecord.convert(src, tmp_path / "root", progress=False)
+    assert sorted(root) == ["insta-variety/train", "mocap_cmu", "mocap_h36m"]
+    args = ["data", "convert", "hmmr-tfrecord", str(mocap_dir), "--out", str(tmp_path / "m"),
+            "--no-progress"]  # fmt: skip
+    assert main(args) == 0
+    assert sorted(p.name for p in (tmp_path / "m").iterdir()) == ["mocap_cmu", "mocap_h36m"]
+    for name in ("mocap_cmu", "mocap_h36m"):
+        np.testing.assert_array_equal(_poses(tmp_path / "m", name), _poses(tmp_path / "root", name))
+    # symmetrically a dataset's folder, or one split of it, converts that set alone
+    for i, folder in enumerate((src / "insta_variety", src / "insta_variety" / "train")):
+        got = hmmr_tfrecord.convert(folder, tmp_path / f"d{i}", progress=False)
+        assert sorted(got) == ["insta-variety/train"]
+        (a,) = read_set(tmp_path / f"d{i}" / "insta-variety" / "train")
+        (b,) = read_set(tmp_path / "root" / "insta-variety" / "train")
+        assert a.jpeg == b.jpeg and a.sequence == b.sequence
+        np.testing.assert_array_equal(a.phi, b.phi)
+
+
+def test_a_folder_without_released_tfrecords_is_named(tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(LayoutError, match=r"empty: no \*.tfrecord file below it; expected"):
+        hmmr_tfrecord.convert(tmp_path / "empty", tmp_path / "out", progress=False)
+    stray = tmp_path / "stray"
+    write_hmmr_mocap(stray / "poses" / "other_0.tfrecord", np.zeros((1, 72)), np.zeros((1, 10)))
+    args = ["data", "convert", "hmmr-tfrecord", str(stray), "--out", str(tmp_path / "out")]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"{stray}: 1 *.tfrecord file(s)" in err
+    assert "poses/other_0.tfrecord" in err and "mocap_neutrMosh" in err
+    assert not (tmp_path / "out").exists()
