@@ -178,6 +178,17 @@ def _parse_box(text: str | None) -> list[float] | None:
 
 
 def _cmd_hallucinate(ns: argparse.Namespace) -> int:
+    from lightning_hmd.inference.inputs import check_image_input, check_model_files, check_out_dir
+
+    image_path, *rest = ns.args
+    files, overrides = _split_config_args(rest)
+    if files:
+        raise ConfigError("hallucinate takes key=value overrides only")
+    box = _parse_box(ns.box)
+    # the paths before the heavy imports and the model
+    check_image_input(image_path)
+    check_model_files(ns.ckpt, ns.encoder)
+    check_out_dir(ns.out)
     import cv2
 
     from lightning_hmd.inference.hallucinate import (
@@ -188,12 +199,7 @@ def _cmd_hallucinate(ns: argparse.Namespace) -> int:
     )
     from lightning_hmd.inference.predict import load_predictor
 
-    image_path, *rest = ns.args
-    files, overrides = _split_config_args(rest)
-    if files:
-        raise ConfigError("hallucinate takes key=value overrides only")
     image = read_image(image_path)
-    box = _parse_box(ns.box)
     predictor = load_predictor(ns.ckpt, overrides, ns.encoder)
     poses, crop = hallucinate(predictor, image, box)
     out = Path(ns.out)

@@ -14,11 +14,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
+from lightning_hmd.inference.inputs import IMAGE_SUFFIXES, InputError, check_frames_input
 
-
-class InputError(ValueError):
-    """An input that cannot be read: names the file and the problem."""
+__all__ = ["IMAGE_SUFFIXES", "FrameSource", "InputError", "frame_number", "open_frames"]
 
 
 @dataclass(frozen=True)
@@ -82,13 +80,9 @@ def open_frames(path: str | Path) -> FrameSource:
     Raises:
         InputError: missing path, unreadable or empty video, folder without images.
     """
-    path = Path(path)
-    if not path.exists():
-        raise InputError(f"{path}: no such video file or frame folder")
+    path = check_frames_input(path)
     if path.is_dir():
         names = sorted(p.name for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-        if not names:
-            raise InputError(f"{path}: no images ({', '.join(IMAGE_SUFFIXES)}) in the folder")
         first = cv2.imread(str(path / names[0]), cv2.IMREAD_COLOR)
         if first is None:
             raise InputError(f"{path / names[0]}: not a readable image")

@@ -20,7 +20,7 @@ from lightning_hmd.data.cropping import CropBox, crop_image
 from lightning_hmd.data.synth.render import BodyRenderer
 from lightning_hmd.evaluation.predict import encode_frames, predict_clip
 from lightning_hmd.geometry.camera import weak_perspective_to_translation
-from lightning_hmd.inference.frames import InputError
+from lightning_hmd.inference.inputs import InputError, check_image_input
 from lightning_hmd.inference.predict import Predictor, model_crop
 from lightning_hmd.inference.tracks import box_track
 from lightning_hmd.structures import SMPLParams
@@ -35,9 +35,9 @@ def read_image(path: str | Path) -> np.ndarray:
     Raises:
         InputError: a missing or unreadable image.
     """
-    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    image = cv2.imread(str(check_image_input(path)), cv2.IMREAD_COLOR)
     if image is None:
-        raise InputError(f"{path}: no such image or not a readable image")
+        raise InputError(f"{path}: not a readable image")
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 

@@ -1,6 +1,7 @@
 """``lightning-hmd predict``: input, tracks, model, predictions, exports and renders, in the
-order that lets bad input fail before long work (the tracks and the checkpoint are checked
-before any frame is decoded)."""
+order that lets bad input fail before long work: the paths (input, tracks, checkpoint, output
+folder) are checked before any heavy module is imported, and the tracks and the checkpoint
+before any frame is decoded. Importing this module loads no model code."""
 
 from __future__ import annotations
 
@@ -8,17 +9,18 @@ import json
 import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from lightning_hmd.body.smpl import BodyModel
-from lightning_hmd.inference.frames import open_frames
-from lightning_hmd.inference.predict import (
-    TrackPrediction,
-    load_predictor,
-    predict_tracks,
-    save_hmmr_pkl,
-    save_npz,
+from lightning_hmd.inference.inputs import (
+    check_frames_input,
+    check_model_files,
+    check_out_dir,
+    check_tracks_input,
 )
-from lightning_hmd.inference.tracks import box_track, read_tracks
+
+if TYPE_CHECKING:
+    from lightning_hmd.body.smpl import BodyModel
+    from lightning_hmd.inference.predict import TrackPrediction
 
 FORMATS = ("npz", "hmmr-pkl")
 EXPORTS = ("smpl", "obj", "bvh")  # AMASS-style npz, an OBJ per frame, BVH skeleton animation
@@ -40,6 +42,36 @@ def write_exports(
 
 def track_dir_name(track_id: str) -> str:
     return "track_" + re.sub(r"[^A-Za-z0-9_.-]+", "-", track_id)
+
+
+def check_predict_inputs(
+    input_path: str | Path,
+    ckpt: str | Path,
+    out: str | Path,
+    tracks_path: str | Path | None = None,
+    encoder: str | Path | None = None,
+    formats: Sequence[str] = ("npz",),
+    exports: Sequence[str] = (),
+) -> None:
+    """What :func:`run_predict` can check without loading anything: the options, and that
+    the input, the tracks, the checkpoint (and encoder weights) exist and are readable and
+    the output folder can be written.
+
+    Raises:
+        ValueError: an unknown format or export.
+        InputError: the first path that fails, named.
+    """
+    unknown = set(formats) - set(FORMATS)
+    if unknown:
+        raise ValueError(f"--format {', '.join(sorted(unknown))}: not one of {', '.join(FORMATS)}")
+    unknown = set(exports) - set(EXPORTS)
+    if unknown:
+        raise ValueError(f"--export {', '.join(sorted(unknown))}: not one of {', '.join(EXPORTS)}")
+    check_frames_input(input_path)
+    if tracks_path is not None:
+        check_tracks_input(tracks_path)
+    check_model_files(ckpt, encoder)
+    check_out_dir(out)
 
 
 def run_predict(
@@ -64,12 +96,16 @@ def run_predict(
     """Predict every track of a video or frame folder and write the outputs to ``out``:
     ``track_<id>/predictions.npz`` (and ``hmmr_output.pkl``, ``smpl.npz``, ``mesh/*.obj``,
     ``skeleton.bvh``), ``overlay.mp4``, ``frames/``, ``summary.json``."""
-    unknown = set(formats) - set(FORMATS)
-    if unknown:
-        raise ValueError(f"--format {', '.join(sorted(unknown))}: not one of {', '.join(FORMATS)}")
-    unknown = set(exports) - set(EXPORTS)
-    if unknown:
-        raise ValueError(f"--export {', '.join(sorted(unknown))}: not one of {', '.join(EXPORTS)}")
+    check_predict_inputs(input_path, ckpt, out, tracks_path, encoder, formats, exports)
+    from lightning_hmd.inference.frames import open_frames
+    from lightning_hmd.inference.predict import (
+        load_predictor,
+        predict_tracks,
+        save_hmmr_pkl,
+        save_npz,
+    )
+    from lightning_hmd.inference.tracks import box_track, read_tracks
+
     source = open_frames(input_path)
     if tracks_path is not None:
         tracks = read_tracks(tracks_path, source.names, frame_base)
