@@ -10,11 +10,14 @@ Splits as HMMR's ``upenn_to_tfrecords_video.py``: the official ``train`` flag; o
 test videos every 10th (in sorted order, starting with the first) is validation. Tracks are
 cut where 4 or fewer joints are visible and runs shorter than 40 frames are dropped; each
 remaining run is one track. Joints map to the 25-keypoint order with the head on
-``head_top``, the ankles on the separate ankle keypoints (23/24), and no neck.
+``head_top``, the ankles on the separate ankle keypoints (23/24), and no neck. A split left
+without tracks (no video in it, or none with a track) is not written, and a warning names it
+and why.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -46,6 +49,7 @@ PENN_TO_KEYPOINT = tuple(KEYPOINT_NAMES.index(_TARGET.get(n, n)) for n in PENN_J
 MIN_VISIBLE = 5  # tracks are cut where <= 4 joints are visible
 MIN_TRACK_LEN = 40
 VAL_EVERY = 10
+log = logging.getLogger(__name__)
 
 
 def read_labels(path: Path) -> dict[str, np.ndarray]:
@@ -111,6 +115,24 @@ def split_tracks(src: Path, labels: list[Path], split: str) -> Iterator[Track]:
         yield from video_tracks(src, label, split)
 
 
+def _why_empty(split: str, labels: list[Path], splits: dict[str, list[Path]]) -> str:
+    """Why a split has no track: no video in it, or no run long enough in its videos."""
+    if labels:
+        names = ", ".join(p.stem for p in labels[:5]) + (", ..." if len(labels) > 5 else "")
+        return (
+            f"none of its {len(labels)} video(s) ({names}) has {MIN_TRACK_LEN} consecutive "
+            f"frames with at least {MIN_VISIBLE} visible joints"
+        )
+    if split == "test" and splits["val"]:
+        names = ", ".join(p.stem for p in splits["val"][:5])
+        return (
+            f"the {len(splits['val'])} official test video(s) ({names}) all went to val (every "
+            f"{VAL_EVERY}th official test video, in sorted order from the first, is validation)"
+        )
+    flag = "train 1" if split == "train" else "train -1 (official test)"
+    return f"no video's labels/*.mat has {flag}"
+
+
 def convert(
     src: Path,
     out: Path,
@@ -121,14 +143,30 @@ def convert(
     overwrite: bool = False,
     progress: bool = True,
 ) -> dict[str, Manifest]:
-    """Convert Penn Action to ``OUT/{train,val,test}``; returns manifests by split."""
+    """Convert Penn Action to ``OUT/{train,val,test}``; returns manifests by split.
+
+    A split without tracks is not written (so a later conversion that finds its videos
+    writes it); each is named in a warning with the reason.
+
+    Raises:
+        LayoutError: ``src`` does not have the published layout.
+        ValueError: a bad label file, a video with fewer frames than labels, or no track in
+            any split.
+    """
     src = Path(src)
     require_layout(src, ["labels/*.mat", "frames/*/*.jpg"], NAME, LAYOUT)
     splits = video_splits(list((src / "labels").glob("*.mat")))
-    tracks = {split: split_tracks(src, labels, split) for split, labels in splits.items()}
+    # the tracks come from the labels alone (frames are read when written): cheap to list
+    tracks = {split: list(split_tracks(src, labels, split)) for split, labels in splits.items()}
+    empty = {s: _why_empty(s, splits[s], splits) for s, t in tracks.items() if not t}
+    if len(empty) == len(tracks):
+        reasons = "; ".join(f"{split}: {why}" for split, why in empty.items())
+        raise ValueError(f"{src}: no track in any split ({reasons})")
+    for split, why in empty.items():
+        log.warning("%s: the %s split is empty and was not written: %s", NAME, split, why)
     return write_splits(
         out,
-        tracks,
+        {split: t for split, t in tracks.items() if t},
         source="Penn Action",
         shard_size=shard_size,
         chunk_len=chunk_len,

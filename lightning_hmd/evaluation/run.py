@@ -192,6 +192,30 @@ def score_model(
     ]  # fmt: skip
 
 
+def check_sets(set_dirs: Sequence[str | Path]) -> None:
+    """What can be checked of the evaluation sets before a model is loaded: at least one set,
+    each a clip shard set whose manifest lists samples.
+
+    Raises:
+        ValueError: no set, a missing folder, one without a manifest or of another kind, or
+            an empty set (named, e.g. a conversion's split that ended without tracks).
+    """
+    from lightning_hmd.data.assign import read_sets
+
+    if not set_dirs:
+        raise ValueError("no evaluation set: give --set DIR or list them in data.test_sets")
+    for d in set_dirs:
+        if not Path(d).is_dir():
+            raise ValueError(f"{d}: no such evaluation set (not a folder)")
+    for d, m in zip(set_dirs, read_sets(list(set_dirs), "clip")[0], strict=True):
+        if m.total_samples == 0:
+            name = f"{m.dataset}/{m.split}: " if m.dataset else ""  # unset when none written
+            raise ValueError(
+                f"{d}: the evaluation set is empty ({name}its manifest lists 0 samples); "
+                "convert it again or leave it out of --set / data.test_sets"
+            )
+
+
 def evaluate(
     cfg: DictConfig,
     ckpt: str | Path,
@@ -201,11 +225,13 @@ def evaluate(
     protocol: str | None = None,
 ) -> dict:
     """Load ``ckpt`` (the config ``cfg`` comes from it, with overrides) and score
-    ``set_dirs`` under ``protocol`` (default ``eval.protocol``); rank 0 writes the results."""
+    ``set_dirs`` under ``protocol`` (default ``eval.protocol``); rank 0 writes the results.
+    The sets are checked (:func:`check_sets`) before the model is loaded."""
     from lightning_hmd.config import to_container
     from lightning_hmd.train.module import HMMRModule, load_weights
 
     proto = get_protocol(protocol or cfg.eval.protocol)
+    check_sets(set_dirs)
     module = HMMRModule(to_container(cfg))
     load_weights(module, ckpt)
     rank, world = _rank_world()

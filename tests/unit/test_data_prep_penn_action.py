@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import logging
 
 import numpy as np
 import pytest
@@ -86,9 +87,50 @@ def test_interrupted_conversion_resumes_to_the_same_bytes(tmp_path, monkeypatch)
     assert kept == ["train-000000.tar", "train-000001.tar", "train.journal.json"]
     monkeypatch.setattr(penn_action, "read_image", real)
     penn_action.convert(src, out, shard_size=1, progress=False)
-    for split in ("train", "val", "test"):
+    assert not (whole / "val").exists() and not (whole / "test").exists()  # empty: not written
+    for split in ("train",):
         names = sorted(p.name for p in (whole / split).iterdir())
         assert names == sorted(p.name for p in (out / split).iterdir())
         for name in names:
             assert (whole / split / name).read_bytes() == (out / split / name).read_bytes()
     assert [s.sequence for s in read_set(out / "train")] == ["0001", "0002", "0003", "0004"]
+
+
+def test_an_empty_split_is_reported_and_not_written(tmp_path, caplog, capsys):
+    src, out = tmp_path / "Penn_Action", tmp_path / "out"
+    # one official test video: the first of them is validation, none is left for test
+    write_penn_action(src, {"0001": (60, 1), "0002": (60, -1)})
+    args = ["data", "convert", "penn-action", str(src), "--out", str(out), "--no-progress"]
+    with caplog.at_level(logging.WARNING, logger="data_prep.penn_action"):
+        assert main(args) == 0
+    assert caplog.messages == [
+        "penn-action: the test split is empty and was not written: the 1 official test "
+        "video(s) (0002) all went to val (every 10th official test video, in sorted order "
+        "from the first, is validation)"
+    ]
+    assert sorted(p.name for p in out.iterdir()) == ["train", "val"]
+    assert "test" not in capsys.readouterr().out  # the sets written, listed
+    assert [s.sequence for s in read_set(out / "val")] == ["0002"]
+
+    # a split whose videos have no track (every run of visible joints under 40 frames)
+    caplog.clear()
+    write_penn_action(src, {"0001": (60, 1), "0002": (60, -1), "0003": (30, -1)})
+    with caplog.at_level(logging.WARNING, logger="data_prep.penn_action"):
+        got = penn_action.convert(src, tmp_path / "o2", progress=False)
+    assert sorted(got) == ["train", "val"]
+    assert caplog.messages == [
+        "penn-action: the test split is empty and was not written: none of its 1 video(s) "
+        "(0003) has 40 consecutive frames with at least 5 visible joints"
+    ]
+    # a later conversion that finds the split's tracks writes it
+    write_penn_action(src, {"0003": (60, -1)})
+    assert sorted(penn_action.convert(src, tmp_path / "o2", progress=False)) == [
+        "test", "train", "val"
+    ]  # fmt: skip
+
+
+def test_a_source_without_any_track_is_an_error(tmp_path):
+    write_penn_action(tmp_path / "src", {"0001": (30, 1), "0002": (20, -1)})
+    with pytest.raises(ValueError, match=r"src: no track in any split \(train: none of its 1"):
+        penn_action.convert(tmp_path / "src", tmp_path / "out", progress=False)
+    assert not (tmp_path / "out").exists()

@@ -58,6 +58,6 @@ def test_sets_that_cannot_feed_the_inputs_fail_before_the_run_directory(
     module = HMMRModule(to_container(cfg))
     blob = {"state_dict": module.state_dict(), "hyper_parameters": {"config": to_container(cfg)}}
     torch.save(blob, tmp_path / "m.ckpt")
-    with pytest.raises(ValueError, match=r"empty: no track to score \(the sets are empty"):
+    with pytest.raises(ValueError, match=r"empty: the evaluation set is empty \(its manifest"):
         evaluate(cfg, tmp_path / "m.ckpt", [empty], tmp_path / "ev", "temporal")
     assert not (tmp_path / "ev" / "metrics.json").exists()
