@@ -38,7 +38,7 @@ from lightning_hmd.config import load_config, to_container
 from lightning_hmd.data.assign import read_sets
 from lightning_hmd.data.features import build_feature_encoder, extract_features
 from lightning_hmd.data.schema import ClipSample
-from lightning_hmd.data.stream import SkipCounter
+from lightning_hmd.data.skips import SkipCounter
 from lightning_hmd.data.synth.make import make_synthetic_dataset
 from lightning_hmd.data.synth.spec import SynthSpec
 from lightning_hmd.data.whole_tracks import TrackItem, build_track_loader, read_tracks
@@ -260,7 +260,7 @@ def _pictures(out: Path, scored: dict[str, Scored], curves: dict, sample: ClipSa
     fig.savefig(out / "acceleration.png", dpi=100)
     names.append("acceleration.png")
 
-    from lightning_hmd.data.loader import decode_jpegs
+    from lightning_hmd.data.stream import decode_jpegs
 
     frames = decode_jpegs(sample.jpeg)
     picks = np.linspace(0, len(frames) - 1, 6).astype(int)

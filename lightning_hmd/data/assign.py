@@ -1,12 +1,13 @@
 """Which samples each (rank, loader worker) reads: pure functions over the manifests.
 
 Every rank and every DataLoader worker is one *slot* (``world_size * max(num_workers, 1)`` in
-all). Rank and world size are passed explicitly by the caller: WebDataset's own detection
-reads the environment and, under Lightning's spawn/launch paths, can silently make every rank
-read everything (ecosystem reference §4.4). The global list of samples (shard by shard, in
-manifest order) is cut into one contiguous range per slot, sized from the manifests' sample
-counts alone, so every slot agrees on the plan without talking to the others and each sample
-belongs to exactly one slot.
+all). Rank and world size are passed explicitly by the caller: WebDataset's own splitters
+(``split_by_node``, ``split_by_worker``) read them from the environment or
+``torch.distributed`` and split whole shards, which under Lightning's launchers can make every
+rank read everything and leaves ranks uneven when shards are few. The global list of samples
+(the manifests' sample keys, shard by shard, in manifest order) is cut into one contiguous
+range per slot, so every slot agrees on the plan without talking to the others and each
+sample key belongs to exactly one slot.
 """
 
 from __future__ import annotations
@@ -15,25 +16,36 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from lightning_hmd.data.shards import Manifest, read_manifest
+from lightning_hmd.data.shards import Manifest, SampleEntry, read_manifest
 
 
 @dataclass(frozen=True)
 class ShardRef:
-    """One shard file with the counts its manifest gives."""
+    """One shard file with the counts and the samples (keys, frames, digests) its manifest
+    gives, in the order written."""
 
     path: Path
     samples: int
     frames: int
+    entries: tuple[SampleEntry, ...] = ()
+
+    @property
+    def keys(self) -> list[str]:
+        return [e.key for e in self.entries]
 
 
 @dataclass(frozen=True)
 class ShardSpan:
-    """Samples ``[start, stop)`` (positions within the shard) of one shard."""
+    """Samples ``[start, stop)`` (positions in the manifest's list of the shard) of one
+    shard."""
 
     shard: ShardRef
     start: int
     stop: int
+
+    @property
+    def entries(self) -> tuple[SampleEntry, ...]:
+        return self.shard.entries[self.start : self.stop]
 
 
 def read_sets(dirs: Sequence[str | Path], kind: str) -> tuple[list[Manifest], list[ShardRef]]:
@@ -49,7 +61,7 @@ def read_sets(dirs: Sequence[str | Path], kind: str) -> tuple[list[Manifest], li
         if m.kind != kind:
             raise ValueError(f"{d}: expected a {kind} shard set, manifest says {m.kind!r}")
         manifests.append(m)
-        shards += [ShardRef(Path(d) / s.name, s.samples, s.frames) for s in m.shards]
+        shards += [ShardRef(Path(d) / s.name, s.samples, s.frames, s.entries) for s in m.shards]
     return manifests, shards
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -59,23 +59,12 @@ class ClipBatch:
         info: where each window comes from (logging).
         mocap: real poses for the discriminator (training batches with a mocap stream).
         slot: the reader slot (rank and loader worker) that made the batch.
-        skipped: that slot's skipped-sample counts by reason so far.
     """
 
     clips: SequenceBatch
     info: WindowInfo
     mocap: MocapBatch | None = None
     slot: int = 0
-    skipped: dict[str, int] = field(default_factory=dict)
-
-
-@dataclass
-class SlotReport:
-    """The last word of an evaluation slot: its final skip counts (skips after the slot's last
-    track would otherwise never reach the main process). Not a batch; loaders consume it."""
-
-    slot: int
-    skipped: dict[str, int]
 
 
 def _stack(values: Sequence[np.ndarray | None], shape: tuple[int, ...]) -> np.ndarray:

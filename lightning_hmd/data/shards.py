@@ -7,6 +7,11 @@ empty owner names and mode ``0o444``, so the same samples in the same order give
 same bytes. Each shard is written as ``<name>.tmp`` and renamed when complete; the
 manifest is written (atomically) only when the whole set is complete.
 
+Besides each shard's size and sha256, the manifest lists every sample of a shard in the order
+written: its key, frame count and the sha256 of its members (:func:`sample_sha256`). Readers
+account for samples by these keys, never by position, and check each sample's content
+against its digest.
+
 An interrupted set can be resumed: after every completed shard the writer records the shard
 and its sample keys in ``<split>.journal.json``. ``ShardSetWriter(..., resume=True)`` keeps
 the journalled shards (after checking their sha256), drops anything else, skips samples
@@ -24,6 +29,7 @@ import json
 import os
 import re
 import tarfile
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from types import TracebackType
@@ -52,14 +58,31 @@ class ManifestError(ValueError):
 
 
 @dataclass(frozen=True)
+class SampleEntry:
+    """One sample of a shard as written: its key, frame count (1 for mocap) and the sha256 of
+    its members (:func:`sample_sha256`)."""
+
+    key: str
+    frames: int
+    sha256: str
+
+
+@dataclass(frozen=True)
 class ShardEntry:
-    """One shard of a set: file name, counts, size in bytes and sha256 of the file."""
+    """One shard of a set: file name, counts, size in bytes, sha256 of the file and its
+    samples in the order written."""
 
     name: str
     samples: int
     frames: int
     bytes: int
     sha256: str
+    entries: tuple[SampleEntry, ...] = ()
+
+    def to_json(self) -> dict:
+        out = asdict(self)
+        out["entries"] = [asdict(e) for e in self.entries]
+        return out
 
 
 @dataclass(frozen=True)
@@ -93,7 +116,7 @@ class Manifest:
             "dataset": self.dataset,
             "split": self.split,
             "source": self.source,
-            "shards": [asdict(s) for s in self.shards],
+            "shards": [s.to_json() for s in self.shards],
             "totals": {
                 "shards": len(self.shards),
                 "samples": self.total_samples,
@@ -114,6 +137,18 @@ def sha256_file(path: Path) -> str:
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
+    return h.hexdigest()
+
+
+def sample_sha256(members: Mapping[str, bytes]) -> str:
+    """The digest of one sample's members (``{member name: bytes}``, without the key and
+    WebDataset's ``__key__``-style entries): sha256 over the members in name order, each as
+    its name, a NUL, its length (8 bytes, little-endian) and its bytes."""
+    h = hashlib.sha256()
+    for name in sorted(n for n in members if not n.startswith("__")):
+        data = members[name]
+        h.update(name.encode("utf-8") + b"\0" + len(data).to_bytes(8, "little"))
+        h.update(data)
     return h.hexdigest()
 
 
@@ -187,7 +222,7 @@ class ShardSetWriter:
         self.skipped = 0  # samples not written again because a kept shard holds them
         self._done_keys: set[str] = set()
         self._shard_keys: list[list[str]] = []
-        self._current_keys: list[str] = []
+        self._current: list[SampleEntry] = []
         self.kind: str | None = None
         self.dataset: str | None = None
         self.shards: list[ShardEntry] = []
@@ -239,7 +274,7 @@ class ShardSetWriter:
         """Keep the journalled shards whose files are intact; return their file names."""
         try:
             obj = json.loads(self.journal_path.read_text(encoding="utf-8"))
-            entries = [ShardEntry(**e) for e in obj["shards"]]
+            entries = [_shard_entry(e, str(self.journal_path)) for e in obj["shards"]]
             keys = [list(k) for k in obj["keys"]]
             meta = (obj["kind"], obj["dataset"])
         except (OSError, ValueError, KeyError, TypeError) as err:
@@ -341,11 +376,12 @@ class ShardSetWriter:
         if self._tar is None:
             self._open_shard()
         assert self._tar is not None
-        for member in sorted(m for m in members if not m.startswith("__")):
-            data = members[member]
+        payload = {m: d for m, d in members.items() if not m.startswith("__")}
+        for member in sorted(payload):
+            data = payload[member]
             assert isinstance(data, bytes)
             _tar_member(self._tar, f"{key}.{member}", data)
-        self._current_keys.append(key)
+        self._current.append(SampleEntry(key, frames, sample_sha256(payload)))
         self._samples += 1
         self._frames += frames
         if self._samples >= self.max_samples:
@@ -364,7 +400,7 @@ class ShardSetWriter:
         # Closed in _finish_shard or _abort: the tar stays open across write() calls.
         self._tar = tarfile.open(self._tmp, "w", format=tarfile.PAX_FORMAT)  # noqa: SIM115
         self._samples = self._frames = 0
-        self._current_keys = []
+        self._current = []
 
     def _finish_shard(self) -> None:
         if self._tar is None or self._tmp is None:
@@ -379,10 +415,11 @@ class ShardSetWriter:
             frames=self._frames,
             bytes=self._tmp.stat().st_size,
             sha256=sha256_file(self._tmp),
+            entries=tuple(self._current),
         )
         os.replace(self._tmp, final)
         self.shards.append(entry)
-        self._shard_keys.append(self._current_keys)
+        self._shard_keys.append([e.key for e in self._current])
         self._tar, self._tmp = None, None
         self._write_journal()
 
@@ -390,7 +427,7 @@ class ShardSetWriter:
         obj = {
             "kind": self.kind,
             "dataset": self.dataset,
-            "shards": [asdict(e) for e in self.shards],
+            "shards": [e.to_json() for e in self.shards],
             "keys": self._shard_keys,
         }
         _write_atomic(self.journal_path, json.dumps(obj, sort_keys=True).encode("utf-8"))
@@ -406,6 +443,47 @@ def _field(obj: dict, name: str, types: type | tuple[type, ...], where: str) -> 
     if isinstance(value, bool) or not isinstance(value, types):
         raise ManifestError(f"{where}: field {name!r} has type {type(value).__name__}")
     return value
+
+
+def _shard_entry(s: dict, where: str) -> ShardEntry:
+    """One shard entry of a manifest or journal, its sample list checked against its counts."""
+    name = _field(s, "name", str, where)
+    if "/" in name or "\\" in name or name.startswith(".") or not name.endswith(".tar"):
+        raise ManifestError(f"{where}: shard name {name!r} must be a plain '*.tar' file name")
+    if "entries" not in s:
+        raise ManifestError(
+            f"{where}: no 'entries' (the shard's sample keys and digests); the set was written "
+            "by an older lightning_hmd: write it again (`lightning-hmd data convert` / `synth`)"
+        )
+    entries = []
+    for j, e in enumerate(_field(s, "entries", list, where)):
+        here = f"{where}.entries[{j}]"
+        if not isinstance(e, dict):
+            raise ManifestError(f"{here}: expected an object")
+        entries.append(
+            SampleEntry(
+                key=_field(e, "key", str, here),
+                frames=_field(e, "frames", int, here),
+                sha256=_field(e, "sha256", str, here),
+            )
+        )
+    entry = ShardEntry(
+        name=name,
+        samples=_field(s, "samples", int, where),
+        frames=_field(s, "frames", int, where),
+        bytes=_field(s, "bytes", int, where),
+        sha256=_field(s, "sha256", str, where),
+        entries=tuple(entries),
+    )
+    keys = [e.key for e in entries]
+    if len(entries) != entry.samples or sum(e.frames for e in entries) != entry.frames:
+        raise ManifestError(
+            f"{where}: {len(entries)} entries of {sum(e.frames for e in entries)} frames, but "
+            f"'samples' {entry.samples} and 'frames' {entry.frames}"
+        )
+    if len(set(keys)) != len(keys):
+        raise ManifestError(f"{where}: a sample key is listed twice")
+    return entry
 
 
 def read_manifest(directory: str | Path) -> Manifest:
@@ -428,18 +506,7 @@ def read_manifest(directory: str | Path) -> Manifest:
         where = f"{path}: shards[{i}]"
         if not isinstance(s, dict):
             raise ManifestError(f"{where}: expected an object")
-        name = _field(s, "name", str, where)
-        if "/" in name or "\\" in name or name.startswith(".") or not name.endswith(".tar"):
-            raise ManifestError(f"{where}: shard name {name!r} must be a plain '*.tar' file name")
-        shards.append(
-            ShardEntry(
-                name=name,
-                samples=_field(s, "samples", int, where),
-                frames=_field(s, "frames", int, where),
-                bytes=_field(s, "bytes", int, where),
-                sha256=_field(s, "sha256", str, where),
-            )
-        )
+        shards.append(_shard_entry(s, where))
     return Manifest(
         kind=kind,
         dataset=_field(obj, "dataset", str, str(path)),

@@ -1,22 +1,37 @@
-"""Samples read from shard spans: safe decoding, and bad samples skipped and counted.
+"""Samples of shard spans, accounted for by the manifest's keys: each delivered at most once,
+every damaged one skipped and counted.
 
-Members are read as bytes by :func:`lightning_hmd.data.tario.iter_shard_members` and decoded
-only by the schema (numpy without pickle, JSON, JPEG); WebDataset's default decoders, which
-unpickle ``.pyd``/``.pickle`` members, are never used. A corrupt sample (a member of an
-unknown kind, an escaping member name, a missing member, a wrong shape, a NaN) is skipped and
-counted by reason; a truncated or corrupt tar ends its shard and the samples it lost are
-counted. Each skip is logged once as a warning naming the shard, key and reason.
+A span is the part of a shard's manifest list a slot owns (:mod:`lightning_hmd.data.assign`).
+Its reader groups the shard's members with webdataset (:func:`lightning_hmd.data.tario.
+shard_samples`) and judges each sample by key, never by position:
+
+- a key the shard's manifest entry lacks is a foreign sample (``not_in_manifest``); a key met
+  again after its first run of members is a duplicate (``duplicate_sample``); a member of no
+  sample is ``unsafe_member``. These belong to no slot's keys, so the slot that owns the
+  shard's first listed sample counts them (it reads every header of the shard), and each is
+  counted once over all slots;
+- the first run of a listed key is the sample: one with a member problem (unsafe, unknown,
+  duplicate or oversize member), a schema violation (shape, dtype, NaN, unreadable member),
+  members that differ from the manifest's digest (``checksum_mismatch``) or, when frames are
+  decoded, a JPEG body that does not decode (``undecodable_frame``) is skipped and counted by
+  the slot that owns the key;
+- a listed key the shard never reaches is ``truncated_tar`` when the tar broke and
+  ``missing_sample`` when it ended cleanly.
+
+So the samples of a set that reach the model are exactly the intact listed ones, once each,
+however many slots read it. Nothing is unpickled: members are bytes decoded by the schema.
 """
 
 from __future__ import annotations
 
-import logging
-from collections import Counter
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
-from lightning_hmd.data.assign import ShardRef, ShardSpan
+import cv2
+import numpy as np
+
+from lightning_hmd.data.assign import ShardSpan
 from lightning_hmd.data.schema import (
     ClipSample,
     MocapSample,
@@ -24,138 +39,132 @@ from lightning_hmd.data.schema import (
     decode_clip,
     decode_mocap,
 )
-from lightning_hmd.data.tario import Problem, TarReadError, iter_shard_members
-
-log = logging.getLogger(__name__)
-
-# Skip reasons (the keys of SkipCounter.counts).
-TRUNCATED = "truncated_tar"
-UNSAFE_MEMBER = "unsafe_member"
-UNKNOWN_MEMBER = "unknown_member"
-DUPLICATE = "duplicate_member"
-MISSING_MEMBER = "missing_member"
-WRONG_SHAPE = "wrong_shape"
-NON_FINITE = "non_finite"
-UNREADABLE = "unreadable_member"
-INVALID = "invalid_sample"
-NOT_IN_MANIFEST = "not_in_manifest"
-
-
-def reason_of(message: str) -> str:
-    """The skip reason of a schema or member problem message."""
-    rules = (
-        ("non-finite", NON_FINITE),
-        ("expected shape", WRONG_SHAPE),
-        ("missing member", MISSING_MEMBER),
-        ("unknown member", UNKNOWN_MEMBER),
-        ("duplicate member", DUPLICATE),
-        ("absolute member path", UNSAFE_MEMBER),
-        ("escapes the shard", UNSAFE_MEMBER),
-        ("directory part", UNSAFE_MEMBER),
-        ("not a regular file", UNSAFE_MEMBER),
-        ("has no extension", UNSAFE_MEMBER),
-        ("without pickle", UNREADABLE),
-        ("not valid JSON", UNREADABLE),
-        ("not JPEG data", UNREADABLE),
-    )
-    return next((reason for text, reason in rules if text in message), INVALID)
-
-
-@dataclass
-class SkipCounter:
-    """Counts of skipped samples by reason; each (shard, position, reason) counts once even
-    when a training stream meets it again on a later pass."""
-
-    counts: Counter = field(default_factory=Counter)
-    _seen: set = field(default_factory=set)
-
-    def skip(self, reason: str, shard: Path, where: str, detail: str, n: int = 1) -> None:
-        mark = (str(shard), where, reason)
-        if mark in self._seen or n <= 0:
-            return
-        self._seen.add(mark)
-        self.counts[reason] += n
-        log.warning("skipped %d sample(s) of %s [%s]: %s: %s", n, shard, where, reason, detail)
+from lightning_hmd.data.shards import sample_sha256
+from lightning_hmd.data.skips import (
+    CHECKSUM,
+    DUPLICATE_SAMPLE,
+    MISSING_SAMPLE,
+    NOT_IN_MANIFEST,
+    TRUNCATED,
+    UNDECODABLE_FRAME,
+    UNSAFE_MEMBER,
+    SkipCounter,
+    reason_of,
+)
+from lightning_hmd.data.tario import RawSample, TarReadError, shard_samples
 
 
 @dataclass(frozen=True)
 class Read:
-    """One decoded sample: its key and shard."""
+    """One intact sample: its key and shard, and its JPEG crops decoded when asked for
+    ((T, S, S, 3) uint8 RGB; None otherwise)."""
 
     key: str
     shard: Path
     sample: ClipSample | MocapSample
+    images: np.ndarray | None = None
 
 
-def _problem_reason(problems: list[Problem]) -> tuple[str, str]:
-    msg = "; ".join(p.message for p in problems)
-    return reason_of(problems[0].message), msg
+class UndecodableFrameError(ValueError):
+    """A JPEG frame whose body does not decode."""
 
 
-def read_span(span: ShardSpan, kind: str, counter: SkipCounter) -> Iterator[Read]:
-    """Decode the samples of one shard span, skipping and counting bad ones.
+def decode_jpegs(frames: list[bytes]) -> np.ndarray:
+    """JPEG crops -> (T, S, S, 3) uint8 RGB (OpenCV: the fastest decoder at hand); raises
+    :class:`UndecodableFrameError` naming the frame."""
+    out = []
+    for i, data in enumerate(frames):
+        bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+        if bgr is None:
+            raise UndecodableFrameError(f"JPEG frame {i} (f{i:06d}.jpg) does not decode")
+        out.append(bgr[..., ::-1])
+    if len({f.shape for f in out}) > 1:
+        raise UndecodableFrameError(f"JPEG frames differ in size: {sorted({f.shape for f in out})}")
+    return np.stack(out)
 
-    Member-level faults that belong to no sample, and samples beyond the manifest's count,
-    are counted by the slot that owns the shard's first sample, so each is counted once over
-    all slots.
+
+def read_span(
+    span: ShardSpan, kind: str, counter: SkipCounter, *, decode_frames: bool = False
+) -> Iterator[Read]:
+    """The intact samples of one span, in shard order (see the module docstring).
+
+    ``decode_frames``: decode the JPEG crops of every clip (evaluation reads them all);
+    training decodes only the windows it draws (:class:`lightning_hmd.data.inputs.
+    WindowMaker`).
     """
     shard = span.shard
     path = shard.path
+    listed = {e.key: e for e in shard.entries}
+    mine = {e.key: e for e in span.entries}
     owner = span.start == 0
+    frames = {k: e.frames for k, e in listed.items()}
     decode = decode_clip if kind == "clip" else decode_mocap
-    pos = 0
+    met: set[str] = set()  # keys whose first run of members has been judged
     try:
-        for key, members, problems in iter_shard_members(path, kind):
-            if not members and problems and reason_of(problems[0].message) == UNSAFE_MEMBER:
-                # A member that belongs to no sample (unsafe name): no position consumed.
+        for raw in shard_samples(path, kind, frames, mine):
+            key = raw.key
+            if key is None:
                 if owner:
-                    counter.skip(*_skip_args(problems, path, key))
+                    p = raw.problems[0]
+                    counter.skip(UNSAFE_MEMBER, path, p.key or "?", p.message)
                 continue
-            here, pos = pos, pos + 1
-            if here >= shard.samples:
+            if key not in listed:
                 if owner:
-                    counter.skip(NOT_IN_MANIFEST, path, key, "sample not listed in the manifest")
+                    counter.skip(NOT_IN_MANIFEST, path, key, "key not listed in the manifest")
                 continue
-            if here < span.start:
+            if key in met:
+                if owner:
+                    counter.skip(DUPLICATE_SAMPLE, path, key, "key met again after its first run")
                 continue
-            if here >= span.stop:
-                return
-            if problems:
-                counter.skip(*_skip_args(problems, path, key))
+            met.add(key)
+            if key not in mine:
                 continue
-            try:
-                sample = decode(members)
-            except SchemaError as err:
-                counter.skip(reason_of(str(err)), path, key, str(err))
-                continue
-            yield Read(key, path, sample)
+            read = _judge(raw, listed[key].sha256, path, decode, counter, decode_frames)
+            if read is not None:
+                yield read
+            if not owner and len(met & mine.keys()) == len(mine):
+                return  # every key of the span met; the owner reads on for strays
     except TarReadError as err:
-        lost = span.stop - max(pos, span.start)
-        counter.skip(TRUNCATED, path, f"from sample {max(pos, span.start)}", str(err), lost)
+        lost = [k for k in mine if k not in met]
+        if lost:
+            counter.skip(TRUNCATED, path, lost[0], f"{err}; {len(lost)} listed sample(s) "
+                         "from here on lost", len(lost))  # fmt: skip
         return
-    if pos < span.stop:  # the tar ended early without a read error (cut at a member boundary)
-        lost = span.stop - max(pos, span.start)
-        detail = f"the shard ends after {pos} of {shard.samples} samples"
-        counter.skip(TRUNCATED, path, f"from sample {max(pos, span.start)}", detail, lost)
+    for k in mine:
+        if k not in met:
+            counter.skip(MISSING_SAMPLE, path, k, "listed in the manifest, not in the shard")
 
 
-def iter_keys(shard: ShardRef, kind: str) -> Iterator[str]:
-    """The sample keys of a shard at the positions :func:`read_span` gives them (member
-    groups of unsafe names take no position; samples beyond the manifest's count are not
-    listed), without decoding; a tar that cannot be read further ends the listing."""
-    count = 0
+def _judge(
+    raw: RawSample,
+    digest: str,
+    path: Path,
+    decode: Callable[[dict], ClipSample | MocapSample],
+    counter: SkipCounter,
+    decode_frames: bool,
+) -> Read | None:
+    """One listed sample's first run: a Read, or None (skipped and counted). Schema checks
+    come before the digest, so that a fault the schema names is counted by its name."""
+    key = raw.key
+    if raw.problems:
+        p = raw.problems[0]
+        detail = "; ".join(q.message for q in raw.problems)
+        counter.skip(reason_of(p.message), path, key, detail)
+        return None
     try:
-        for key, members, problems in iter_shard_members(shard.path, kind):
-            if not members and problems and reason_of(problems[0].message) == UNSAFE_MEMBER:
-                continue
-            if count >= shard.samples:
-                return
-            count += 1
-            yield key
-    except TarReadError:
-        return
-
-
-def _skip_args(problems: list[Problem], path: Path, key: str) -> tuple[str, Path, str, str]:
-    reason, msg = _problem_reason(problems)
-    return reason, path, key, msg
+        sample = decode(raw.members)
+    except SchemaError as err:
+        counter.skip(reason_of(str(err)), path, key, str(err))
+        return None
+    if sample_sha256(raw.members) != digest:
+        counter.skip(CHECKSUM, path, key, "members differ from the manifest's sha256 of the "
+                     "sample")  # fmt: skip
+        return None
+    images = None
+    if decode_frames and isinstance(sample, ClipSample) and sample.jpeg is not None:
+        try:
+            images = decode_jpegs(sample.jpeg)
+        except UndecodableFrameError as err:
+            counter.skip(UNDECODABLE_FRAME, path, key, str(err))
+            return None
+    return Read(key, path, sample, images)

@@ -8,28 +8,30 @@ joins consecutive chunks of one track back together: a track predicted in pieces
 other windows at every cut and lose the acceleration windows across it.
 
 Slots: the global sample range of a slot (:func:`lightning_hmd.data.assign.slot_range`) is
-moved to the next track boundary at each end, from the sample keys alone (read from the tar
-headers around the boundary, no decoding), so every slot agrees on the plan without talking
-to the others and each track is read, whole, by exactly one slot. Chunks that do not continue
-each other (a chunk missing or corrupt, frames not contiguous, labels present in one chunk and
-not in the next) start a new piece, scored as a track of its own.
+moved to the next track boundary at each end, from the manifests' sample keys alone, so every
+slot agrees on the plan without talking to the others and each track is read, whole, by
+exactly one slot; the reader delivers each intact listed sample once (:mod:`.stream`).
+Chunks that do not continue each other (a chunk missing or damaged, frames not contiguous,
+labels present in one chunk and not in the next) start a new piece, scored as a track of its
+own. Each slot reports its skips on the loader's channel and, at its end, that it finished.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 from torch.utils.data import IterableDataset
 
 from lightning_hmd.data.assign import ShardRef, read_sets, slot_index, slot_range, spans
-from lightning_hmd.data.batch import SlotReport
-from lightning_hmd.data.loader import EpochLoader, ReaderStats, WindowMaker, _loader, _slot
+from lightning_hmd.data.epochs import EpochLoader, make_dataloader, worker_slot
+from lightning_hmd.data.inputs import WindowMaker
 from lightning_hmd.data.schema import ClipSample
-from lightning_hmd.data.stream import Read, SkipCounter, iter_keys, read_span
+from lightning_hmd.data.skips import SkipChannel, SkipCounter
+from lightning_hmd.data.stream import Read, read_span
 from lightning_hmd.data.windows import PER_FRAME_ARRAYS
 
 _TRACK_KEY = re.compile(r"^(?P<track>.+__t\d+)_c\d+$")
@@ -48,39 +50,17 @@ def _same_track(a: str | None, b: str | None) -> bool:
     return a is not None and b is not None and track_of(a) == track_of(b)
 
 
-def _keys_from(shards: Sequence[ShardRef], position: int) -> Iterator[str | None]:
-    """Keys at global positions ``position, position + 1, ...``; None where a shard cannot
-    be read that far (its positions still count, as the manifest gives them)."""
-    offset = 0
-    for shard in shards:
-        if offset + shard.samples <= position:
-            offset += shard.samples
-            continue
-        skip = max(0, position - offset)
-        listed = 0
-        for i, key in enumerate(iter_keys(shard, "clip")):
-            listed = i + 1
-            if i >= skip:
-                yield key
-        for _ in range(max(skip, listed), shard.samples):
-            yield None
-        offset += shard.samples
-
-
 def track_boundary(shards: Sequence[ShardRef], position: int) -> int:
     """The first position >= ``position`` where a new track starts (``position`` itself at
     either end of the set)."""
-    total = sum(s.samples for s in shards)
+    keys = [k for s in shards for k in s.keys]
+    total = len(keys)
     if position <= 0 or position >= total:
         return max(0, min(position, total))
-    keys = _keys_from(shards, position - 1)
-    prev = next(keys, None)
     p = position
-    for key in keys:
-        if not _same_track(prev, key):
-            return p
+    while p < total and _same_track(keys[position - 1], keys[p]):
         p += 1
-    return total
+    return p
 
 
 def slot_tracks(shards: Sequence[ShardRef], slot: int, num_slots: int) -> tuple[int, int]:
@@ -126,16 +106,26 @@ def join_chunks(reads: Sequence[Read]) -> list[Read]:
             pieces[-1].append(read)
         else:
             pieces.append([read])
-    return [Read(p[0].key, p[0].shard, _join([r.sample for r in p])) for p in pieces]
+    return [
+        Read(p[0].key, p[0].shard, _join([r.sample for r in p]),
+             None if p[0].images is None else np.concatenate([r.images for r in p]))
+        for p in pieces
+    ]  # fmt: skip
 
 
 def read_tracks(
-    shards: Sequence[ShardRef], lo: int, hi: int, counter: SkipCounter
+    shards: Sequence[ShardRef],
+    lo: int,
+    hi: int,
+    counter: SkipCounter,
+    *,
+    decode_frames: bool = False,
 ) -> Iterator[Read]:
-    """The tracks of global samples ``[lo, hi)`` (bad samples skipped and counted)."""
+    """The tracks of global samples ``[lo, hi)`` (damaged samples skipped and counted;
+    ``decode_frames``: JPEG crops decoded, per chunk, before the chunks are joined)."""
     group: list[Read] = []
     for span in spans(shards, lo, hi):
-        for read in read_span(span, "clip", counter):
+        for read in read_span(span, "clip", counter, decode_frames=decode_frames):
             if group and not _same_track(group[-1].key, read.key):
                 yield from join_chunks(group)
                 group = []
@@ -154,7 +144,6 @@ class TrackItem:
         phi: (N, D) stored features, or None.
         images: (N, 3, S, S) uint8 centre crops, or None.
         slot: the reader slot that read it.
-        skipped: that slot's skipped-sample counts so far.
     """
 
     key: str
@@ -162,38 +151,44 @@ class TrackItem:
     phi: np.ndarray | None = None
     images: np.ndarray | None = None
     slot: int = 0
-    skipped: dict[str, int] = field(default_factory=dict)
 
 
 class WholeTracks(IterableDataset):
     """Every track of the shard sets, whole, exactly once over all ranks and workers."""
 
     def __init__(
-        self, shards: Sequence[ShardRef], *, rank: int, world_size: int, maker: WindowMaker
+        self,
+        shards: Sequence[ShardRef],
+        *,
+        rank: int,
+        world_size: int,
+        maker: WindowMaker,
+        channel: SkipChannel | None = None,
     ) -> None:
         self.shards = list(shards)
         self.rank, self.world_size = rank, world_size
         self.maker = maker
+        self.channel = channel
 
     def items(self, slot: int, num_slots: int, counter: SkipCounter) -> Iterator[TrackItem]:
         lo, hi = slot_tracks(self.shards, slot, num_slots)
-        for read in read_tracks(self.shards, lo, hi, counter):
+        images = self.maker.inputs == "images"
+        for read in read_tracks(self.shards, lo, hi, counter, decode_frames=images):
             self.maker.check(read)
             key, sample = read.key, read.sample
-            made = self.maker.make(sample, key, 0, None)
+            made = self.maker.make(sample, key, 0, None, read.images)
             images = None
             if made.images is not None:
                 images = np.ascontiguousarray(made.images.transpose(0, 3, 1, 2))
             phi = None if images is not None or sample.phi is None else np.asarray(sample.phi)
-            yield TrackItem(key, replace(made.sample, phi=None), phi, images, slot,
-                            dict(counter.counts))  # fmt: skip
+            yield TrackItem(key, replace(made.sample, phi=None), phi, images, slot)
 
-    def __iter__(self) -> Iterator[TrackItem | SlotReport]:
-        worker, num_workers = _slot()
+    def __iter__(self) -> Iterator[TrackItem]:
+        worker, num_workers = worker_slot()
         slot, num_slots = slot_index(self.rank, self.world_size, worker, num_workers)
-        counter = SkipCounter()
+        counter = SkipCounter(self.channel)
         yield from self.items(slot, num_slots, counter)
-        yield SlotReport(slot, dict(counter.counts))
+        counter.done(slot)
 
 
 def build_track_loader(
@@ -208,10 +203,11 @@ def build_track_loader(
     """The evaluation and validation loader: one whole track per item, every track once over
     all ranks and workers; skip counts collect in the loader's ``stats``."""
     shards = read_sets(list(set_dirs), "clip")[1]
-    dataset = WholeTracks(
-        shards, rank=rank, world_size=world_size, maker=WindowMaker(inputs, img_size, None)
-    )
-    return EpochLoader(_loader(dataset, num_workers), None, ReaderStats())
+    channel = SkipChannel()
+    maker = WindowMaker(inputs, img_size, None)
+    dataset = WholeTracks(shards, rank=rank, world_size=world_size, maker=maker, channel=channel)
+    total = sum(s.samples for s in shards)
+    return EpochLoader(make_dataloader(dataset, num_workers), None, channel, total)
 
 
 def sequences_of(set_dirs: Sequence[str | Path]) -> set[str]:

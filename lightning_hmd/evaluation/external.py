@@ -34,7 +34,7 @@ from lightning_hmd.body.smpl import BodyModel
 from lightning_hmd.data.assign import read_sets
 from lightning_hmd.data.safe_pickle import load_joblib, load_pickle
 from lightning_hmd.data.schema import ClipSample
-from lightning_hmd.data.stream import SkipCounter
+from lightning_hmd.data.skips import SkipCounter
 from lightning_hmd.data.whole_tracks import read_tracks
 from lightning_hmd.evaluation.outputs import outputs_from_prediction, truth_of
 from lightning_hmd.evaluation.predict import ClipPrediction

@@ -243,7 +243,7 @@ def evaluate(
         module.generator, module.body, loader, proto, seq_len=cfg.data.seq_len,
         inputs=cfg.data.inputs, img_size=cfg.data.img_size, mode=mode,
     )  # fmt: skip
-    scores, skipped = gather_scores(scores, loader.stats.totals())
+    scores, skipped = gather_scores(scores, loader.collect().counts())
     if not scores:
         raise ValueError(
             f"{', '.join(map(str, set_dirs))}: no track to score (the sets are empty or every "

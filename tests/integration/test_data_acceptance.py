@@ -18,7 +18,7 @@ from lightning_hmd.data.augment import AugmentConfig
 from lightning_hmd.data.loader import build_train_loader
 from lightning_hmd.data.schema import make_key
 from lightning_hmd.data.shards import ShardSetWriter, read_manifest
-from lightning_hmd.data.stream import SkipCounter
+from lightning_hmd.data.skips import SkipCounter
 from lightning_hmd.data.whole_tracks import build_track_loader, read_tracks
 from lightning_hmd.data.windows import cut_window
 
@@ -94,7 +94,7 @@ def test_synth_check_truncate_and_read(offscreen_gl, tmp_path, capsys):
     for rank in range(2):
         loader = track_loader([tmp_path / "chunks"], rank=rank, world_size=2)
         got += [(it.key, it.slot, it) for it in loader]
-        skipped.append(loader.stats.totals())
+        skipped.append(loader.collect().counts())
     assert skipped == [{}, {}]
     assert Counter(k for k, _, _ in got) == dict.fromkeys(firsts, 1)  # 0 lost, 0 duplicated
     slot_of = {k: slot for k, slot, _ in got}
@@ -120,7 +120,7 @@ def test_synth_check_truncate_and_read(offscreen_gl, tmp_path, capsys):
     loader = track_loader([out / "val"])
     items = list(loader)
     keys = {it.key for it in items}
-    skipped = loader.stats.totals()
+    skipped = loader.collect().counts()
     assert len(keys) == len(items) and keys <= set(reference)
     assert all(it.images.shape == (24, 3, 64, 64) for it in items)
     assert sum(skipped.values()) >= 1

@@ -54,7 +54,7 @@ def _worker(rank: int, world: int, port: int, root: str, out: str) -> None:
             ]
             mine.sort()  # loader workers interleave
             gathered = [None] * world
-            dist.all_gather_object(gathered, [mine, loader.stats.totals()])
+            dist.all_gather_object(gathered, [mine, loader.collect().counts()])
             result[f"eval_{name}"] = [t for part, _ in gathered for t in part]
             result[f"skipped_{name}"] = [skipped for _, skipped in gathered]
         for name in ("train", "train_one"):

@@ -96,7 +96,7 @@ def test_every_track_is_delivered_once_with_all_its_frames(tmp_path):
         np.testing.assert_array_equal(
             item.sample.joints3d, np.concatenate([c.joints3d for c in chunks])
         )
-        assert item.images is None and item.slot == 0 and item.skipped == {}
+        assert item.images is None and item.slot == 0
     assert len(got[make_key("synthetic", "seq001", 0, 0)][0].phi) == 20 + 9 + 7 + 6 + 13
 
 
@@ -111,7 +111,7 @@ def test_a_track_shorter_than_seq_len_is_delivered_whole(tmp_path):
 
 def test_track_images_are_centre_crops_of_every_frame(tmp_path):
     from lightning_hmd.data.augment import center_crop
-    from lightning_hmd.data.loader import decode_jpegs
+    from lightning_hmd.data.stream import decode_jpegs
 
     tracks = write_track_set(tmp_path / "val", [[5, 3], [4]], [2, 1], jpeg=True)
     got = delivered_tracks(track_loader([tmp_path / "val"], inputs="images"))
@@ -249,7 +249,7 @@ def test_corrupt_samples_are_skipped_and_counted_by_reason(tmp_path):
     for num_workers in (0, 2):
         loader = track_loader([tmp_path / "val"], num_workers=num_workers)
         got = delivered_tracks(loader)
-        counts = loader.stats.totals()
+        counts = loader.collect().counts()
         assert counts == {
             "non_finite": 1,
             "wrong_shape": 1,
@@ -281,11 +281,11 @@ def test_a_corrupt_chunk_costs_only_its_frames(tmp_path):
         loader = track_loader([tmp_path / "val"], rank=rank, world_size=2, num_workers=2)
         if rank == 0:
             got = delivered_tracks(loader)
-            counts = Counter(loader.stats.totals())
+            counts = Counter(loader.collect().counts())
         else:
             for key, items in delivered_tracks(loader).items():
                 got.setdefault(key, []).extend(items)
-            counts.update(loader.stats.totals())
+            counts.update(loader.collect().counts())
     assert counts == {"non_finite": 1}
     first = make_key("synthetic", "seq001", 0, 0)
     after = make_key("synthetic", "seq001", 0, 3)
@@ -299,7 +299,7 @@ def test_a_source_with_nothing_valid_raises_instead_of_hanging(tmp_path):
     for shard in (tmp_path / "tr").glob("*.tar"):
         shard.write_bytes(b"not a tar at all" * 10)
     loader = train_loader([tmp_path / "tr"], [1.0], batches_per_epoch=1)
-    with pytest.raises(ReaderError, match="no valid clip sample"):
+    with pytest.raises(ReaderError, match="no intact clip sample"):
         list(loader)
 
 
@@ -310,7 +310,7 @@ def test_tracks_split_over_two_ranks_with_two_workers_each(tmp_path):
         loader = track_loader([tmp_path / "val"], rank=rank, world_size=2, num_workers=2)
         for key, items in delivered_tracks(loader).items():
             got.setdefault(key, []).extend(items)
-        assert loader.stats.totals() == {}
+        assert loader.collect().counts() == {}
     assert {k: len(v) for k, v in got.items()} == dict.fromkeys(tracks, 1)
     frames = track_frames(tracks)
     assert {k: v[0].sample.frame_index.tolist() for k, v in got.items()} == frames
@@ -332,8 +332,8 @@ def test_track_loader_is_deterministic(tmp_path):
 
 def test_mocap_banks_split_the_poses_over_slots_and_draw_reproducibly(tmp_path):
     from lightning_hmd.data.assign import read_sets
-    from lightning_hmd.data.loader import MocapBank
-    from lightning_hmd.data.stream import SkipCounter
+    from lightning_hmd.data.train_stream import MocapBank
+    from lightning_hmd.data.skips import SkipCounter
 
     write_mocap_set(tmp_path / "mocap", 50, shard_size=7)
     shards = read_sets([tmp_path / "mocap"], "mocap")[1]
@@ -410,7 +410,7 @@ def test_skips_of_a_slot_that_yields_no_track_are_still_counted(tmp_path, num_wo
     got = delivered_tracks(loader)
     assert sorted(got) == keys[:4]
     assert {it.slot for items in got.values() for it in items} == {0}
-    assert loader.stats.totals() == {"truncated_tar": 4}
+    assert loader.collect().counts() == {"truncated_tar": 4}
 
 
 def test_a_restored_loader_continues_where_the_saved_one_stopped(tmp_path):
@@ -427,7 +427,7 @@ def test_a_restored_loader_continues_where_the_saved_one_stopped(tmp_path):
     for _ in range(3):
         next(it)
     state = a.state_dict()
-    assert state == {"epoch": 0, "delivered": 3}
+    assert state == {"epoch": 0, "delivered": 3, "skipped": []}
     b = loader()
     b.load_state_dict(state)
     rest = [x.info for x in b]
@@ -439,7 +439,7 @@ def test_a_restored_loader_continues_where_the_saved_one_stopped(tmp_path):
     # a position saved at an epoch's end points at the next epoch's start
     c = loader()
     list(c)
-    assert c.state_dict() == {"epoch": 1, "delivered": 0}
+    assert c.state_dict() == {"epoch": 1, "delivered": 0, "skipped": []}
 
 
 def test_single_frame_batches_mix_many_clips(tmp_path):
@@ -454,7 +454,7 @@ def test_single_frame_batches_mix_many_clips(tmp_path):
 
 def _stored_phi(set_dir):
     from lightning_hmd.data.assign import read_sets
-    from lightning_hmd.data.stream import SkipCounter
+    from lightning_hmd.data.skips import SkipCounter
     from lightning_hmd.data.whole_tracks import read_tracks
 
     shards = read_sets([set_dir], "clip")[1]

@@ -10,7 +10,8 @@ from fixtures.clips import write_clip_set
 
 from lightning_hmd.data.assign import read_sets
 from lightning_hmd.data.augment import AugmentConfig
-from lightning_hmd.data.loader import build_train_loader, group_shares
+from lightning_hmd.data.loader import build_train_loader
+from lightning_hmd.data.train_stream import group_shares
 
 T = 6
 

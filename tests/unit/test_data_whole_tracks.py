@@ -14,7 +14,8 @@ from fixtures.clips import clip, cut_shard_inside, track_chunks, write_track_set
 from lightning_hmd.data.assign import read_sets, slot_range
 from lightning_hmd.data.schema import make_key
 from lightning_hmd.data.shards import ShardSetWriter
-from lightning_hmd.data.stream import Read, SkipCounter, iter_keys
+from lightning_hmd.data.skips import SkipCounter
+from lightning_hmd.data.stream import Read
 from lightning_hmd.data.whole_tracks import (
     join_chunks,
     read_tracks,
@@ -171,14 +172,13 @@ def test_chunks_of_different_tracks_never_join(tmp_path):
     assert [p.sample.num_frames for p in join_chunks(got)] == [18]
 
 
-def test_iter_keys_lists_the_keys_in_order_and_stops_at_a_cut(tmp_path):
+def test_the_manifest_lists_the_keys_in_order_even_when_a_shard_is_cut(tmp_path):
     tracks = write_track_set(tmp_path / "val", CHUNKS, SHARDS)
     keys = [make_key("synthetic", s.sequence, s.track_id, s.chunk)
             for chunks in tracks.values() for s in chunks]  # fmt: skip
-    shards = shards_of(tmp_path / "val")
-    assert [k for shard in shards for k in iter_keys(shard, "clip")] == keys
-    cut_shard_inside(shards[2].path, 2)
-    assert list(iter_keys(shards[2], "clip")) == keys[3:5]
+    assert [k for shard in shards_of(tmp_path / "val") for k in shard.keys] == keys
+    cut_shard_inside(shards_of(tmp_path / "val")[2].path, 2)
+    assert [k for shard in shards_of(tmp_path / "val") for k in shard.keys] == keys
 
 
 @pytest.mark.parametrize("num_slots", range(1, 8))

@@ -79,6 +79,7 @@ from lightning_hmd.data.schema.members import (
     POSE,
     SCHEMA_VERSION,
     SchemaError,
+    member_limit,
 )
 from lightning_hmd.data.schema.samples import ClipSample, MocapSample
 
@@ -113,6 +114,7 @@ __all__ = [
     "is_known_member",
     "make_key",
     "make_mocap_key",
+    "member_limit",
     "num_frames_of",
     "split_member_name",
     "validate_clip",

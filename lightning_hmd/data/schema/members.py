@@ -43,3 +43,22 @@ MAX_KEY_LENGTH = 200
 
 class SchemaError(ValueError):
     """A sample, a member or a key does not follow the shard schema."""
+
+
+# Largest member sizes a reader accepts (larger members are skipped unread). Arrays: a
+# generous npy header plus a row per frame of up to 4096 float64 values (phi of a ResNet-50
+# is 2048 float16); JPEG crops: one frame of at most 1024 x 1024 stored uncompressed.
+MAX_NPY_HEADER_BYTES = 4096
+MAX_ARRAY_ROW_BYTES = 4096 * 8
+MAX_JPEG_BYTES = 1024 * 1024 * 3
+MAX_META_BYTES = 64 * 1024
+
+
+def member_limit(member: str, frames: int) -> int:
+    """The largest size in bytes the schema allows for ``member`` of a sample of ``frames``
+    frames (mocap samples: one frame)."""
+    if member == META:
+        return MAX_META_BYTES
+    if FRAME_MEMBER_RE.match(member):
+        return MAX_JPEG_BYTES
+    return MAX_NPY_HEADER_BYTES + max(1, frames) * MAX_ARRAY_ROW_BYTES

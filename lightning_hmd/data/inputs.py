@@ -1,0 +1,63 @@
+"""Model inputs from decoded samples: stored features, or JPEG crops decoded, augmented for
+training and centre-cropped for evaluation."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from lightning_hmd.data.augment import AugmentConfig, augment_clip, center_crop
+from lightning_hmd.data.batch import WindowItem
+from lightning_hmd.data.schema import ClipSample
+from lightning_hmd.data.stream import Read, decode_jpegs
+
+INPUTS = ("features", "images")
+
+
+class ReaderError(RuntimeError):
+    """The reader cannot go on (no valid sample, a missing input member, mixed encoders)."""
+
+
+@dataclass(frozen=True)
+class WindowMaker:
+    """Turns decoded windows into model inputs: features as stored, or JPEG crops (augmented
+    for training, centre-cropped for evaluation)."""
+
+    inputs: str
+    img_size: int
+    augment: AugmentConfig | None  # None: evaluation crop
+
+    def check(self, read: Read) -> None:
+        s = read.sample
+        member = "phi" if self.inputs == "features" else "JPEG frames"
+        if (s.phi if self.inputs == "features" else s.jpeg) is None:
+            raise ReaderError(
+                f"{read.shard} [{read.key}]: data.inputs={self.inputs} but the sample has no "
+                f"{member}; run `lightning-hmd data features` or change data.inputs"
+            )
+
+    def make(
+        self,
+        sample: ClipSample,
+        key: str,
+        start: int,
+        rng: np.random.Generator | None,
+        stored: np.ndarray | None = None,
+    ) -> WindowItem:
+        """One window's inputs; ``stored``: its JPEG crops already decoded ((T, S, S, 3)
+        uint8), else they are decoded here (raising ``UndecodableFrameError``)."""
+        images = None
+        training = self.augment is not None and rng is not None
+        if self.inputs == "images":
+            stored = decode_jpegs(sample.jpeg) if stored is None else stored
+            if training:
+                sample, images = augment_clip(sample, stored, self.augment, rng, self.img_size)
+            else:
+                sample, images = center_crop(sample, stored, self.img_size)
+        elif training and self.augment.feature_noise > 0 and sample.phi is not None:
+            phi = np.asarray(sample.phi, dtype=np.float32)
+            noise = rng.normal(0.0, self.augment.feature_noise, phi.shape).astype(np.float32)
+            sample = replace(sample, phi=phi + noise)
+        sample = replace(sample, jpeg=None)
+        return WindowItem(sample, key, start, images)
