@@ -332,8 +332,8 @@ def test_track_loader_is_deterministic(tmp_path):
 
 def test_mocap_banks_split_the_poses_over_slots_and_draw_reproducibly(tmp_path):
     from lightning_hmd.data.assign import read_sets
-    from lightning_hmd.data.train_stream import MocapBank
     from lightning_hmd.data.skips import SkipCounter
+    from lightning_hmd.data.train_stream import MocapBank
 
     write_mocap_set(tmp_path / "mocap", 50, shard_size=7)
     shards = read_sets([tmp_path / "mocap"], "mocap")[1]
