@@ -71,7 +71,8 @@ def _cmd_smoke(ns: argparse.Namespace) -> int:
 def _cmd_train(ns: argparse.Namespace) -> int:
     from lightning_hmd.train.fit import train
 
-    train(_resolve(ns))  # prints the run directory
+    # prints the run directory
+    train(_resolve(ns), allow_config_change=ns.allow_config_change)
     return 0
 
 
@@ -354,6 +355,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("train", help="train (or resume) the configured run")
     _add_config_args(p)
+    p.add_argument(
+        "--allow-config-change", action="store_true",
+        help="resume last.ckpt even where the config differs from the one it was trained with "
+        "in keys that are not safe to change (they are printed)",
+    )  # fmt: skip
     p.set_defaults(func=_cmd_train)
 
     p = sub.add_parser(

@@ -19,7 +19,7 @@ from lightning.pytorch.plugins.environments import SLURMEnvironment
 from lightning.pytorch.strategies import DDPStrategy
 from omegaconf import DictConfig
 
-from lightning_hmd.checkpoint import load_checkpoint
+from lightning_hmd.checkpoint import CheckpointError, load_checkpoint
 from lightning_hmd.config import dotted_keys, init_checkpoint, to_container
 from lightning_hmd.evaluation.protocols import get_protocol
 from lightning_hmd.models.hmr_init import load_hmr_init
@@ -27,7 +27,14 @@ from lightning_hmd.train.data import ShardData, check_inputs, check_paths
 from lightning_hmd.train.module import HMMRModule
 from lightning_hmd.train.panels import KeypointPanels
 from lightning_hmd.train.requeue import RequeueSignal, requeue_job
-from lightning_hmd.train.run_dir import SUMMARY, read_sweep_record, run_dir, run_name
+from lightning_hmd.train.run_dir import (
+    SUMMARY,
+    check_resume_config,
+    read_sweep_record,
+    run_dir,
+    run_name,
+)
+from lightning_hmd.train.run_lock import hold_run
 
 OPTIMIZERS_PER_BATCH = 2  # generator + discriminator
 LAST = "last.ckpt"
@@ -189,8 +196,15 @@ def logged_config(config: dict, out: Path, logger: Logger) -> dict:
     return flat
 
 
-def train(cfg: DictConfig, env: Mapping[str, str] | None = None) -> Path:
+def train(
+    cfg: DictConfig, env: Mapping[str, str] | None = None, *, allow_config_change: bool = False
+) -> Path:
     """Train (or resume) the run of ``cfg``; returns its directory.
+
+    The run directory is locked for the whole call (``train/run_lock.py``): a second process
+    on it is refused, naming the holder. A resumed run must have the config of its
+    ``last.ckpt`` apart from ``run_dir.RESUME_SAFE_KEYS``; other changes are refused, listed
+    key by key, before anything is written, unless ``allow_config_change``.
 
     Under SLURM, SIGUSR1 makes the run checkpoint after its current batch, stop and requeue
     its job (``train/requeue.py``); the requeued job resumes from that ``last.ckpt``.
@@ -200,17 +214,54 @@ def train(cfg: DictConfig, env: Mapping[str, str] | None = None) -> Path:
     check_inputs(cfg)  # before the run directory exists
     config = to_container(cfg)
     out, name = run_dir(config, env), run_name(config, env)
+    last = out / "checkpoints" / LAST
+    # reads only: a bad last.ckpt or a changed config is refused before anything is written
+    resume = _resume_point(cfg, config, last, allow_config_change)
+    with hold_run(out, env):
+        if resume is None:  # another process may have written last.ckpt before we locked
+            resume = _resume_point(cfg, config, last, allow_config_change)
+        return _fit(cfg, config, out, name, env, resume)
+
+
+def _resume_point(
+    cfg: DictConfig, config: dict, last: Path, allow_config_change: bool
+) -> tuple[str, list[str]] | None:
+    """``(last.ckpt, the accepted config changes)`` when the run resumes, else None.
+
+    Raises:
+        CheckpointError: ``last.ckpt`` is unreadable or holds no config (one line naming it).
+        ConfigChangedError: the config differs from the checkpoint's in keys that are not
+            safe to change, and ``allow_config_change`` is False.
+    """
+    if not (cfg.run.resume and last.is_file()):
+        return None
+    what = "checkpoint to resume from"
+    blob = load_checkpoint(last, what=what, mmap=True)  # mapped: cheap
+    recorded = (blob.get("hyper_parameters") or {}).get("config")
+    if not isinstance(recorded, dict):
+        raise CheckpointError(f"{last}: not a lightning_hmd {what} (no hyper_parameters.config)")
+    return str(last), check_resume_config(recorded, config, last, allow_config_change)
+
+
+def _fit(
+    cfg: DictConfig,
+    config: dict,
+    out: Path,
+    name: str,
+    env: Mapping[str, str],
+    resume: tuple[str, list[str]] | None,
+) -> Path:
+    """The body of :func:`train`, with the run directory locked."""
     (out / "checkpoints").mkdir(parents=True, exist_ok=True)
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
     module = HMMRModule(config)
     requeue = RequeueSignal().install() if SLURMEnvironment.detect() else None
     trainer = make_trainer(cfg, out, name, env, requeue)
-    last = out / "checkpoints" / LAST
-    ckpt = str(last) if cfg.run.resume and last.is_file() else None
-    if ckpt is not None:  # a bad last.ckpt: one line naming it, before any work (mapped, cheap)
-        load_checkpoint(last, what="checkpoint to resume from", mmap=True)
+    ckpt, changes = resume if resume is not None else (None, [])
     if trainer.is_global_zero:
-        print(f"run directory: {out}" + (f" (resuming from {last})" if ckpt else ""))
+        print(f"run directory: {out}" + (f" (resuming from {ckpt})" if ckpt else ""))
+        if changes:
+            print("resuming with a changed config (--allow-config-change): " + "; ".join(changes))
     init = init_checkpoint(cfg)
     if init and ckpt is None:  # a resumed run has its own weights
         keys = load_hmr_init(module.generator, init, cfg.model.init_parts)
