@@ -485,3 +485,50 @@ def test_feature_noise_is_added_to_training_features_only(tmp_path, noise):
     assert got.keys() == stored.keys() and len(got) == 4
     for key, phi in got.items():
         np.testing.assert_array_equal(phi.astype(np.float32), stored[key])
+
+
+@pytest.mark.parametrize("num_workers", [0, 2])
+def test_samples_are_accounted_for_by_key_not_by_position(tmp_path, num_workers):
+    """A copy of a sample at a shard's start, a foreign sample at the start of the next, and
+    a sample whose bytes were flipped (still decoding): every intact listed sample arrives
+    exactly once, the copy and the stranger are dropped and counted, the flipped one is
+    caught by its digest."""
+    keys = write_clip_set(tmp_path / "val", [4, 4], [T])
+    shards = sorted((tmp_path / "val").glob("*.tar"))
+    ks = list(keys)
+    with tarfile.open(shards[0]) as tar:
+        copy = [(m.name, tar.extractfile(m).read()) for m in tar.getmembers()
+                if m.name.startswith(ks[2] + ".")]  # fmt: skip
+    foreign = [(n.replace(ks[2], "synthetic__stranger__t0000_c0000"), d) for n, d in copy]
+
+    def copy_of(key):
+        with tarfile.open(shards[0]) as tar:
+            return [(m.name, b"") for m in tar.getmembers() if m.name.startswith(key + ".")]
+
+    firsts = {0: min(n for n, _ in copy_of(ks[0]))}
+    rewrite_shard(shards[0], lambda n, d: (copy if n == firsts[0] else []) + [(n, d)])
+
+    with tarfile.open(shards[1]) as tar:
+        start1 = tar.getmembers()[0].name  # the first member of ks[4], the shard's first
+
+    def edit1(name, data):
+        out = []
+        if name == start1:
+            out += foreign
+        if name == f"{ks[5]}.phi.npy":
+            a = np.load(io.BytesIO(data))
+            a[0, 0] = a[0, 0] + np.float16(1)  # still a valid, finite array
+            data = npy(a)
+        return [*out, (name, data)]
+
+    rewrite_shard(shards[1], edit1)
+    loader = track_loader([tmp_path / "val"], num_workers=num_workers)
+    got = delivered_tracks(loader)
+    assert {k: len(v) for k, v in got.items()} == dict.fromkeys(
+        [k for k in ks if k != ks[5]], 1
+    )
+    assert loader.collect().counts() == {
+        "duplicate_sample": 1,
+        "not_in_manifest": 1,
+        "checksum_mismatch": 1,
+    }
