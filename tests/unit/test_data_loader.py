@@ -524,9 +524,7 @@ def test_samples_are_accounted_for_by_key_not_by_position(tmp_path, num_workers)
     rewrite_shard(shards[1], edit1)
     loader = track_loader([tmp_path / "val"], num_workers=num_workers)
     got = delivered_tracks(loader)
-    assert {k: len(v) for k, v in got.items()} == dict.fromkeys(
-        [k for k in ks if k != ks[5]], 1
-    )
+    assert {k: len(v) for k, v in got.items()} == dict.fromkeys([k for k in ks if k != ks[5]], 1)
     assert loader.collect().counts() == {
         "duplicate_sample": 1,
         "not_in_manifest": 1,
