@@ -70,6 +70,9 @@ class DataConfig:
         default_factory=lambda: ["data/mocap_cmu", "data/mocap_h36m", "data/mocap_jointlim"]
     )
     train_batches_per_epoch: int = 0  # 0: every training frame seen about once per epoch
+    # a run stops (naming the worst shards) once more than this fraction of the samples its
+    # training sets list was found damaged; damaged samples below it are skipped and counted
+    max_skip_fraction: float = 0.05
     augment: AugmentConfig = field(default_factory=AugmentConfig)
 
 
@@ -388,6 +391,8 @@ def _validate_data(d: DictConfig) -> None:
     for key in ("num_workers", "train_batches_per_epoch"):
         if d[key] < 0:
             raise ConfigError(f"data.{key} must be >= 0, got {d[key]}")
+    if not (math.isfinite(d.max_skip_fraction) and 0.0 <= d.max_skip_fraction <= 1.0):
+        raise ConfigError(f"data.max_skip_fraction must be in [0, 1], got {d.max_skip_fraction}")
     a = d.augment
     if a.scale_max < 0 or a.trans_max < 0:
         raise ConfigError(

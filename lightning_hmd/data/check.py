@@ -1,11 +1,17 @@
 """Validate shard sets against their manifests (``lightning-hmd data check DIR``).
 
-For every shard listed in a manifest: the file exists, its size and sha256 match, it is a
-readable tar whose members are plain files with safe names (no absolute path, no ``..``,
-no ``/``) and schema member names only, every sample decodes with valid shapes, dtypes and
-finite values, and the sample and frame counts match. Files of the split that the
-manifest does not list, and leftover ``*.tmp`` files, are reported too. Nothing is
-unpickled: members are read as bytes and decoded by :mod:`lightning_hmd.data.schema`.
+For every shard listed in a manifest: the file exists, its size and sha256 match and it
+ends with the tar end marker; then its samples are read by the training and evaluation
+reader itself (:func:`lightning_hmd.data.stream.read_span` over the whole shard), so that
+``data check`` reports exactly what the reader would skip, each problem with shard, sample
+key and reason: unsafe, unknown, duplicate and oversize members, schema violations (shape,
+dtype, non-finite values, unreadable members), members that differ from the manifest's
+sha256 of the sample, JPEG frames that do not decode (every frame is decoded, unless
+``quick``), duplicate and foreign samples, listed samples the shard lacks, a tar that breaks.
+The sample and frame counts, and each sample's dataset and split, must match the manifest.
+Files of the split that the manifest does not list, and leftover ``*.tmp`` files, are
+reported too. Nothing is unpickled: members are read as bytes and decoded by
+:mod:`lightning_hmd.data.schema`.
 """
 
 from __future__ import annotations
@@ -14,13 +20,8 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lightning_hmd.data.schema import (
-    SCHEMA_VERSION,
-    SchemaError,
-    decode_clip,
-    decode_mocap,
-    num_frames_of,
-)
+from lightning_hmd.data.assign import ShardRef, ShardSpan
+from lightning_hmd.data.schema import SCHEMA_VERSION, num_frames_of
 from lightning_hmd.data.shards import (
     MANIFEST_NAME,
     TMP_SUFFIX,
@@ -29,7 +30,9 @@ from lightning_hmd.data.shards import (
     read_manifest,
     sha256_file,
 )
-from lightning_hmd.data.tario import Problem, TarReadError, iter_shard_members
+from lightning_hmd.data.skips import SkipCounter
+from lightning_hmd.data.stream import read_span
+from lightning_hmd.data.tario import Problem
 
 MAX_PROBLEMS_PER_SHARD = 20
 
@@ -83,7 +86,21 @@ def _has_end_marker(path: Path) -> bool:
         return f.read(1024) == bytes(1024)
 
 
-def _check_shard(set_dir: Path, manifest: Manifest, row: ShardRow, report: CheckReport) -> None:
+class _Problems(SkipCounter):
+    """The reader's skips as problems of the report (not logged: the report lists them)."""
+
+    def __init__(self, problem) -> None:  # noqa: ANN001
+        super().__init__()
+        self._problem = problem
+
+    def skip(self, reason: str, shard: Path | str, where: str, detail: str, n: int = 1) -> None:
+        lost = f" ({n} samples)" if n > 1 else ""
+        self._problem(f"{reason}{lost}: {detail}", where)
+
+
+def _check_shard(
+    set_dir: Path, manifest: Manifest, row: ShardRow, report: CheckReport, decode_frames: bool
+) -> None:
     path = set_dir / row.name
     where = row.name if row.set_dir == "." else f"{row.set_dir}/{row.name}"
 
@@ -104,33 +121,28 @@ def _check_shard(set_dir: Path, manifest: Manifest, row: ShardRow, report: Check
         problem("sha256 checksum differs from the manifest")
     if not _has_end_marker(path):
         problem("no end-of-archive marker (two zero blocks): the tar is truncated")
-    decode = decode_mocap if manifest.kind == "mocap" else decode_clip
-    try:
-        for key, members, member_problems in iter_shard_members(path, manifest.kind):
-            for p in member_problems:
-                problem(p.message, p.key)
-            if member_problems:
-                continue
-            try:
-                sample = decode(members)
-            except SchemaError as err:
-                problem(str(err), key)
-                continue
-            row.samples += 1
-            row.frames += num_frames_of(sample)
-            if sample.dataset != manifest.dataset:
-                problem(f"dataset {sample.dataset!r}, manifest says {manifest.dataset!r}", key)
-            if manifest.kind == "clip" and sample.split != manifest.split:
-                problem(f"split {sample.split!r}, manifest says {manifest.split!r}", key)
-    except TarReadError as err:
-        problem(str(err))
-    if row.samples != entry.samples:
-        problem(f"{row.samples} valid samples, manifest says {entry.samples}")
-    if row.frames != entry.frames:
-        problem(f"{row.frames} frames in valid samples, manifest says {entry.frames}")
+    if len(entry.entries) != entry.samples or sum(e.frames for e in entry.entries) != entry.frames:
+        problem(f"the manifest's sample list ({len(entry.entries)} samples, "
+                f"{sum(e.frames for e in entry.entries)} frames) disagrees with its counts "
+                f"({entry.samples} samples, {entry.frames} frames)")  # fmt: skip
+    span = ShardSpan(ShardRef(path, entry.samples, entry.frames, entry.entries), 0,
+                     len(entry.entries))  # fmt: skip
+    frames = {e.key: e.frames for e in entry.entries}
+    # every listed sample is either read intact here or reported by the reader
+    for read in read_span(span, manifest.kind, _Problems(problem), decode_frames=decode_frames):
+        row.samples += 1
+        n = num_frames_of(read.sample)
+        row.frames += n
+        if n != frames[read.key]:
+            problem(f"{n} frames, manifest says {frames[read.key]}", read.key)
+        if read.sample.dataset != manifest.dataset:
+            problem(f"dataset {read.sample.dataset!r}, manifest says {manifest.dataset!r}",
+                    read.key)  # fmt: skip
+        if manifest.kind == "clip" and read.sample.split != manifest.split:
+            problem(f"split {read.sample.split!r}, manifest says {manifest.split!r}", read.key)
 
 
-def _check_set(root: Path, set_dir: Path, report: CheckReport) -> None:
+def _check_set(root: Path, set_dir: Path, report: CheckReport, decode_frames: bool) -> None:
     rel = set_dir.relative_to(root).as_posix() if set_dir != root else "."
     report.sets.append(rel)
     where = f"{rel}/{MANIFEST_NAME}" if rel != "." else MANIFEST_NAME
@@ -150,7 +162,7 @@ def _check_set(root: Path, set_dir: Path, report: CheckReport) -> None:
     for entry in manifest.shards:
         row = ShardRow(rel, entry.name, entry.samples, expected_frames=entry.frames)
         report.rows.append(row)
-        _check_shard(set_dir, manifest, row, report)
+        _check_shard(set_dir, manifest, row, report, decode_frames)
     listed = set(names)
     stray = re.compile(rf"^{re.escape(manifest.split)}-\d{{6}}\.tar(\{TMP_SUFFIX})?$")
     for p in sorted(set_dir.iterdir()):
@@ -161,8 +173,9 @@ def _check_set(root: Path, set_dir: Path, report: CheckReport) -> None:
             )
 
 
-def check_shards(directory: str | Path) -> CheckReport:
-    """Check the shard set in ``directory``, or every set below it.
+def check_shards(directory: str | Path, *, quick: bool = False) -> CheckReport:
+    """Check the shard set in ``directory``, or every set below it; ``quick``: JPEG frames
+    are checked for their header only, not decoded.
 
     A directory holding ``manifest.json`` is one set; otherwise every directory below it
     holding a ``manifest.json`` is checked. No manifest at all is a problem.
@@ -179,7 +192,7 @@ def check_shards(directory: str | Path) -> CheckReport:
     if not set_dirs:
         report.problems.append(Problem(str(root), f"no {MANIFEST_NAME} found"))
     for set_dir in set_dirs:
-        _check_set(root, set_dir, report)
+        _check_set(root, set_dir, report, not quick)
     return report
 
 

@@ -13,7 +13,7 @@ import yaml
 def _cmd_check(ns: argparse.Namespace) -> int:
     from lightning_hmd.data.check import check_shards, format_report
 
-    report = check_shards(Path(ns.dir))
+    report = check_shards(Path(ns.dir), quick=ns.quick)
     print(format_report(report))
     if not report.ok:
         bad = ", ".join(report.bad_shards) or "; ".join(p.where for p in report.problems)
@@ -136,6 +136,11 @@ def add_data_commands(sub: argparse._SubParsersAction) -> None:
         "check", help="validate shards against their manifests; non-zero exit on any problem"
     )
     p.add_argument("dir", help="a shard set directory (with manifest.json) or a folder of sets")
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="check JPEG frames by their header only instead of decoding every frame",
+    )
     p.set_defaults(func=_cmd_check)
 
     d = SynthSpec()

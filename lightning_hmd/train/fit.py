@@ -35,6 +35,7 @@ from lightning_hmd.train.run_dir import (
     run_name,
 )
 from lightning_hmd.train.run_lock import hold_run
+from lightning_hmd.train.skip_monitor import SkipMonitor
 
 OPTIMIZERS_PER_BATCH = 2  # generator + discriminator
 LAST = "last.ckpt"
@@ -173,6 +174,7 @@ def make_trainer(
         callbacks=[
             BatchCheckpoint(out / "checkpoints", t.ckpt_every_batches, t.max_batches, requeue),
             EpochSeeder(),
+            SkipMonitor(cfg.data.max_skip_fraction, t.log_every_batches, t.max_batches),
             KeypointPanels(t.image_every_batches, out / "images"),
         ],
         enable_checkpointing=False,  # BatchCheckpoint writes them, counted in batches
@@ -276,11 +278,15 @@ def _fit(
         batches = int(module.batches_done)
         if trainer.is_global_zero:
             protocol = get_protocol(cfg.eval.protocol).describe()
-            summary = write_summary(out, trainer, batches, cfg.trainer.max_batches, protocol)
+            skipped = next(c for c in trainer.callbacks if isinstance(c, SkipMonitor)).summary()
+            summary = write_summary(
+                out, trainer, batches, cfg.trainer.max_batches, protocol, skipped
+            )
             if isinstance(trainer.logger, WandbLogger):
                 trainer.logger.experiment.summary.update(
                     {**summary["metrics"], "batches": batches, "finished": summary["finished"],
-                     "protocol": protocol["name"], "protocol_card": protocol["card"]}
+                     "protocol": protocol["name"], "protocol_card": protocol["card"],
+                     "skipped": skipped}
                 )  # fmt: skip
     finally:
         if isinstance(trainer.logger, WandbLogger) and trainer.is_global_zero:
@@ -295,11 +301,17 @@ def _fit(
 
 
 def write_summary(
-    out: Path, trainer: pl.Trainer, batches: int, max_batches: int, protocol: dict
+    out: Path,
+    trainer: pl.Trainer,
+    batches: int,
+    max_batches: int,
+    protocol: dict,
+    skipped: dict | None = None,
 ) -> dict:
     """Write ``summary.json`` in the run directory (atomically): batches trained, whether the
-    budget was reached, the last logged validation and training metrics, and the protocol
-    (name and card) the validation metrics were scored under."""
+    budget was reached, the last logged validation and training metrics, the protocol (name
+    and card) the validation metrics were scored under, and the samples skipped as damaged
+    by reason (``{"train": {...}, "val": {...}}``, summed over the ranks)."""
     metrics = {
         k: float(v)
         for k, v in sorted(trainer.callback_metrics.items())
@@ -310,6 +322,7 @@ def write_summary(
         "finished": batches >= max_batches,
         "protocol": protocol,
         "metrics": metrics,
+        "skipped": skipped or {"train": {}, "val": {}},
     }
     tmp = out / (SUMMARY + ".partial")
     tmp.write_text(json.dumps(summary, indent=2) + "\n")

@@ -84,6 +84,8 @@ RESUME_SAFE_KEYS = frozenset({
     "trainer.val_every_batches",
     "trainer.val_batches",
     "trainer.progress_bar",  # the console only
+    # the tolerance for damaged data: raising it lets a run that stopped on it go on
+    "data.max_skip_fraction",
     # where the run lives and whether to resume: the same directory is the same run (a
     # derived name hashes the config without run.*, and may be given later as run.name)
     "run.root",
