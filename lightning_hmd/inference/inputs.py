@@ -24,6 +24,24 @@ def _readable(path: Path, what: str) -> None:
         raise InputError(f"{path}: the {what} is not readable (permission denied)")
 
 
+def _check_file(path: Path, *, missing: str, not_file: str, what: str, empty: str) -> Path:
+    """``path`` exists, is a file, is readable and is not empty: the checks shared by a video
+    file and an image. Each message reads ``"{path}: ..."``; ``what`` names the file in the
+    permission message, ``empty`` in the empty-file one.
+
+    Raises:
+        InputError: the first check that fails, with its message.
+    """
+    if not path.exists():
+        raise InputError(f"{path}: {missing}")
+    if not path.is_file():
+        raise InputError(f"{path}: {not_file}")
+    _readable(path, what)
+    if path.stat().st_size == 0:
+        raise InputError(f"{path}: {empty} is empty (0 bytes)")
+    return path
+
+
 def check_frames_input(path: str | Path) -> Path:
     """A video file, or a folder holding at least one image (``IMAGE_SUFFIXES``).
 
@@ -31,18 +49,17 @@ def check_frames_input(path: str | Path) -> Path:
         InputError: missing, unreadable, an empty file, or a folder without images.
     """
     path = Path(path)
-    if not path.exists():
-        raise InputError(f"{path}: no such video file or frame folder")
-    if path.is_dir():
-        _readable(path, "frame folder")
-        if not any(p.suffix.lower() in IMAGE_SUFFIXES for p in path.iterdir()):
-            raise InputError(f"{path}: no images ({', '.join(IMAGE_SUFFIXES)}) in the folder")
-        return path
-    if not path.is_file():
-        raise InputError(f"{path}: not a video file nor a frame folder")
-    _readable(path, "video file")
-    if path.stat().st_size == 0:
-        raise InputError(f"{path}: the video file is empty (0 bytes)")
+    if not path.is_dir():
+        return _check_file(
+            path,
+            missing="no such video file or frame folder",
+            not_file="not a video file nor a frame folder",
+            what="video file",
+            empty="the video file",
+        )
+    _readable(path, "frame folder")
+    if not any(p.suffix.lower() in IMAGE_SUFFIXES for p in path.iterdir()):
+        raise InputError(f"{path}: no images ({', '.join(IMAGE_SUFFIXES)}) in the folder")
     return path
 
 
@@ -52,15 +69,13 @@ def check_image_input(path: str | Path) -> Path:
     Raises:
         InputError: missing, not a file, unreadable or empty.
     """
-    path = Path(path)
-    if not path.exists():
-        raise InputError(f"{path}: no such image")
-    if not path.is_file():
-        raise InputError(f"{path}: not an image file")
-    _readable(path, "image")
-    if path.stat().st_size == 0:
-        raise InputError(f"{path}: the image file is empty (0 bytes)")
-    return path
+    return _check_file(
+        Path(path),
+        missing="no such image",
+        not_file="not an image file",
+        what="image",
+        empty="the image file",
+    )
 
 
 def check_tracks_input(path: str | Path) -> Path:
