@@ -14,25 +14,23 @@ import time
 
 import pytest
 import torch
+from test_train import overrides as train_overrides
 
 from lightning_hmd.cli import main
 from lightning_hmd.train import fit
 
+# no validation, periodic checkpoints, panels or progress bar unless a test asks for them
+QUIET = {
+    "trainer.val_every_batches": 0,
+    "trainer.ckpt_every_batches": 0,
+    "trainer.image_every_batches": 0,
+    "trainer.progress_bar": False,
+}
+
 
 def overrides(synth_dir, root, **extra):
-    base = {
-        "body.model_dir": synth_dir / "body_model",
-        "data.train_sets": f"[{synth_dir / 'train'}]",
-        "data.val_sets": f"[{synth_dir / 'val'}]",
-        "data.mocap_sets": f"[{synth_dir / 'mocap'}]",
-        "run.root": root,
-        "trainer.val_every_batches": 0,
-        "trainer.ckpt_every_batches": 0,
-        "trainer.image_every_batches": 0,
-        "trainer.progress_bar": False,
-    }
-    base.update(extra)
-    return [f"{k}={v}" for k, v in base.items()]
+    """``test_train``'s overrides (the synthetic data, ``root`` for the runs), quiet."""
+    return train_overrides(synth_dir, root, **{**QUIET, **extra})
 
 
 def _batches(last):
