@@ -64,3 +64,17 @@ parameters:
   model.temporal.num_blocks: {{values: [0, 1]}}
 command: ["${{env}}", "lightning-hmd", "train", "--preset", "tiny", "${{args_no_hyphens}}"]
 """
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """The fault-injection suite's summary line (when it ran), and its table written to
+    ``$LIGHTNING_HMD_FAULT_TABLE`` when that is set."""
+    import sys
+
+    faults = sys.modules.get("fixtures.faults")
+    if faults is None or not faults.RESULTS:
+        return
+    line, table = faults.summary(faults.RESULTS)
+    terminalreporter.write_line(line)
+    if os.environ.get("LIGHTNING_HMD_FAULT_TABLE"):
+        Path(os.environ["LIGHTNING_HMD_FAULT_TABLE"]).write_text(line + "\n\n" + table)
