@@ -278,9 +278,11 @@ def _evaluate_predictions(ns: argparse.Namespace, overrides: list[str]) -> int:
         raise ValueError("--predictions needs --format (hmmr, vibe or tcmr)")
     if not ns.sets:
         raise ValueError("--predictions needs --set DIR: the ground truth to score against")
+    if ns.seq_len is not None and ns.seq_len < 1:
+        raise ValueError(f"--seq-len {ns.seq_len}: the window length must be at least 1 frame")
     cfg = load_config(None, [], ["model.init_checkpoint=none", *overrides])
     protocol = get_protocol(ns.protocol or cfg.eval.protocol)
-    seq_len = ns.seq_len or DEFAULT_SEQ_LEN[ns.format]
+    seq_len = DEFAULT_SEQ_LEN[ns.format] if ns.seq_len is None else ns.seq_len
     body = BodyModel.from_dir(cfg.body.model_dir, cfg.body.gender)
     preds = read_predictions(ns.predictions, ns.format, sequences_of(ns.sets))
     scores, skipped, unmatched = score_predictions(

@@ -256,3 +256,19 @@ def test_the_command_line_writes_the_protocol_card(tmp_path, gt_set, synthetic_b
     assert rows[1].startswith("vibe,3dpw,downtown_walk_00,2,65,48,")
     assert main(["evaluate", "--predictions", str(tmp_path / "vibe"), "--set", str(set_dir),
                  f"body.model_dir={synthetic_body_dir}"]) == 2  # no --format  # fmt: skip
+
+
+@pytest.mark.parametrize("seq_len", ["0", "-3"])
+def test_a_seq_len_below_one_is_refused_naming_the_flag(
+    tmp_path, gt_set, synthetic_body_dir, capsys, seq_len
+):
+    set_dir, samples = gt_set
+    write_vibe(tmp_path / "vibe", samples, _predicted(samples, 0.05))
+    out = tmp_path / "eval"
+    args = ["evaluate", "--predictions", str(tmp_path / "vibe"), "--format", "vibe", "--set",
+            str(set_dir), "--seq-len", seq_len, "--out", str(out),
+            f"body.model_dir={synthetic_body_dir}"]  # fmt: skip
+    assert main(args) == 2  # not the format's default window length in its place
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith(f"lightning-hmd: error: --seq-len {seq_len}: ")
+    assert not out.exists()
