@@ -4,7 +4,7 @@ collected from their own channel."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
@@ -29,8 +29,9 @@ class EpochLoader:
     """A DataLoader over a reader dataset, cut at ``batches_per_epoch`` batches (training; None:
     the dataset's end, for evaluation), with the skip reports of its readers in ``skips``.
 
-    ``channel`` is the dataset's :class:`SkipChannel`; ``total_samples`` the samples its sets
-    list (the denominator of ``damaged_fraction``).
+    ``channel`` is the dataset's :class:`SkipChannel`; ``listed`` the samples its sets list,
+    by kind (``clip``, ``mocap``) and shard path: what the share of damaged samples is
+    measured against (``train/skip_monitor.py``).
     """
 
     def __init__(
@@ -38,12 +39,12 @@ class EpochLoader:
         loader: DataLoader,
         batches_per_epoch: int | None,
         channel: SkipChannel,
-        total_samples: int,
+        listed: Mapping[str, Mapping[str, int]],
     ) -> None:
         self.loader = loader
         self.batches_per_epoch = batches_per_epoch
         self.channel = channel
-        self.total_samples = total_samples
+        self.listed = {kind: dict(shards) for kind, shards in listed.items()}
         self.skips = SkipLog()
         self._finished = 0  # readers of the current iteration that said they finished
         self.epoch = 0

@@ -83,8 +83,9 @@ def build_train_loader(
         num_fake_poses=num_fake_poses,
         channel=channel,
     )
-    total = sum(s.samples for shards in [*source_shards, mocap or []] for s in shards)
-    return EpochLoader(make_dataloader(dataset, num_workers), n, channel, total)
+    listed = {"clip": {str(s.path): s.samples for shards in source_shards for s in shards},
+              "mocap": {str(s.path): s.samples for s in mocap or []}}  # fmt: skip
+    return EpochLoader(make_dataloader(dataset, num_workers), n, channel, listed)
 
 
 def first_samples(dirs: Sequence[str | Path]) -> dict[str, ClipSample | None]:

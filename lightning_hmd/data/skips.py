@@ -16,6 +16,7 @@ import multiprocessing as mp
 import queue
 import time
 from collections import Counter
+from collections.abc import Container
 from dataclasses import astuple, dataclass, field
 from pathlib import Path
 
@@ -166,16 +167,26 @@ class SkipLog:
             out[e.reason] += e.count
         return dict(sorted(out.items()))
 
-    def damaged(self) -> int:
-        """Samples lost to damage (reasons outside :data:`NOT_DAMAGE`)."""
-        return sum(e.count for e in self.events.values() if e.reason not in NOT_DAMAGE)
+    def damaged(self, shards: Container[str] | None = None) -> int:
+        """Samples lost to damage (reasons outside :data:`NOT_DAMAGE`), of ``shards`` only
+        when given (shard paths)."""
+        return sum(n for _, n in self._damage(shards))
 
-    def worst_shards(self, n: int = 3) -> list[tuple[str, int]]:
+    def worst_shards(
+        self, n: int = 3, shards: Container[str] | None = None
+    ) -> list[tuple[str, int]]:
+        """The ``n`` shards (of ``shards`` when given) with the most damaged samples."""
         per: Counter = Counter()
-        for e in self.events.values():
-            if e.reason not in NOT_DAMAGE:
-                per[e.shard] += e.count
+        for shard, count in self._damage(shards):
+            per[shard] += count
         return per.most_common(n)
+
+    def _damage(self, shards: Container[str] | None) -> list[tuple[str, int]]:
+        return [
+            (e.shard, e.count)
+            for e in self.events.values()
+            if e.reason not in NOT_DAMAGE and (shards is None or e.shard in shards)
+        ]
 
     def state_dict(self) -> list[list]:
         return [list(astuple(e)) for e in self.events.values()]
@@ -189,13 +200,20 @@ class TooManySkippedError(RuntimeError):
     """More of the data than ``data.max_skip_fraction`` was damaged."""
 
 
-def check_fraction(damaged: int, total: int, fraction: float, worst: list[tuple[str, int]]) -> None:
+def too_many(damaged: int, total: int, fraction: float) -> bool:
+    """Whether ``damaged`` of ``total`` samples is more than ``fraction``."""
+    return total > 0 and damaged > fraction * total
+
+
+def check_fraction(
+    damaged: int, total: int, fraction: float, worst: list[tuple[str, int]], what: str = "samples"
+) -> None:
     """Raise :class:`TooManySkippedError` when ``damaged`` of ``total`` samples exceeds
-    ``fraction``, naming the worst shards."""
-    if total > 0 and damaged > fraction * total:
+    ``fraction``, naming the worst shards (``what``: the samples' name in the message)."""
+    if too_many(damaged, total, fraction):
         shards = ", ".join(f"{s} ({n})" for s, n in worst) or "unknown"
         raise TooManySkippedError(
-            f"{damaged} of {total} samples ({damaged / total:.1%}) were damaged, more than "
+            f"{damaged} of {total} {what} ({damaged / total:.1%}) were damaged, more than "
             f"data.max_skip_fraction={fraction}; worst shards: {shards}; run `lightning-hmd "
             "data check` on them"
         )

@@ -206,8 +206,8 @@ def build_track_loader(
     channel = SkipChannel()
     maker = WindowMaker(inputs, img_size, None)
     dataset = WholeTracks(shards, rank=rank, world_size=world_size, maker=maker, channel=channel)
-    total = sum(s.samples for s in shards)
-    return EpochLoader(make_dataloader(dataset, num_workers), None, channel, total)
+    listed = {"clip": {str(s.path): s.samples for s in shards}}
+    return EpochLoader(make_dataloader(dataset, num_workers), None, channel, listed)
 
 
 def sequences_of(set_dirs: Sequence[str | Path]) -> set[str]:
