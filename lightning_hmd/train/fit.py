@@ -11,10 +11,11 @@ import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
+from typing import NamedTuple
 
 import lightning.pytorch as pl
 from lightning.pytorch.callbacks import Callback
-from lightning.pytorch.loggers import CSVLogger, Logger, TensorBoardLogger, WandbLogger
+from lightning.pytorch.loggers import Logger, TensorBoardLogger, WandbLogger
 from lightning.pytorch.plugins.environments import SLURMEnvironment
 from lightning.pytorch.strategies import DDPStrategy
 from omegaconf import DictConfig
@@ -23,6 +24,7 @@ from lightning_hmd.checkpoint import CheckpointError, load_checkpoint
 from lightning_hmd.config import dotted_keys, init_checkpoint, to_container
 from lightning_hmd.evaluation.protocols import get_protocol
 from lightning_hmd.models.hmr_init import load_hmr_init
+from lightning_hmd.train.csv_log import RunCSVLogger
 from lightning_hmd.train.data import ShardData, check_inputs, check_paths
 from lightning_hmd.train.module import HMMRModule
 from lightning_hmd.train.panels import KeypointPanels
@@ -117,10 +119,18 @@ def _wandb_mode(env: Mapping[str, str]) -> bool:
     return not has_key
 
 
-def make_logger(cfg: DictConfig, out: Path, name: str, env: Mapping[str, str]) -> Logger:
+def make_logger(
+    cfg: DictConfig,
+    out: Path,
+    name: str,
+    env: Mapping[str, str],
+    resume_batches: int | None = None,
+) -> Logger:
+    """The run's logger; ``resume_batches``: the batches of the checkpoint it resumes from
+    (the CSV file keeps the rows of those batches, ``train/csv_log.py``)."""
     kind = cfg.logger.kind
     if kind == "csv":
-        return CSVLogger(out, name="", version="")
+        return RunCSVLogger(out, resume_batches)
     if kind == "tensorboard":
         return TensorBoardLogger(out, name="", version="")
     return WandbLogger(
@@ -141,9 +151,11 @@ def make_trainer(
     name: str,
     env: Mapping[str, str],
     requeue: RequeueSignal | None = None,
+    resume_batches: int | None = None,
 ) -> pl.Trainer:
     """The Trainer of a run; ``requeue``: under SLURM, the signal that makes the run
-    checkpoint and stop so that it can be requeued (Lightning's own handler is off)."""
+    checkpoint and stop so that it can be requeued (Lightning's own handler is off);
+    ``resume_batches``: the batches of the checkpoint the run resumes from."""
     t = cfg.trainer
     processes = t.devices * t.num_nodes
     strategy: str | DDPStrategy = "auto"
@@ -169,7 +181,7 @@ def make_trainer(
         num_sanity_val_steps=0,
         log_every_n_steps=t.log_every_batches,
         enable_progress_bar=t.progress_bar,
-        logger=make_logger(cfg, out, name, env),
+        logger=make_logger(cfg, out, name, env, resume_batches),
         plugins=[SLURMEnvironment(auto_requeue=False)] if requeue is not None else None,
         callbacks=[
             BatchCheckpoint(out / "checkpoints", t.ckpt_every_batches, t.max_batches, requeue),
@@ -225,10 +237,18 @@ def train(
         return _fit(cfg, config, out, name, env, resume)
 
 
+class Resume(NamedTuple):
+    """Where a run resumes: the checkpoint, the config changes accepted, its batches."""
+
+    ckpt: str
+    changes: list[str]
+    batches: int
+
+
 def _resume_point(
     cfg: DictConfig, config: dict, last: Path, allow_config_change: bool
-) -> tuple[str, list[str]] | None:
-    """``(last.ckpt, the accepted config changes)`` when the run resumes, else None.
+) -> Resume | None:
+    """Where the run resumes (``last.ckpt``), or None for a new run.
 
     Raises:
         CheckpointError: ``last.ckpt`` is unreadable or holds no config (one line naming it).
@@ -242,7 +262,11 @@ def _resume_point(
     recorded = (blob.get("hyper_parameters") or {}).get("config")
     if not isinstance(recorded, dict):
         raise CheckpointError(f"{last}: not a lightning_hmd {what} (no hyper_parameters.config)")
-    return str(last), check_resume_config(recorded, config, last, allow_config_change)
+    changes = check_resume_config(recorded, config, last, allow_config_change)
+    batches = (blob.get("state_dict") or {}).get("batches_done")
+    if batches is None:
+        raise CheckpointError(f"{last}: not a lightning_hmd {what} (no batches_done)")
+    return Resume(str(last), changes, int(batches))
 
 
 def _fit(
@@ -251,15 +275,15 @@ def _fit(
     out: Path,
     name: str,
     env: Mapping[str, str],
-    resume: tuple[str, list[str]] | None,
+    resume: Resume | None,
 ) -> Path:
     """The body of :func:`train`, with the run directory locked."""
     (out / "checkpoints").mkdir(parents=True, exist_ok=True)
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
     module = HMMRModule(config)
     requeue = RequeueSignal().install() if SLURMEnvironment.detect() else None
-    trainer = make_trainer(cfg, out, name, env, requeue)
-    ckpt, changes = resume if resume is not None else (None, [])
+    trainer = make_trainer(cfg, out, name, env, requeue, resume and resume.batches)
+    ckpt, changes = (resume.ckpt, resume.changes) if resume is not None else (None, [])
     if trainer.is_global_zero:
         print(f"run directory: {out}" + (f" (resuming from {ckpt})" if ckpt else ""))
         if changes:

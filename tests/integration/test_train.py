@@ -66,6 +66,13 @@ def test_train_checkpoints_and_resume(synth_dir, tmp_path, capsys):
     ckpt = torch.load(out / "checkpoints" / "last.ckpt", weights_only=True)
     assert int(ckpt["state_dict"]["batches_done"]) == 9
     assert (out / "checkpoints" / "batch00000009.ckpt").is_file()
+    # metrics.csv continues: the first call's rows kept once (training logged every 5
+    # batches, validation after batches 3 and 6), the resumed call's appended (validation
+    # after batch 9; Lightning's step of batch n is n - 1)
+    with open(out / "metrics.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert [float(r["train/batches"]) for r in rows if r["train/batches"]] == [5.0]
+    assert [r["step"] for r in rows if r["val/mpjpe"]] == ["2", "5", "8"]
 
 
 def test_missing_paths_are_named_before_any_work(tmp_path):
@@ -121,7 +128,7 @@ def test_sigkilled_training_resumes_with_continuous_counters(synth_dir, tmp_path
     args = overrides(synth_dir, tmp_path / "runs", **{"trainer.ckpt_every_batches": 5})
     args = [a for a in args if not a.startswith("trainer.max_batches")]
     cmd = [sys.executable, "-m", "lightning_hmd", "train", "--preset", "tiny", *args,
-           "run.name=killed", "trainer.max_batches=40"]  # fmt: skip
+           "run.name=killed", "trainer.max_batches=40", "trainer.log_every_batches=1"]  # fmt: skip
     env = {**os.environ, "WANDB_MODE": "disabled"}
     ckpts = tmp_path / "runs" / "killed" / "checkpoints"
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
@@ -142,6 +149,11 @@ def test_sigkilled_training_resumes_with_continuous_counters(synth_dir, tmp_path
     assert last["global_step"] == 80  # two optimiser steps per batch, before and after the kill
     saved = sorted(int(p.stem[5:]) for p in ckpts.glob("batch*.ckpt"))
     assert saved == list(range(5, 45, 5))
+    # every batch's row in metrics.csv exactly once: the rows up to the checkpoint were on
+    # disk when it was written, those after it are logged again by the resumed run
+    with open(ckpts.parent / "metrics.csv") as f:
+        logged = [float(r["train/batches"]) for r in csv.DictReader(f) if r["train/batches"]]
+    assert logged == [float(b) for b in range(1, 41)]
 
 
 @pytest.mark.slow
