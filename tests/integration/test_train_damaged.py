@@ -92,3 +92,22 @@ def test_a_run_stops_past_max_skip_fraction_naming_the_worst_shard(synth_dir, tm
     assert f"of {clips} clip samples" in error[0]
     assert f"more than data.max_skip_fraction={0.5 / clips}" in error[0]
     assert "worst shards: " in error[0] and str(train_set / "train-000000.tar") in error[0]
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_two_ranks_sum_their_skips_and_stop_together(synth_dir, tmp_path):
+    """DDP over 2 processes: clip 1 is in rank 0's share, clip 5 in rank 1's; summary.json
+    holds both. Past the limit both ranks stop at the same batch (no rank left waiting)."""
+    train_set, _ = damaged_train_set(synth_dir, tmp_path)
+    ddp = ("trainer.devices=2", "trainer.accelerator=cpu")
+    done = train(synth_dir, tmp_path, train_set, *ddp, "data.max_skip_fraction=0.3")
+    assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
+    summary = json.loads((tmp_path / "runs" / "damaged" / "summary.json").read_text())
+    assert summary["skipped"]["train"] == {"non_finite": 1, "undecodable_frame": 1}
+
+    clips = read_manifest(train_set).total_samples
+    (tmp_path / "runs").rename(tmp_path / "finished")
+    done = train(synth_dir, tmp_path, train_set, *ddp, f"data.max_skip_fraction={0.5 / clips}")
+    assert done.returncode != 0
+    assert "more than data.max_skip_fraction" in done.stderr, done.stderr[-3000:]
