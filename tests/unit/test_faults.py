@@ -2,22 +2,33 @@
 manifest, on a copy of a valid set. Each case asserts that ``data check`` names the fault,
 that the evaluation reader delivers every intact sample exactly once (one process, and
 2 ranks x 2 workers) and counts exactly the damage by reason, that the training stream runs
-its epochs on the damaged set counting the same, and that no payload ran. The suite's
+its epochs on the damaged set counting the same, and that no payload ran. ``evaluate``
+itself scores every intact sample once on a damaged copy of each fault (one process; a
+few faults also over 2 gloo processes with 2 loader workers each). The suite's
 summary (faults injected, detected, intact samples lost and duplicated) is printed at the
 end of the test run and written to ``$LIGHTNING_HMD_FAULT_TABLE`` when that is set."""
 
 from __future__ import annotations
 
+import csv
+import json
+import os
 from collections import Counter
 
 import pytest
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
 from fixtures.clips import write_clip_set
-from fixtures.faults import MARKER, RESULTS, cases, inject
+from fixtures.faults import FAULTS, MARKER, RESULTS, cases, inject
 
+from lightning_hmd.config import load_config, to_container
 from lightning_hmd.data.augment import AugmentConfig
 from lightning_hmd.data.check import check_shards, format_report
 from lightning_hmd.data.loader import build_train_loader
 from lightning_hmd.data.whole_tracks import build_track_loader
+from lightning_hmd.evaluation.run import evaluate
+from lightning_hmd.train.module import HMMRModule
 
 T = 6  # frames per sample: one training window each
 SHARDS = [4, 4, 4]
@@ -89,3 +100,86 @@ def test_fault_is_named_skipped_and_costs_no_intact_sample(
         "duplicated": sum(n - 1 for n in delivered.values() if n > 1),
         "payload_ran": (tmp_path / MARKER).exists(),
     })  # fmt: skip
+
+
+# ----------------------------------------------------------------- evaluate on damaged sets
+
+
+def _eval_config(body_dir, inputs: str):
+    extra = (["data.inputs=features", "model.feat_dim=8", "model.temporal.num_groups=8"]
+             if inputs == "features" else ["data.inputs=images", "data.img_size=32"])  # fmt: skip
+    return load_config("tiny", overrides=[f"body.model_dir={body_dir}", "data.seq_len=4",
+                                          "data.num_workers=2", *extra])  # fmt: skip
+
+
+def _checkpoint(cfg, path):
+    torch.manual_seed(0)
+    module = HMMRModule(to_container(cfg))
+    torch.save({"state_dict": module.state_dict(),
+                "hyper_parameters": {"config": to_container(cfg)}}, path)  # fmt: skip
+    return path
+
+
+def _sequences(keys):
+    return Counter(k.split("__")[1] for k in keys)
+
+
+def scored_sequences(out) -> Counter:
+    with open(out / "per_sequence.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert all(int(r["tracks"]) == 1 and int(r["frames"]) == T for r in rows)
+    return Counter(r["sequence"] for r in rows)
+
+
+EVAL_CASES = [(f, "resealed", "features") for f in FAULTS] + [
+    (next(f for f in FAULTS if f.name == "corrupt_jpeg_body"), "sample_resealed", "images")
+]
+
+
+@pytest.mark.parametrize(("fault", "seal", "inputs"), EVAL_CASES,
+                         ids=lambda c: getattr(c, "name", c))  # fmt: skip
+def test_evaluate_scores_every_intact_sample_once(
+    fault, seal, inputs, clean_set, tmp_path, synthetic_body_dir
+):
+    case = inject(clean_set, tmp_path / "damaged", fault, seal, TARGET)
+    cfg = _eval_config(synthetic_body_dir, inputs)
+    ckpt = _checkpoint(cfg, tmp_path / "model.ckpt")
+    result = evaluate(cfg, ckpt, [case.set_dir], tmp_path / "out", "temporal", "hmmr")
+    assert result["skipped_samples"] == case.counts
+    assert result["num_videos"] == len(case.intact)
+    assert result["num_frames"] == T * len(case.intact)
+    assert scored_sequences(tmp_path / "out") == _sequences(case.intact)
+
+
+def _evaluate_rank(rank, world, port, cfg_args, ckpt, sets, out):
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    dist.init_process_group("gloo", rank=rank, world_size=world)
+    try:
+        evaluate(_eval_config(*cfg_args), ckpt, sets, out, "temporal", "hmmr")
+    finally:
+        dist.destroy_process_group()
+
+
+DDP_CASES = [("duplicate_sample", "resealed", "features", 29541),
+             ("foreign_sample_at_start", "resealed", "features", 29542),
+             ("truncated_tar", "resealed", "features", 29543),
+             ("corrupt_jpeg_body", "sample_resealed", "images", 29544)]  # fmt: skip
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+@pytest.mark.parametrize(("name", "seal", "inputs", "port"), DDP_CASES)
+def test_two_ranks_with_two_workers_each_score_every_intact_sample_once(
+    name, seal, inputs, port, clean_set, tmp_path, synthetic_body_dir
+):
+    fault = next(f for f in FAULTS if f.name == name)
+    case = inject(clean_set, tmp_path / "damaged", fault, seal, TARGET)
+    cfg = _eval_config(synthetic_body_dir, inputs)
+    ckpt = _checkpoint(cfg, tmp_path / "model.ckpt")
+    single = evaluate(cfg, ckpt, [case.set_dir], tmp_path / "one", "temporal", "hmmr")
+    args = (2, port, (synthetic_body_dir, inputs), ckpt, [case.set_dir], tmp_path / "two")
+    mp.spawn(_evaluate_rank, args=args, nprocs=2, join=True)
+    two = json.loads((tmp_path / "two" / "metrics.json").read_text())
+    assert two["skipped_samples"] == case.counts == single["skipped_samples"]
+    assert two["metrics"] == single["metrics"] and two["num_videos"] == len(case.intact)
+    assert scored_sequences(tmp_path / "two") == _sequences(case.intact)
