@@ -27,8 +27,10 @@ class _ContinuingWriter(ExperimentWriter):
 
     def _check_log_dir_exists(self) -> None:
         path = self.metrics_file_path
-        if self.resume_step is None or not os.path.isfile(path):
-            super()._check_log_dir_exists()  # a new run: Lightning's behaviour
+        if not os.path.isfile(path):
+            return  # nothing to keep or delete (the run directory holds its checkpoints)
+        if self.resume_step is None:
+            super()._check_log_dir_exists()  # a new run: Lightning's (warns, deletes)
             return
         with open(path, newline="") as f:
             reader = csv.DictReader(f)

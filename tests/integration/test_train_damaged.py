@@ -12,9 +12,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from fixtures.faults import FAULTS, Fault, Member, inject
+from fixtures.faults import FAULTS, MARKER, Fault, Member, inject
 from test_train import overrides
 
+from lightning_hmd.cli import main
 from lightning_hmd.data.shards import read_manifest
 
 
@@ -77,7 +78,7 @@ def test_damaged_clips_are_skipped_counted_and_the_run_finishes(synth_dir, tmp_p
     assert float(last["train/skipped/total"]) == 2
     assert float(last["train/skipped/undecodable_frame"]) == 1
     assert float(last["train/skipped/non_finite"]) == 1
-    assert not (tmp_path / "PAYLOAD_RAN").exists()
+    assert not (tmp_path / MARKER).exists()
 
 
 @pytest.mark.slow
@@ -111,3 +112,23 @@ def test_two_ranks_sum_their_skips_and_stop_together(synth_dir, tmp_path):
     done = train(synth_dir, tmp_path, train_set, *ddp, f"data.max_skip_fraction={0.5 / clips}")
     assert done.returncode != 0
     assert "more than data.max_skip_fraction" in done.stderr, done.stderr[-3000:]
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+@pytest.mark.parametrize("fault", FAULTS, ids=lambda f: f.name)
+def test_training_finishes_on_each_damaged_set(fault, synth_dir, tmp_path, monkeypatch):
+    """Every fault of the suite in the synthetic training set (the shard's checksum
+    resealed): the run trains its budget and summary.json counts exactly that damage."""
+    monkeypatch.chdir(tmp_path)  # a payload that ran would leave its marker here
+    case = inject(synth_dir / "train", tmp_path / "train", fault, "resealed", 5)
+    args = overrides(synth_dir, tmp_path / "runs", **{
+        "data.train_sets": f"[{case.set_dir}]", "data.val_sets": "[]",
+        "trainer.max_batches": 4, "trainer.val_every_batches": 0,
+        "trainer.ckpt_every_batches": 0, "trainer.image_every_batches": 0,
+        "trainer.progress_bar": False, "data.max_skip_fraction": 0.5, "run.name": "d"})  # fmt: skip
+    assert main(["train", "--preset", "tiny", *args]) == 0
+    summary = json.loads((tmp_path / "runs" / "d" / "summary.json").read_text())
+    assert summary["finished"] and summary["batches"] == 4
+    assert summary["skipped"]["train"] == case.counts
+    assert not (tmp_path / MARKER).exists()
