@@ -100,6 +100,7 @@ def read_span(
     frames = {k: e.frames for k, e in listed.items()}
     decode = decode_clip if kind == "clip" else decode_mocap
     met: set[str] = set()  # keys whose first run of members has been judged
+    mine_met = 0  # how many of them are this span's
     try:
         for raw in shard_samples(path, kind, frames, mine):
             key = raw.key
@@ -119,10 +120,11 @@ def read_span(
             met.add(key)
             if key not in mine:
                 continue
+            mine_met += 1
             read = _judge(raw, listed[key].sha256, path, decode, counter, decode_frames)
             if read is not None:
                 yield read
-            if not owner and len(met & mine.keys()) == len(mine):
+            if not owner and mine_met == len(mine):
                 return  # every key of the span met; the owner reads on for strays
     except TarReadError as err:
         lost = [k for k in mine if k not in met]
