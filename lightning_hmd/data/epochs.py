@@ -97,6 +97,8 @@ class EpochLoader:
         if hasattr(self.dataset, "epoch"):
             self.dataset.epoch = self.epoch
         self.collect()
+        if hasattr(self.dataset, "known_skips"):  # the workers start from what is known
+            self.dataset.known_skips = self.skips.marks()
         self._finished = 0
         it = iter(self.loader)
         skip, self._skip, self.delivered = self._skip, 0, 0

@@ -128,9 +128,12 @@ class SkipChannel:
 @dataclass
 class SkipCounter:
     """The reader's side: each distinct skip is logged once as a warning naming the shard,
-    key and reason, counted, and sent on the channel (when there is one)."""
+    key and reason, counted, and sent on the channel (when there is one). ``known``: the
+    marks (:attr:`SkipEvent.mark`) the main process already holds, from earlier passes or
+    the checkpoint: skipped again, but neither logged nor sent again."""
 
     channel: SkipChannel | None = None
+    known: frozenset = frozenset()
     counts: Counter = field(default_factory=Counter)
     _seen: set = field(default_factory=set)
 
@@ -140,6 +143,8 @@ class SkipCounter:
             return
         self._seen.add(event.mark)
         self.counts[reason] += n
+        if event.mark in self.known:
+            return
         log.warning("skipped %d sample(s) of %s [%s]: %s: %s", n, shard, where, reason, detail)
         if self.channel is not None:
             self.channel.put(event)
@@ -187,6 +192,10 @@ class SkipLog:
             for e in self.events.values()
             if e.reason not in NOT_DAMAGE and (shards is None or e.shard in shards)
         ]
+
+    def marks(self) -> frozenset:
+        """The marks of every skip so far (what readers of a later pass need not report)."""
+        return frozenset(self.events)
 
     def state_dict(self) -> list[list]:
         return [list(astuple(e)) for e in self.events.values()]

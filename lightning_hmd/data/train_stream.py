@@ -195,6 +195,7 @@ class TrainWindows(IterableDataset):
         self.clip_buffer = clip_buffer or max(32, 4 * batch_size)
         self.channel = channel
         self.epoch = 0
+        self.known_skips: frozenset = frozenset()  # set by the EpochLoader before each pass
 
     def _windows(
         self,
@@ -247,7 +248,9 @@ class TrainWindows(IterableDataset):
     def __iter__(self) -> Iterator[ClipBatch]:
         worker, num_workers = worker_slot()
         slot, num_slots = slot_index(self.rank, self.world_size, worker, num_workers)
-        counter = SkipCounter(self.channel)
+        # skips the main process already holds are not logged again; the clips themselves
+        # are found again, so that each pass stays a function of (seed, epoch, slot) alone
+        counter = SkipCounter(self.channel, self.known_skips)
         bad: set[tuple[Path, str]] = set()
 
         def rng_for(stream: int) -> np.random.Generator:

@@ -169,6 +169,7 @@ class WholeTracks(IterableDataset):
         self.rank, self.world_size = rank, world_size
         self.maker = maker
         self.channel = channel
+        self.known_skips: frozenset = frozenset()  # set by the EpochLoader before each pass
 
     def items(self, slot: int, num_slots: int, counter: SkipCounter) -> Iterator[TrackItem]:
         lo, hi = slot_tracks(self.shards, slot, num_slots)
@@ -186,7 +187,7 @@ class WholeTracks(IterableDataset):
     def __iter__(self) -> Iterator[TrackItem]:
         worker, num_workers = worker_slot()
         slot, num_slots = slot_index(self.rank, self.world_size, worker, num_workers)
-        counter = SkipCounter(self.channel)
+        counter = SkipCounter(self.channel, self.known_skips)
         yield from self.items(slot, num_slots, counter)
         counter.done(slot)
 

@@ -530,3 +530,32 @@ def test_samples_are_accounted_for_by_key_not_by_position(tmp_path, num_workers)
         "not_in_manifest": 1,
         "checksum_mismatch": 1,
     }
+
+
+@pytest.mark.parametrize("num_workers", [0, 2])
+def test_a_skip_is_logged_once_over_epochs(tmp_path, caplog, num_workers):
+    """A damaged sample is met again on every pass (each pass is a function of the seed and
+    the epoch alone) but logged and reported once: later passes start from the main
+    process's log."""
+    write_clip_set(tmp_path / "tr", [4], [T], split="train")
+    shard = next((tmp_path / "tr").glob("*.tar"))
+    wrong = npy(np.zeros((T, 24, 3), np.float32))
+    rewrite_shard(shard, lambda n, d: [(n, wrong if n.endswith("seq001__t0000_c0000.kp2d.npy")
+                                        else d)])  # fmt: skip
+    loader = train_loader([tmp_path / "tr"], [1.0], batches_per_epoch=2, num_workers=num_workers)
+    received, drain = [], loader.channel.drain
+
+    def counting_drain():
+        items = drain()
+        received.extend(i for i in items if not isinstance(i, int))
+        return items
+
+    loader.channel.drain = counting_drain
+    with caplog.at_level("WARNING", logger="lightning_hmd.data.skips"):
+        for epoch in range(3):
+            loader.set_epoch(epoch)
+            assert len(list(loader)) == 2
+    assert loader.collect().counts() == {"wrong_shape": 1}
+    if num_workers == 0:  # workers log in their own processes
+        assert sum("wrong_shape" in r.getMessage() for r in caplog.records) == 1
+    assert [e.reason for e in received] == ["wrong_shape"]  # reported by the first pass only
