@@ -15,12 +15,22 @@ import json
 import os
 from collections import Counter
 
+import numpy as np
 import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
-from fixtures.clips import write_clip_set
-from fixtures.faults import FAULTS, MARKER, RESULTS, cases, inject
+from fixtures.clips import write_clip_set, write_mocap_set
+from fixtures.faults import (
+    FAULTS,
+    MARKER,
+    RESULTS,
+    cases,
+    inject,
+    npy,
+    read_members,
+    write_members,
+)
 
 from lightning_hmd.config import load_config, to_container
 from lightning_hmd.data.augment import AugmentConfig
@@ -183,3 +193,26 @@ def test_two_ranks_with_two_workers_each_score_every_intact_sample_once(
     assert two["skipped_samples"] == case.counts == single["skipped_samples"]
     assert two["metrics"] == single["metrics"] and two["num_videos"] == len(case.intact)
     assert scored_sequences(tmp_path / "two") == _sequences(case.intact)
+
+
+def test_damaged_mocap_is_skipped_and_counted_with_the_clips(clean_set, tmp_path):
+    """A NaN pose and an object-array payload in the mocap set: training's mocap bank skips
+    both, counts them with the clips' skips, and the run's batches still carry mocap."""
+    mocap = tmp_path / "mocap"
+    write_mocap_set(mocap, 40, shard_size=20)
+    shard = sorted(mocap.glob("*.tar"))[1]
+    members = read_members(shard)
+    for m in members:
+        if m.name == "m00021.pose.npy":
+            m.data = npy(np.full(72, np.nan, np.float32))
+        if m.name == "m00025.betas.npy":
+            m.data = npy(np.array([None], dtype=object), allow_pickle=True)
+    write_members(shard, members)
+    loader = build_train_loader([clean_set], [1.0], [mocap], batch_size=2, seq_len=T,
+                                num_workers=2, rank=0, world_size=1, seed=0, inputs="images",
+                                img_size=16, augment=AugmentConfig(), num_fake_poses=4,
+                                batches_per_epoch=3)  # fmt: skip
+    batches = list(loader)
+    assert len(batches) == 3 and all(b.mocap is not None for b in batches)
+    assert loader.collect().counts() == {"non_finite": 1, "unreadable_member": 1}
+    assert loader.collect().damaged(loader.listed["mocap"].keys()) == 2
