@@ -161,9 +161,10 @@ def make_trainer(
     strategy: str | DDPStrategy = "auto"
     if processes > 1:
         # Each batch runs two backward passes that each reach only one of the two networks
-        # (the discriminator step never touches the generator), so DDP must look for unused
-        # parameters: with Lightning's default find_unused_parameters=False the second
-        # backward fails with "Expected to have finished reduction in the prior iteration".
+        # (the generator step runs with the discriminator frozen, the discriminator step on
+        # detached fakes; train/module.py), so DDP must look for unused parameters: with
+        # Lightning's default find_unused_parameters=False the second backward fails with
+        # "Expected to have finished reduction in the prior iteration".
         strategy = DDPStrategy(find_unused_parameters=True)
     val_every = t.val_every_batches if cfg.data.val_sets else 0
     return pl.Trainer(

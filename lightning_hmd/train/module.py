@@ -21,13 +21,15 @@ of every rank are gathered at the end and summarised once, so ``val/<metric>`` i
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import lightning.pytorch as pl
 import torch
 from omegaconf import DictConfig, OmegaConf
-from torch import Tensor
+from torch import Tensor, nn
 from torch.optim.lr_scheduler import LambdaLR
 
 from lightning_hmd.body.model_files import load_mean_params
@@ -70,6 +72,18 @@ def load_weights(module: HMMRModule, ckpt: str | Path) -> None:
             f"{ckpt}: does not match the configured model: missing {missing[:5]}, "
             f"unexpected {result.unexpected_keys[:5]} (is the config the checkpoint's?)"
         )
+
+
+@contextmanager
+def frozen(net: nn.Module) -> Iterator[None]:
+    """``net``'s parameters do not require gradients inside the block (restored after)."""
+    flags = [p.requires_grad for p in net.parameters()]
+    net.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p, flag in zip(net.parameters(), flags, strict=True):
+            p.requires_grad_(flag)
 
 
 class NonFiniteLossError(RuntimeError):
@@ -176,23 +190,28 @@ class HMMRModule(pl.LightningModule):
             (self.cfg.seed * 1_000_003 + self.global_rank) * 1_000_003 + int(self.batches_done)
         )
 
-        out = self(clips)
-        g_terms, fakes = generator_terms(out, clips, self.body, self.discriminator)
-        g_loss = weighted_sum(g_terms, weights)
-        if not self._all_finite(g_loss):
-            return self._skip_nonfinite(size)
-        self.nonfinite_in_row = 0
-        g_opt.zero_grad(set_to_none=True)
-        self.manual_backward(g_loss)
+        # The generator step scores its fakes with the discriminator, whose parameters are
+        # frozen meanwhile: the backward pass then reaches the generator only (no
+        # discriminator gradients computed, nor all-reduced under DDP).
+        with frozen(self.discriminator):
+            out = self(clips)
+            g_terms, fakes = generator_terms(out, clips, self.body, self.discriminator)
+            g_loss = weighted_sum(g_terms, weights)
+            if not self._all_finite(g_loss):
+                return self._skip_nonfinite(size)
+            self.nonfinite_in_row = 0
+            g_opt.zero_grad(set_to_none=True)
+            self.manual_backward(g_loss)
         if self.cfg.optim.grad_clip > 0:
             self.clip_gradients(
                 g_opt, gradient_clip_val=self.cfg.optim.grad_clip, gradient_clip_algorithm="norm"
             )
         g_opt.step()
 
+        # the discriminator step sees the fakes detached: it reaches the discriminator only
         d_terms = discriminator_terms(self.discriminator, fakes, mocap)
         d_loss = weighted_sum(d_terms, weights)
-        d_opt.zero_grad(set_to_none=True)  # also drops D grads left by the generator's adv term
+        d_opt.zero_grad(set_to_none=True)
         self.manual_backward(d_loss)
         d_opt.step()
         rates = [g_opt.param_groups[0]["lr"], d_opt.param_groups[0]["lr"]]  # this batch's
