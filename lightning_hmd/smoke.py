@@ -1,79 +1,82 @@
 """A self-contained end-to-end check of the model stack on synthetic data.
 
-Loads the configured body model, builds the generator and discriminator from the config,
-makes one batch of synthetic clips, and runs a few simultaneous generator/discriminator
-Adam steps on it (HMMR's update order: generator, then discriminator on detached fakes).
-Used by the quickstart until the training loop runs on shards; the numbers it returns show
-every loss term and that the weighted objective goes down when over-fitting one batch.
+Builds the training module from the config (the configured body model, generator and
+discriminator), makes one batch of synthetic clips with features, and runs the module's own
+training step on it for a few batches under a Lightning ``Trainer`` (HMMR's update order,
+with the run's optimisers, weight decay, clipping, schedule and non-finite check). The
+numbers it returns show every loss term and that the weighted objective goes down when
+over-fitting one batch.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+import lightning.pytorch as pl
 import torch
-from omegaconf import DictConfig
+from lightning.pytorch.callbacks import Callback
+from omegaconf import DictConfig, OmegaConf
+from torch.utils.data import DataLoader
 
-from lightning_hmd.body.model_files import load_mean_params
-from lightning_hmd.body.smpl import BodyModel
-from lightning_hmd.data.synthetic import synthetic_mocap_batch, synthetic_sequence_batch
-from lightning_hmd.losses import weighted_sum
-from lightning_hmd.models.build import build_discriminator, build_generator
-from lightning_hmd.objective import discriminator_terms, generator_terms
+from lightning_hmd.config import to_container
+from lightning_hmd.data.batch import ClipBatch
+from lightning_hmd.data.synthetic import synthetic_clip_batch
+from lightning_hmd.data.train_stream import num_fake_poses
+from lightning_hmd.train.module import HMMRModule
+
+LOSS, DISC = "train/loss/", "train/disc/"
 
 
 @dataclass
 class SmokeResult:
     """Per-term values at the first and the last step, and the weighted totals per step."""
 
-    first: dict[str, float]
-    last: dict[str, float]
-    gen_total: list[float]
-    disc_total: list[float]
+    first: dict[str, float] = field(default_factory=dict)
+    last: dict[str, float] = field(default_factory=dict)
+    gen_total: list[float] = field(default_factory=list)
+    disc_total: list[float] = field(default_factory=list)
+
+
+class _Record(Callback):
+    """The loss terms the training step logged, batch by batch, by their term names."""
+
+    def __init__(self) -> None:
+        self.result = SmokeResult()
+
+    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:  # noqa: ANN001
+        logged = {k: float(v) for k, v in trainer.callback_metrics.items()}
+        terms = {k[len(LOSS) :]: v for k, v in logged.items() if k.startswith(LOSS)}
+        terms |= {"disc/" + k[len(DISC) :]: v for k, v in logged.items() if k.startswith(DISC)}
+        self.result.gen_total.append(terms.pop("total"))
+        self.result.disc_total.append(terms.pop("disc/total"))
+        if not self.result.first:
+            self.result.first = terms
+        self.result.last = terms
+
+
+def _as_is(batch: ClipBatch) -> ClipBatch:
+    return batch
 
 
 def run_smoke(cfg: DictConfig, steps: int = 20) -> SmokeResult:
-    """Over-fit one synthetic batch for ``steps`` generator + discriminator updates."""
+    """Over-fit one synthetic batch for ``steps`` batches of the training step."""
+    cfg = OmegaConf.merge(cfg, {"data": {"inputs": "features"}, "trainer": {"max_batches": steps}})
     torch.manual_seed(cfg.seed)
+    module = HMMRModule(to_container(cfg))
+    d, m = cfg.data, cfg.model
     gen = torch.Generator().manual_seed(cfg.seed)
-    body = BodyModel.from_dir(cfg.body.model_dir, cfg.body.gender)
-    pose, shape = load_mean_params(cfg.body.model_dir)
-    generator = build_generator(
-        cfg.model,
-        torch.as_tensor(pose, dtype=torch.float32).view(-1, 3),
-        torch.as_tensor(shape, dtype=torch.float32),
-        with_image_encoder=False,
-    )
-    disc = build_discriminator(cfg.model)
-    o = cfg.optim
-    g_opt = torch.optim.Adam(generator.parameters(), o.gen_lr, tuple(o.betas), o.eps)
-    d_opt = torch.optim.Adam(disc.parameters(), o.disc_lr, tuple(o.betas), o.eps)
-    batch = synthetic_sequence_batch(
-        body, cfg.data.batch_size, cfg.data.seq_len, cfg.model.feat_dim, gen
-    )
-    first: dict[str, float] = {}
-    last: dict[str, float] = {}
-    g_hist, d_hist = [], []
-    for step in range(steps):
-        out = generator(phi=batch.phi)
-        g_terms, fakes = generator_terms(out, batch, body, disc)
-        g_loss = weighted_sum(g_terms, cfg.loss.weights)
-        g_opt.zero_grad(set_to_none=True)
-        g_loss.backward()
-        g_opt.step()
-        mocap = synthetic_mocap_batch(fakes.betas.shape[0], gen)
-        d_terms = discriminator_terms(disc, fakes, mocap)
-        d_loss = weighted_sum(d_terms, cfg.loss.weights)
-        d_opt.zero_grad(set_to_none=True)  # also drops D grads left by the generator's adv term
-        d_loss.backward()
-        d_opt.step()
-        values = {k: float(v.detach()) for k, v in {**g_terms, **d_terms}.items()}
-        if step == 0:
-            first = values
-        last = values
-        g_hist.append(float(g_loss.detach()))
-        d_hist.append(float(d_loss.detach()))
-    return SmokeResult(first, last, g_hist, d_hist)
+    poses = num_fake_poses(d.batch_size, d.seq_len, len(m.delta_t), m.hallucinator)
+    batch = synthetic_clip_batch(module.body, d.batch_size, d.seq_len, m.feat_dim, poses, gen)
+    record = _Record()
+    trainer = pl.Trainer(
+        accelerator="cpu", devices=1, max_steps=2 * steps, max_epochs=-1,
+        logger=False, enable_checkpointing=False, enable_progress_bar=False,
+        enable_model_summary=False, num_sanity_val_steps=0, limit_val_batches=0,
+        log_every_n_steps=1, callbacks=[record],
+    )  # fmt: skip
+    loader = DataLoader([batch] * steps, batch_size=None, collate_fn=_as_is)
+    trainer.fit(module, train_dataloaders=loader)
+    return record.result
 
 
 def format_smoke(result: SmokeResult) -> str:

@@ -14,6 +14,7 @@ from torch import Tensor
 
 from lightning_hmd.body.joints import NUM_LSP_JOINTS
 from lightning_hmd.body.smpl import BodyModel
+from lightning_hmd.data.batch import ClipBatch, WindowInfo
 from lightning_hmd.geometry.camera import project_weak_perspective
 from lightning_hmd.geometry.rotations import axis_angle_to_matrix
 from lightning_hmd.structures import NUM_BETAS, NUM_SMPL_JOINTS, MocapBatch, SequenceBatch
@@ -84,3 +85,26 @@ def synthetic_mocap_batch(num: int, gen: torch.Generator) -> MocapBatch:
     """(M,) real poses and shapes for the discriminator, from the same motion family."""
     pose = smooth_poses(num, 1, gen)[:, 0]  # (M, 24, 3)
     return MocapBatch(pose_aa=pose, betas=0.5 * torch.randn(num, NUM_BETAS, generator=gen))
+
+
+def synthetic_clip_batch(
+    body: BodyModel,
+    batch_size: int,
+    seq_len: int,
+    feat_dim: int,
+    num_poses: int,
+    gen: torch.Generator,
+) -> ClipBatch:
+    """A training batch as the reader makes it: synthetic clips with features
+    (:func:`synthetic_sequence_batch`), where they come from, and ``num_poses`` mocap poses."""
+    B, T = batch_size, seq_len
+    clips = synthetic_sequence_batch(body, B, T, feat_dim, gen)
+    info = WindowInfo(
+        key=[f"synthetic__smoke{i:03d}__t0000_c0000" for i in range(B)],
+        dataset=["synthetic"] * B,
+        sequence=[f"smoke{i:03d}" for i in range(B)],
+        track_id=torch.zeros(B, dtype=torch.int64),
+        start=torch.zeros(B, dtype=torch.int64),
+        frame_index=torch.arange(T, dtype=torch.int64).expand(B, T).clone(),
+    )
+    return ClipBatch(clips, info, synthetic_mocap_batch(num_poses, gen))
