@@ -1,6 +1,6 @@
 """``python -m lightning_hmd`` is the ``lightning-hmd`` command."""
 
-from lightning_hmd.cli import main
+from lightning_hmd.commands import main
 
 if __name__ == "__main__":
     raise SystemExit(main())

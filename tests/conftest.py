@@ -44,7 +44,7 @@ def offscreen_gl() -> None:
 def synth_dir(tmp_path_factory: pytest.TempPathFactory, offscreen_gl: None) -> Path:
     """A small rendered synthetic dataset (8 training clips of 24 frames, 2 validation, 1 test,
     200 mocap poses) and its body model, written once per session."""
-    from lightning_hmd.cli import main
+    from lightning_hmd.commands import main
 
     out = tmp_path_factory.mktemp("data") / "synthetic"
     args = ["data", "synth", "--out", str(out), "--clips", "8", "--val-clips", "2",

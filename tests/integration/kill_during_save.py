@@ -33,7 +33,7 @@ def main() -> int:
         original(checkpoint, path)
 
     torch_io._atomic_save = save
-    from lightning_hmd.cli import main as cli
+    from lightning_hmd.commands import main as cli
 
     return cli(sys.argv[1:])
 

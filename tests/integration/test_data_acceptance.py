@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lightning_hmd.cli import main
+from lightning_hmd.commands import main
 from lightning_hmd.data.assign import read_sets
 from lightning_hmd.data.augment import AugmentConfig
 from lightning_hmd.data.loader import build_train_loader

@@ -11,7 +11,7 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 from fixtures.clips import write_clip_set
 
-from lightning_hmd.cli import main
+from lightning_hmd.commands import main
 from lightning_hmd.config import load_config, to_container
 from lightning_hmd.evaluation.run import evaluate
 from lightning_hmd.train.module import HMMRModule

@@ -14,7 +14,7 @@ import pytest
 import torch
 from conftest import require
 
-from lightning_hmd.cli import main
+from lightning_hmd.commands import main
 from lightning_hmd.config import config_from_container, to_container
 from lightning_hmd.train.module import HMMRModule, load_weights
 

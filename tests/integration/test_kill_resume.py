@@ -15,7 +15,7 @@ import pytest
 import torch
 from test_train import overrides
 
-from lightning_hmd.cli import main
+from lightning_hmd.commands import main
 
 KILLER = Path(__file__).with_name("kill_during_save.py")
 BUDGET = 12

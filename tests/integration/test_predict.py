@@ -22,7 +22,7 @@ from fixtures.video import (
     write_posetrack,
 )
 
-from lightning_hmd.cli import main
+from lightning_hmd.commands import main
 
 FRAMES = 30
 

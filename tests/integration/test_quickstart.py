@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from lightning_hmd.cli import main
+from lightning_hmd.commands import main
 from lightning_hmd.data.shards import read_manifest
 
 

@@ -16,7 +16,7 @@ import pytest
 import torch
 from test_train import overrides as train_overrides
 
-from lightning_hmd.cli import main
+from lightning_hmd.commands import main
 from lightning_hmd.train import fit
 
 # no validation, periodic checkpoints, panels or progress bar unless a test asks for them

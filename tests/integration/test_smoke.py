@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from lightning_hmd.cli import main
+from lightning_hmd.commands import main
 from lightning_hmd.config import load_config
 from lightning_hmd.smoke import run_smoke
 

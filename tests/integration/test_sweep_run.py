@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from conftest import tiny_sweep
 
-from lightning_hmd.cli import main
+from lightning_hmd.commands import main
 from lightning_hmd.sweeps import load_sweep
 from lightning_hmd.train.run_dir import read_summary
 from lightning_hmd.train.sweep import run_sweep

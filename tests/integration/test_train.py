@@ -13,7 +13,7 @@ import time
 import pytest
 import torch
 
-from lightning_hmd.cli import main
+from lightning_hmd.commands import main
 from lightning_hmd.config import load_config, to_container
 from lightning_hmd.train.data import MissingPathError, check_paths
 from lightning_hmd.train.run_dir import run_dir

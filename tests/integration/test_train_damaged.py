@@ -15,7 +15,7 @@ import pytest
 from fixtures.faults import FAULTS, MARKER, Fault, Member, inject
 from test_train import overrides
 
-from lightning_hmd.cli import main
+from lightning_hmd.commands import main
 from lightning_hmd.data.shards import read_manifest
 
 

@@ -12,7 +12,7 @@ import sys
 import pytest
 from fixtures.clips import write_clip_set, write_mocap_set, write_track_set
 
-from lightning_hmd.cli import main
+from lightning_hmd.commands import main
 from lightning_hmd.config import load_config, to_container
 from lightning_hmd.train.fit import train
 from lightning_hmd.train.run_dir import run_dir

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from lightning_hmd.checkpoint import CheckpointError, checkpoint_config, load_checkpoint
-from lightning_hmd.cli import main
+from lightning_hmd.commands import main
 
 
 class _Payload:

@@ -8,7 +8,7 @@ import sys
 import pytest
 from omegaconf import OmegaConf
 
-from lightning_hmd.cli import main
+from lightning_hmd.commands import main
 from lightning_hmd.config import (
     AugmentConfig,
     Config,

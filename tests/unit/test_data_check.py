@@ -13,7 +13,7 @@ import pytest
 from fixtures.clips import jpeg_frames
 from test_data_schema import make_clip
 
-from lightning_hmd.cli import main
+from lightning_hmd.commands import main
 from lightning_hmd.data.check import check_shards, format_report
 from lightning_hmd.data.schema import make_key
 from lightning_hmd.data.shards import ShardSetWriter, sample_sha256

@@ -13,7 +13,7 @@ import torch
 from PIL import Image
 from test_data_schema import make_clip
 
-from lightning_hmd.cli import main
+from lightning_hmd.commands import main
 from lightning_hmd.data.check import check_shards
 from lightning_hmd.data.features import (
     FeatureError,

@@ -12,7 +12,7 @@ from fixtures.datasets import read_set, to_original_pixels, write_3dpw
 from data_prep import threedpw
 from lightning_hmd.body.model_files import load_smpl_arrays, save_npz, smpl_filename
 from lightning_hmd.body.smpl import BodyModel
-from lightning_hmd.cli import main
+from lightning_hmd.commands import main
 from lightning_hmd.geometry.rotations import axis_angle_to_matrix
 
 SHIFT = np.linspace(-1, 1, 10)  # the male model's template = neutral template + S @ SHIFT

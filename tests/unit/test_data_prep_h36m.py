@@ -12,7 +12,7 @@ from PIL import Image
 from data_prep import h36m
 from data_prep.video import VideoFrames
 from lightning_hmd.body.joints import H36M_TO_LSP14
-from lightning_hmd.cli import main
+from lightning_hmd.commands import main
 
 CAMERAS = ["54138969", "58860488"]
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from data_prep import CONVERTERS, converter
 from data_prep.common import LayoutError
-from lightning_hmd.cli import main
+from lightning_hmd.commands import main
+from lightning_hmd.commands.data import converter_names, load_converter
 
 EXPECTED = {
     "hmmr-tfrecord": "tfrecord",
@@ -17,12 +17,17 @@ EXPECTED = {
 }
 
 
-@pytest.mark.parametrize("name", sorted(CONVERTERS))
+def test_every_converter_module_is_registered_by_its_name():
+    assert converter_names() == sorted(EXPECTED)
+    assert all(name == load_converter(name).NAME for name in EXPECTED)
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_wrong_folder_names_the_expected_layout(name, tmp_path):
     (tmp_path / "photos").mkdir()
     (tmp_path / "photos" / "cat.jpg").write_bytes(b"")
     with pytest.raises(LayoutError, match=EXPECTED[name]):
-        converter(name).convert(tmp_path, tmp_path / "out", progress=False)
+        load_converter(name).convert(tmp_path, tmp_path / "out", progress=False)
     assert not (tmp_path / "out").exists()
 
 

@@ -13,7 +13,7 @@ from PIL import Image
 
 from data_prep import penn_action
 from data_prep.common import LayoutError
-from lightning_hmd.cli import main
+from lightning_hmd.commands import main
 
 
 def test_every_tenth_test_video_is_validation(tmp_path):

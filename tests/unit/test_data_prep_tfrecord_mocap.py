@@ -15,7 +15,7 @@ from fixtures.datasets import (
 
 from data_prep import hmmr_tfrecord, mocap
 from data_prep.common import LayoutError
-from lightning_hmd.cli import main
+from lightning_hmd.commands import main
 
 
 def _track(n: int, seed: int, *, pixels: bool, smpl: bool, joints: bool, phis: bool) -> dict:

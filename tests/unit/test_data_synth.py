@@ -12,7 +12,7 @@ import torch
 
 from lightning_hmd.body.joints import SMPL_JOINT_NAMES
 from lightning_hmd.body.smpl import BodyModel
-from lightning_hmd.cli import main
+from lightning_hmd.commands import main
 from lightning_hmd.data.check import check_shards
 from lightning_hmd.data.shards import read_manifest
 from lightning_hmd.data.synth import make as make_mod

@@ -13,7 +13,7 @@ import torch
 from fixtures.clips import clip
 
 from lightning_hmd.body.smpl import BodyModel
-from lightning_hmd.cli import main
+from lightning_hmd.commands import main
 from lightning_hmd.data.schema import make_key
 from lightning_hmd.data.shards import ShardSetWriter
 from lightning_hmd.evaluation.external import PredictionsError, read_predictions, score_predictions

@@ -9,7 +9,7 @@ from fixtures.clips import write_clip_set
 from fixtures.datasets import write_penn_action
 
 import lightning_hmd.train.module as module_of_models
-from lightning_hmd.cli import main
+from lightning_hmd.commands import main
 from lightning_hmd.config import load_config, to_container
 from lightning_hmd.data.shards import ShardSetWriter
 from lightning_hmd.evaluation.run import check_sets

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import lightning_hmd.inference.predict as predict_module
-from lightning_hmd.cli import main
+from lightning_hmd.commands import main
 from lightning_hmd.inference.inputs import InputError, check_out_dir
 
 HEAVY = ("torch", "cv2", "av", "scipy", "lightning", "lightning_hmd.inference.predict")
@@ -46,7 +46,7 @@ def _fails(capsys, *args: object) -> str:
 def _cli(*args: object) -> subprocess.CompletedProcess:
     """The CLI in a fresh interpreter that reports the heavy modules it imported."""
     code = (
-        "import sys\nfrom lightning_hmd.cli import main\n"
+        "import sys\nfrom lightning_hmd.commands import main\n"
         f"rc = main({[str(a) for a in args]!r})\n"
         f"print([m for m in {HEAVY!r} if m in sys.modules])\nsys.exit(rc)\n"
     )

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from lightning_hmd.cli import main
+from lightning_hmd.commands import main
 from lightning_hmd.config import ConfigError, load_config, to_container
 from lightning_hmd.slurm import JobSpec, sbatch_script, submit
 from lightning_hmd.train.run_dir import run_dir

@@ -1,11 +1,18 @@
-"""``lightning-hmd data ...``: check, synth, features and convert."""
+"""``lightning-hmd data check|synth|features|convert``: dataset shards.
+
+Converters are found by name among the ``lightning_hmd.converters`` entry points (the
+project's own are declared in ``pyproject.toml``, modules of ``data_prep``), so that the
+package never imports the converters' package, which imports it.
+"""
 
 from __future__ import annotations
 
 import argparse
 import inspect
 import sys
+from importlib.metadata import entry_points
 from pathlib import Path
+from types import ModuleType
 
 import yaml
 
@@ -70,13 +77,23 @@ def _parse_options(pairs: list[str]) -> dict[str, object]:
     return options
 
 
-def _cmd_convert(ns: argparse.Namespace) -> int:
-    from data_prep import converter
+CONVERTERS = "lightning_hmd.converters"  # the entry-point group of the converters
 
-    try:
-        module = converter(ns.name)
-    except KeyError as err:
-        raise ValueError(err.args[0]) from err
+
+def converter_names() -> list[str]:
+    return sorted(ep.name for ep in entry_points(group=CONVERTERS))
+
+
+def load_converter(name: str) -> ModuleType:
+    """The converter module registered under ``name`` (one naming the known ones if none)."""
+    found = [ep for ep in entry_points(group=CONVERTERS) if ep.name == name]
+    if not found:
+        raise ValueError(f"unknown converter {name!r}; known: {', '.join(converter_names())}")
+    return found[0].load()
+
+
+def _cmd_convert(ns: argparse.Namespace) -> int:
+    module = load_converter(ns.name)
     options: dict[str, object] = {
         "overwrite": ns.overwrite,
         "progress": not ns.no_progress,
@@ -125,7 +142,7 @@ def _cmd_synth(ns: argparse.Namespace) -> int:
     return 0
 
 
-def add_data_commands(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction) -> None:
     """Register ``data check|synth|features|convert`` under the ``data`` command."""
     from lightning_hmd.data.synth.spec import SynthSpec
 
@@ -196,7 +213,7 @@ def add_data_commands(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_cmd_features)
 
     p = data.add_parser("convert", help="convert a public dataset from its original layout")
-    p.add_argument("name", help="hmmr-tfrecord | penn-action | 3dpw | h36m | mocap")
+    p.add_argument("name", help=" | ".join(converter_names()))
     p.add_argument("src", help="the dataset's folder, in its original layout")
     p.add_argument("--out", required=True, help="output folder for the shard sets")
     p.add_argument("--shard-size", type=int, default=None, help="samples per shard")

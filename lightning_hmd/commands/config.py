@@ -1,0 +1,30 @@
+"""``lightning-hmd config`` and ``lightning-hmd params``: the resolved config, the model's
+parameter counts."""
+
+from __future__ import annotations
+
+import argparse
+
+from lightning_hmd.commands.args import add_config_args, resolve
+from lightning_hmd.config import to_yaml
+
+
+def run_config(ns: argparse.Namespace) -> int:
+    print(to_yaml(resolve(ns)), end="")
+    return 0
+
+
+def run_params(ns: argparse.Namespace) -> int:
+    from lightning_hmd.models.summary import format_parameter_counts, parameter_counts
+
+    print(format_parameter_counts(parameter_counts(resolve(ns).model)))
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("config", help="print the resolved configuration as YAML")
+    add_config_args(p)
+    p.set_defaults(func=run_config)
+    p = sub.add_parser("params", help="print parameter counts of the configured model")
+    add_config_args(p)
+    p.set_defaults(func=run_params)

@@ -1,0 +1,45 @@
+"""``lightning-hmd sweep run``: a W&B sweep file's trials, one after another or as SLURM
+jobs, without a W&B server."""
+
+from __future__ import annotations
+
+import argparse
+
+from lightning_hmd.commands.args import add_job_args, add_overrides, job_spec
+
+
+def run(ns: argparse.Namespace) -> int:
+    from lightning_hmd.sweeps import load_sweep
+    from lightning_hmd.train.sweep import run_sweep
+
+    runs = run_sweep(
+        load_sweep(ns.sweep), seeds=ns.seeds, count=ns.count, overrides=ns.overrides,
+        dry_run=ns.dry_run, slurm=job_spec(ns) if ns.slurm else None,
+    )  # fmt: skip
+    statuses = ("trained", "submitted", "skipped", "planned")
+    counts = {s: sum(r.status == s for r in runs) for s in statuses}
+    print(", ".join(f"{v} {k}" for k, v in counts.items() if v) or "no trials")
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    sweep = sub.add_parser("sweep", help="W&B sweep files run locally").add_subparsers(
+        dest="sweep_command", required=True
+    )
+    p = sweep.add_parser(
+        "run",
+        help="run a sweep's trials one after another (finished trials are skipped)",
+        description="Grid sweeps run every combination; random ones run --count or run_cap "
+        "draws. Each trial gets the arguments wandb agent would pass, then seed=1..K.",
+    )
+    p.add_argument("--seeds", type=int, default=1, help="seeds per configuration (1..K)")
+    p.add_argument("--count", type=int, default=None, help="trials (random sweeps: draws)")
+    p.add_argument("--dry-run", action="store_true", help="print the trials' commands")
+    p.add_argument(
+        "--slurm", action="store_true",
+        help="submit each unfinished trial as its own SLURM job (options below) instead",
+    )  # fmt: skip
+    add_job_args(p)
+    p.add_argument("sweep", metavar="SWEEP.yaml", help="a sweeps/*.yaml file")
+    add_overrides(p, help="overrides for every trial")
+    p.set_defaults(func=run)
