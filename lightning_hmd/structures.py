@@ -13,8 +13,8 @@ Shape glossary, used in every docstring of the package:
     S  shape coefficients (betas, 10)
 
 Leading dimensions written ``...`` mean "any batch dimensions".
-The packed 85-D HMMR vector ``[cam 3 | pose 72 | shape 10]`` appears only in
-:meth:`SMPLParams.to_theta` / :meth:`SMPLParams.from_theta` for export and import.
+The packed 85-D HMMR vector ``[cam 3 | pose 72 | shape 10]`` appears only inside the
+regressors (``models.regressor``) and in :meth:`SMPLParams.to_theta` for export.
 """
 
 from __future__ import annotations
@@ -27,6 +27,18 @@ from torch import Tensor
 from lightning_hmd.body.joints import NUM_BETAS, NUM_SMPL_JOINTS, POSE_DIM
 
 THETA_DIM = 3 + POSE_DIM + NUM_BETAS  # 85
+
+__all__ = [
+    "NUM_BETAS",
+    "NUM_SMPL_JOINTS",
+    "POSE_DIM",
+    "THETA_DIM",
+    "GeneratorOutput",
+    "MocapBatch",
+    "Predictions",
+    "SMPLParams",
+    "SequenceBatch",
+]
 
 
 @dataclass
@@ -53,18 +65,6 @@ class SMPLParams:
         """Pack into HMMR's 85-D vector ``[cam 3 | pose 72 | shape 10]``: (..., 85). Export only."""
         pose = self.pose_aa.reshape(*self.pose_aa.shape[:-2], POSE_DIM)
         return torch.cat([self.cam, pose, self.betas], dim=-1)
-
-    @classmethod
-    def from_theta(cls, theta: Tensor) -> SMPLParams:
-        """Unpack an HMMR 85-D vector (..., 85). Import only."""
-        from lightning_hmd.geometry.rotations import axis_angle_to_matrix
-
-        if theta.shape[-1] != THETA_DIM:
-            raise ValueError(f"theta must have shape (..., {THETA_DIM}), got {tuple(theta.shape)}")
-        cam = theta[..., :3]
-        pose_aa = theta[..., 3 : 3 + POSE_DIM].reshape(*theta.shape[:-1], NUM_SMPL_JOINTS, 3)
-        betas = theta[..., 3 + POSE_DIM :]
-        return cls(cam=cam, pose_aa=pose_aa, pose_rotmat=axis_angle_to_matrix(pose_aa), betas=betas)
 
     def detach(self) -> SMPLParams:
         return SMPLParams(

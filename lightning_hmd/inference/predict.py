@@ -270,13 +270,10 @@ def save_hmmr_pkl(pred: TrackPrediction, path: Path) -> None:
     ``verts`` (T, V, 3), ``omegas`` (T, 85: camera, pose, shape)."""
     if pred.vertices is None:
         raise ValueError("the hmmr-pkl format holds vertices: predict with vertices")
-    t = len(pred.frames)
     cur = pred.current
-    omegas = np.concatenate([pred.cam, cur.pose_aa.numpy().reshape(t, 72),
-                             cur.betas.numpy()], axis=1)  # fmt: skip
     data = {"cams": pred.cam, "joints": pred.joints3d, "kps": pred.kps_crop,
             "poses": cur.pose_rotmat.numpy(), "shapes": cur.betas.numpy(),
-            "verts": pred.vertices, "omegas": omegas}  # fmt: skip
+            "verts": pred.vertices, "omegas": cur.to_theta().numpy()}  # fmt: skip
     tmp = path.with_name(path.name + ".partial")
     with open(tmp, "wb") as f:
         pickle.dump(data, f, protocol=2)
