@@ -29,7 +29,8 @@ def lsgan_generator_loss(fake_logits: Tensor) -> Tensor:
 
 @dataclass
 class DiscriminatorLoss:
-    """The two parts of the LSGAN discriminator loss (unweighted scalars).
+    """The two parts of the LSGAN discriminator loss (unweighted scalars), the terms
+    ``disc/real`` and ``disc/fake`` of :func:`lightning_hmd.objective.discriminator_terms`.
 
     Attributes:
         real: () ``mean_M sum_L (D(real) - 1)^2``.
@@ -38,14 +39,6 @@ class DiscriminatorLoss:
 
     real: Tensor
     fake: Tensor
-
-    @property
-    def total(self) -> Tensor:
-        return self.real + self.fake
-
-    def as_terms(self, base: str = "disc") -> dict[str, Tensor]:
-        """``{"disc/real": real, "disc/fake": fake}`` for ``weighted_sum`` and logging."""
-        return {f"{base}/real": self.real, f"{base}/fake": self.fake}
 
 
 def lsgan_discriminator_loss(real_logits: Tensor, fake_logits: Tensor) -> DiscriminatorLoss:
