@@ -46,11 +46,11 @@ from lightning_hmd.objective import discriminator_terms, generator_terms
 from lightning_hmd.structures import GeneratorOutput, SequenceBatch
 from lightning_hmd.train.schedule import LRFactor
 
-BODY_PREFIX = "body."
-
 
 def load_weights(module: HMMRModule, ckpt: str | Path) -> None:
-    """Load a checkpoint's weights (``weights_only=True``); only the body model may be absent.
+    """Load a checkpoint's weights (``weights_only=True``): exactly the module's state dict,
+    which holds no body-model tensor (they are non-persistent buffers, read from the model
+    directory).
 
     Raises:
         ValueError: the checkpoint is not one of this model (names the missing/extra keys).
@@ -66,10 +66,9 @@ def load_weights(module: HMMRModule, ckpt: str | Path) -> None:
             f"{ckpt}: does not match the configured model ({detail}; is the config the "
             "checkpoint's?)"
         ) from None
-    missing = [k for k in result.missing_keys if not k.startswith(BODY_PREFIX)]
-    if missing or result.unexpected_keys:
+    if result.missing_keys or result.unexpected_keys:
         raise CheckpointError(
-            f"{ckpt}: does not match the configured model: missing {missing[:5]}, "
+            f"{ckpt}: does not match the configured model: missing {result.missing_keys[:5]}, "
             f"unexpected {result.unexpected_keys[:5]} (is the config the checkpoint's?)"
         )
 
@@ -269,15 +268,3 @@ class HMMRModule(pl.LightningModule):
         for name, value in self.val_summary.metrics.items():
             if value is not None:
                 self.log(f"val/{name}", torch.tensor(value, dtype=torch.float64), sync_dist=False)
-
-    # -- checkpoints without the body model ----------------------------------------------
-
-    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        state = checkpoint["state_dict"]
-        for key in [k for k in state if k.startswith(BODY_PREFIX)]:
-            del state[key]
-
-    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        state = checkpoint["state_dict"]
-        for key, value in self.body.state_dict(prefix=BODY_PREFIX).items():
-            state.setdefault(key, value)
