@@ -71,8 +71,8 @@ def add_job_args(p: argparse.ArgumentParser) -> None:
 
 
 def job_spec(ns: argparse.Namespace):  # noqa: ANN201 - JobSpec, imported lazily
-    """The :class:`~lightning_hmd.slurm.JobSpec` of :func:`add_job_args`' options."""
-    from lightning_hmd.slurm import JobSpec
+    """The :class:`~lightning_hmd.experiments.slurm.JobSpec` of :func:`add_job_args`' options."""
+    from lightning_hmd.experiments.slurm import JobSpec
 
     return JobSpec(
         nodes=ns.nodes, gpus_per_node=ns.gpus_per_node, cpu_tasks_per_node=ns.tasks_per_node,

@@ -8,7 +8,7 @@ from pathlib import Path
 
 
 def run(ns: argparse.Namespace) -> int:
-    from lightning_hmd.compare import DEFAULT_METRICS, compare
+    from lightning_hmd.experiments.compare import DEFAULT_METRICS, compare
 
     result = compare(ns.runs, ns.out, tuple(ns.metric or DEFAULT_METRICS))
     print((Path(ns.out) / "compare.md").read_text(), end="")

@@ -13,7 +13,7 @@ from lightning_hmd.commands.args import add_overrides, override
 def run(ns: argparse.Namespace) -> int:
     from dataclasses import fields, replace
 
-    from lightning_hmd.quickstart import Plan, run_quickstart
+    from lightning_hmd.experiments.quickstart import Plan, run_quickstart
 
     given = {f.name: getattr(ns, f.name) for f in fields(Plan)}
     plan = replace(Plan(), **{k: v for k, v in given.items() if v is not None})
@@ -30,7 +30,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "quickstart",
         help="synthetic data, temporal and single-frame training, evaluation, report",
-        description="Sizes default to lightning_hmd.quickstart.Plan.",
+        description="Sizes default to lightning_hmd.experiments.quickstart.Plan.",
     )
     p.add_argument("--out", default="runs/quickstart")
     p.add_argument("--clips", type=int, help="synthetic training clips")

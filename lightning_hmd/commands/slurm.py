@@ -8,7 +8,7 @@ from lightning_hmd.commands.args import add_config_args, add_job_args, job_spec
 
 
 def run_submit(ns: argparse.Namespace) -> int:
-    from lightning_hmd.slurm import sbatch_script, submit
+    from lightning_hmd.experiments.slurm import sbatch_script, submit
 
     script, out = sbatch_script(ns.preset, ns.overrides, job_spec(ns))
     result = submit(script, out, dry_run=ns.dry_run)

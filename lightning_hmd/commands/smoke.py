@@ -9,7 +9,7 @@ from lightning_hmd.commands.args import add_config_args, resolve
 
 
 def run(ns: argparse.Namespace) -> int:
-    from lightning_hmd.smoke import format_smoke, run_smoke
+    from lightning_hmd.experiments.smoke import format_smoke, run_smoke
 
     result = run_smoke(resolve(ns), steps=ns.steps)
     print(format_smoke(result))

@@ -9,8 +9,8 @@ from lightning_hmd.commands.args import add_job_args, add_overrides, job_spec
 
 
 def run(ns: argparse.Namespace) -> int:
-    from lightning_hmd.sweeps import load_sweep
-    from lightning_hmd.train.sweep import run_sweep
+    from lightning_hmd.experiments.sweep_run import run_sweep
+    from lightning_hmd.experiments.sweeps import load_sweep
 
     runs = run_sweep(
         load_sweep(ns.sweep), seeds=ns.seeds, count=ns.count, overrides=ns.overrides,

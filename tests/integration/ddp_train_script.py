@@ -16,7 +16,7 @@ import torch
 from lightning_hmd.body.smpl import BodyModel
 from lightning_hmd.config import load_config, to_container
 from lightning_hmd.data.batch import ClipBatch
-from lightning_hmd.data.synthetic import synthetic_mocap_batch, synthetic_sequence_batch
+from lightning_hmd.data.synth.batches import synthetic_mocap_batch, synthetic_sequence_batch
 from lightning_hmd.structures import MocapBatch, SequenceBatch
 from lightning_hmd.train.fit import make_trainer
 from lightning_hmd.train.module import HMMRModule

@@ -202,9 +202,9 @@ def test_a_model_trained_on_synthetic_data_finds_the_people(offscreen_gl, tmp_pa
     165-167 mm: benchmarks/results/predict_throughput.md.)"""
     from lightning_hmd.body.model_files import load_mean_params
     from lightning_hmd.body.smpl import BodyModel
+    from lightning_hmd.experiments.quickstart import HMR_STAGE
     from lightning_hmd.geometry.rotations import axis_angle_to_matrix
     from lightning_hmd.metrics import mpjpe, pa_mpjpe
-    from lightning_hmd.quickstart import HMR_STAGE
 
     data = tmp_path / "data"
     synth = ["data", "synth", "--out", str(data), "--clips", "64", "--val-clips", "0",

@@ -17,7 +17,7 @@ from conftest import require, tiny_sweep
 from fixtures.slurm import cluster_problem, local_cluster
 
 from lightning_hmd.commands import main
-from lightning_hmd.wandb_offline import offline_runs
+from lightning_hmd.experiments.wandb_offline import offline_runs
 
 MAX_BATCHES = 120
 

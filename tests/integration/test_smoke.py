@@ -8,7 +8,7 @@ import pytest
 
 from lightning_hmd.commands import main
 from lightning_hmd.config import load_config
-from lightning_hmd.smoke import run_smoke
+from lightning_hmd.experiments.smoke import run_smoke
 
 
 def test_smoke_overfits_one_batch(synthetic_body_dir):

@@ -9,9 +9,9 @@ import pytest
 from conftest import tiny_sweep
 
 from lightning_hmd.commands import main
-from lightning_hmd.sweeps import load_sweep
+from lightning_hmd.experiments.sweep_run import run_sweep
+from lightning_hmd.experiments.sweeps import load_sweep
 from lightning_hmd.train.run_dir import read_summary
-from lightning_hmd.train.sweep import run_sweep
 
 NOTEBOOK = Path(__file__).parents[2] / "notebooks" / "compare_ablations.ipynb"
 
@@ -50,7 +50,7 @@ def test_tiny_sweep_trains_each_trial_once(offscreen_gl, tmp_path, capsys, monke
         assert f"num_blocks: {r.trial.index}" in hparams and "group: tiny_depth" in hparams
         assert f"seed: {r.trial.seed}" in hparams
     # compare: one row per configuration, mean and std over the two seeds, and the plots
-    from lightning_hmd.compare import compare
+    from lightning_hmd.experiments.compare import compare
 
     result = compare([tmp_path / "runs"], tmp_path / "cmp")
     assert result["runs"] == 4 and result["configurations"] == 2 and not result["unfinished"]

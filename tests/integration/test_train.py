@@ -177,7 +177,7 @@ def test_wandb_offline_run_holds_the_loss_terms(synth_dir, tmp_path, monkeypatch
         assert key in data, key
     assert run.name.endswith("-wb")  # the run id is the run name: requeues continue it
     # the W&B run summary names the protocol the validation metrics were scored under
-    from lightning_hmd.wandb_offline import offline_runs
+    from lightning_hmd.experiments.wandb_offline import offline_runs
 
     summary = offline_runs(tmp_path / "runs" / "wb" / "wandb")["wb"].summary
     assert summary["protocol"] == "hmmr" and "visibility" in summary["protocol_card"]

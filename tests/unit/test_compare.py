@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from lightning_hmd.compare import compare, find_runs, read_curves, summarise_configs
+from lightning_hmd.experiments.compare import compare, find_runs, read_curves, summarise_configs
 
 
 def _run(

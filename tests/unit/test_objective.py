@@ -7,7 +7,7 @@ import torch
 
 from lightning_hmd.body.smpl import BodyModel
 from lightning_hmd.config import load_config
-from lightning_hmd.data.synthetic import smooth_poses, synthetic_mocap_batch
+from lightning_hmd.data.synth.batches import smooth_poses, synthetic_mocap_batch
 from lightning_hmd.geometry.camera import project_weak_perspective
 from lightning_hmd.geometry.rotations import axis_angle_to_matrix
 from lightning_hmd.losses import weighted_sum

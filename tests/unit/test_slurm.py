@@ -11,7 +11,7 @@ import pytest
 
 from lightning_hmd.commands import main
 from lightning_hmd.config import ConfigError, load_config, to_container
-from lightning_hmd.slurm import JobSpec, sbatch_script, submit
+from lightning_hmd.experiments.slurm import JobSpec, sbatch_script, submit
 from lightning_hmd.train.run_dir import run_dir
 
 INIT = "model.init_checkpoint=/data/hmr_init.pt"  # the paper preset needs one
@@ -71,8 +71,8 @@ def test_cli_dry_run(tmp_path: Path, capsys: pytest.CaptureFixture):
 
 
 def test_sweep_dry_run_writes_one_script_per_trial(tmp_path: Path):
-    from lightning_hmd.sweeps import load_sweep
-    from lightning_hmd.train.sweep import run_sweep
+    from lightning_hmd.experiments.sweep_run import run_sweep
+    from lightning_hmd.experiments.sweeps import load_sweep
 
     sweep = load_sweep(Path(__file__).parents[2] / "sweeps" / "hallucinator.yaml")
     spec = JobSpec(nodes=2, gpus_per_node=4)

@@ -8,7 +8,7 @@ import pytest
 from omegaconf import OmegaConf
 
 from lightning_hmd.config import ConfigError, load_config
-from lightning_hmd.sweeps import SweepError, expand, load_sweep, override, preset_of
+from lightning_hmd.experiments.sweeps import SweepError, expand, load_sweep, override, preset_of
 
 SWEEPS = sorted((Path(__file__).parents[2] / "sweeps").glob("*.yaml"))
 

@@ -9,7 +9,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from lightning_hmd.config import load_config, to_container
-from lightning_hmd.data.synthetic import synthetic_clip_batch
+from lightning_hmd.data.synth.batches import synthetic_clip_batch
 from lightning_hmd.data.train_stream import num_fake_poses
 from lightning_hmd.train.module import HMMRModule
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from lightning_hmd.compare import compare, find_runs
-from lightning_hmd.wandb_offline import OfflineLogError, offline_runs, read_payloads
+from lightning_hmd.experiments.compare import compare, find_runs
+from lightning_hmd.experiments.wandb_offline import OfflineLogError, offline_runs, read_payloads
 
 
 def _log_run(root: Path, run_id: str, config: dict, rows: list[dict], summary: dict) -> Path:

@@ -27,8 +27,8 @@ import numpy as np
 import yaml
 
 from lightning_hmd.evaluation.protocols import PROTOCOLS
+from lightning_hmd.experiments.wandb_offline import OFFLINE_GLOB, OfflineRun, offline_runs
 from lightning_hmd.train.run_dir import SUMMARY, read_summary, read_sweep_record
-from lightning_hmd.wandb_offline import OFFLINE_GLOB, OfflineRun, offline_runs
 
 METRICS_CSV = "metrics.csv"
 STEP_KEY = "trainer/global_step"  # what Lightning's WandbLogger logs as the step

@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lightning_hmd.config import load_config, to_container
-from lightning_hmd.slurm import JobSpec, job_queued, sbatch_script, submit
-from lightning_hmd.sweeps import Sweep, Trial, expand, preset_of
+from lightning_hmd.experiments.slurm import JobSpec, job_queued, sbatch_script, submit
+from lightning_hmd.experiments.sweeps import Sweep, Trial, expand, preset_of
 from lightning_hmd.train.fit import train
 from lightning_hmd.train.run_dir import SWEEP_FILE, read_summary, read_sweep_record, run_dir
 

@@ -33,7 +33,6 @@ import torch
 
 from lightning_hmd.body.model_files import load_mean_params
 from lightning_hmd.body.smpl import BodyModel
-from lightning_hmd.compare import read_curves
 from lightning_hmd.config import load_config, to_container
 from lightning_hmd.data.assign import read_sets
 from lightning_hmd.data.features import build_feature_encoder, extract_features
@@ -52,6 +51,7 @@ from lightning_hmd.evaluation.run import (
 )
 from lightning_hmd.evaluation.scorer import Summary, summarise
 from lightning_hmd.evaluation.windows import make_plan
+from lightning_hmd.experiments.compare import read_curves
 from lightning_hmd.geometry.rotations import axis_angle_to_matrix
 from lightning_hmd.metrics import acceleration
 from lightning_hmd.models.hmr_init import save_hmr_init
