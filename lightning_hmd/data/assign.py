@@ -48,21 +48,44 @@ class ShardSpan:
         return self.shard.entries[self.start : self.stop]
 
 
-def read_sets(dirs: Sequence[str | Path], kind: str) -> tuple[list[Manifest], list[ShardRef]]:
-    """Manifests of shard set directories and their shards in order.
+def read_manifests(dirs: Sequence[str | Path], kind: str) -> list[Manifest]:
+    """The manifests of shard set directories, each checked to be of ``kind``.
 
     Raises:
         ManifestError: a directory without a valid manifest.
         ValueError: a set of another kind (``clip`` or ``mocap``) than ``kind``.
     """
-    manifests, shards = [], []
+    manifests = []
     for d in dirs:
         m = read_manifest(d)
         if m.kind != kind:
             raise ValueError(f"{d}: expected a {kind} shard set, manifest says {m.kind!r}")
         manifests.append(m)
-        shards += [ShardRef(Path(d) / s.name, s.samples, s.frames, s.entries) for s in m.shards]
-    return manifests, shards
+    return manifests
+
+
+def _shard_refs(dirs: Sequence[str | Path], manifests: Sequence[Manifest]) -> list[ShardRef]:
+    return [
+        ShardRef(Path(d) / s.name, s.samples, s.frames, s.entries)
+        for d, m in zip(dirs, manifests, strict=True)
+        for s in m.shards
+    ]
+
+
+def read_shards(dirs: Sequence[str | Path], kind: str) -> list[ShardRef]:
+    """The shards of shard set directories in order (set by set, each in manifest order).
+
+    Raises:
+        ManifestError: a directory without a valid manifest.
+        ValueError: a set of another kind (``clip`` or ``mocap``) than ``kind``.
+    """
+    return _shard_refs(dirs, read_manifests(dirs, kind))
+
+
+def read_sets(dirs: Sequence[str | Path], kind: str) -> tuple[list[Manifest], list[ShardRef]]:
+    """``(read_manifests(dirs, kind), read_shards(dirs, kind))``, each manifest read once."""
+    manifests = read_manifests(dirs, kind)
+    return manifests, _shard_refs(dirs, manifests)
 
 
 def slot_index(rank: int, world_size: int, worker: int, num_workers: int) -> tuple[int, int]:

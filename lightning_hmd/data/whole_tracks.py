@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 from torch.utils.data import IterableDataset
 
-from lightning_hmd.data.assign import ShardRef, read_sets, slot_index, slot_range, spans
+from lightning_hmd.data.assign import ShardRef, read_shards, slot_index, slot_range, spans
 from lightning_hmd.data.epochs import EpochLoader, make_dataloader, worker_slot
 from lightning_hmd.data.inputs import WindowMaker
 from lightning_hmd.data.schema import ClipSample
@@ -203,7 +203,7 @@ def build_track_loader(
 ) -> EpochLoader:
     """The evaluation and validation loader: one whole track per item, every track once over
     all ranks and workers; skip counts collect in the loader's ``stats``."""
-    shards = read_sets(list(set_dirs), "clip")[1]
+    shards = read_shards(list(set_dirs), "clip")
     channel = SkipChannel()
     maker = WindowMaker(inputs, img_size, None)
     dataset = WholeTracks(shards, rank=rank, world_size=world_size, maker=maker, channel=channel)
@@ -213,7 +213,7 @@ def build_track_loader(
 
 def sequences_of(set_dirs: Sequence[str | Path]) -> set[str]:
     """The sequence names of every sample of the sets."""
-    shards = read_sets(list(set_dirs), "clip")[1]
+    shards = read_shards(list(set_dirs), "clip")
     total = sum(s.samples for s in shards)
     return {r.sample.sequence for span in spans(shards, 0, total)
             for r in read_span(span, "clip", SkipCounter())}  # fmt: skip

@@ -31,7 +31,7 @@ import numpy as np
 import torch
 
 from lightning_hmd.body.smpl import BodyModel
-from lightning_hmd.data.assign import read_sets
+from lightning_hmd.data.assign import read_shards
 from lightning_hmd.data.safe_pickle import load_joblib, load_pickle
 from lightning_hmd.data.schema import ClipSample
 from lightning_hmd.data.skips import SkipCounter
@@ -206,7 +206,7 @@ def score_predictions(
     Raises:
         PredictionsError: a track without predictions, or with frames they do not cover.
     """
-    shards = read_sets(list(set_dirs), "clip")[1]
+    shards = read_shards(list(set_dirs), "clip")
     counter = SkipCounter()
     scores, used, missing = [], set(), []
     posed, tpose = wants_mesh(protocol)

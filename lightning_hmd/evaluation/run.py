@@ -200,14 +200,14 @@ def check_sets(set_dirs: Sequence[str | Path]) -> None:
         ValueError: no set, a missing folder, one without a manifest or of another kind, or
             an empty set (named, e.g. a conversion's split that ended without tracks).
     """
-    from lightning_hmd.data.assign import read_sets
+    from lightning_hmd.data.assign import read_manifests
 
     if not set_dirs:
         raise ValueError("no evaluation set: give --set DIR or list them in data.test_sets")
     for d in set_dirs:
         if not Path(d).is_dir():
             raise ValueError(f"{d}: no such evaluation set (not a folder)")
-    for d, m in zip(set_dirs, read_sets(list(set_dirs), "clip")[0], strict=True):
+    for d, m in zip(set_dirs, read_manifests(list(set_dirs), "clip"), strict=True):
         if m.total_samples == 0:
             name = f"{m.dataset}/{m.split}: " if m.dataset else ""  # unset when none written
             raise ValueError(

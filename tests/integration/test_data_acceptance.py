@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from lightning_hmd.commands import main
-from lightning_hmd.data.assign import read_sets
+from lightning_hmd.data.assign import read_shards
 from lightning_hmd.data.augment import AugmentConfig
 from lightning_hmd.data.loader import build_train_loader
 from lightning_hmd.data.schema import make_key
@@ -84,7 +84,7 @@ def test_synth_check_truncate_and_read(offscreen_gl, tmp_path, capsys):
     assert "OK: no problems" in capsys.readouterr().out
 
     # the whole tracks, as the converters would have cut them into chunks
-    shards = read_sets([out / "val"], "clip")[1]
+    shards = read_shards([out / "val"], "clip")
     whole = list(read_tracks(shards, 0, 6, SkipCounter()))  # samples with their JPEG crops
     assert [r.sample.num_frames for r in whole] == [24] * 6
     reference = {it.key: it for it in track_loader([out / "val"], num_workers=0)}

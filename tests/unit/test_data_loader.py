@@ -331,12 +331,12 @@ def test_track_loader_is_deterministic(tmp_path):
 
 
 def test_mocap_banks_split_the_poses_over_slots_and_draw_reproducibly(tmp_path):
-    from lightning_hmd.data.assign import read_sets
+    from lightning_hmd.data.assign import read_shards
     from lightning_hmd.data.skips import SkipCounter
     from lightning_hmd.data.train_stream import MocapBank
 
     write_mocap_set(tmp_path / "mocap", 50, shard_size=7)
-    shards = read_sets([tmp_path / "mocap"], "mocap")[1]
+    shards = read_shards([tmp_path / "mocap"], "mocap")
     banks = [MocapBank(shards, slot, 4, SkipCounter()) for slot in range(4)]
     poses = torch.cat([b.batch.pose_aa.reshape(len(b), 72) for b in banks])
     assert poses.shape[0] == 50  # every pose in exactly one slot's bank
@@ -453,11 +453,11 @@ def test_single_frame_batches_mix_many_clips(tmp_path):
 
 
 def _stored_phi(set_dir):
-    from lightning_hmd.data.assign import read_sets
+    from lightning_hmd.data.assign import read_shards
     from lightning_hmd.data.skips import SkipCounter
     from lightning_hmd.data.whole_tracks import read_tracks
 
-    shards = read_sets([set_dir], "clip")[1]
+    shards = read_shards([set_dir], "clip")
     reads = read_tracks(shards, 0, sum(s.samples for s in shards), SkipCounter())
     return {r.key: np.asarray(r.sample.phi, np.float32) for r in reads}
 

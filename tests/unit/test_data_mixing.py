@@ -8,7 +8,7 @@ from collections import Counter
 import pytest
 from fixtures.clips import write_clip_set
 
-from lightning_hmd.data.assign import read_sets
+from lightning_hmd.data.assign import read_shards
 from lightning_hmd.data.augment import AugmentConfig
 from lightning_hmd.data.loader import build_train_loader
 from lightning_hmd.data.train_stream import group_shares
@@ -36,7 +36,7 @@ def sets(tmp_path_factory):
 
 
 def test_group_shares_are_windows_per_pass(sets):
-    shards = [read_sets([d], "clip")[1] for d in sets]
+    shards = [read_shards([d], "clip") for d in sets]
     assert group_shares(shards, T) == [30.0, 30.0, 10.0]
 
 

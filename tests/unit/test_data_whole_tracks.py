@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from fixtures.clips import clip, cut_shard_inside, track_chunks, write_track_set
 
-from lightning_hmd.data.assign import read_sets, slot_range
+from lightning_hmd.data.assign import read_shards, slot_range
 from lightning_hmd.data.schema import make_key
 from lightning_hmd.data.shards import ShardSetWriter
 from lightning_hmd.data.skips import SkipCounter
@@ -45,7 +45,7 @@ RANGES = {
 
 
 def shards_of(set_dir: Path):
-    return read_sets([set_dir], "clip")[1]
+    return read_shards([set_dir], "clip")
 
 
 def reads(chunks) -> list[Read]:
