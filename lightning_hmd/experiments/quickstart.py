@@ -20,7 +20,6 @@ evaluate``) and writes ``metrics.json`` and ``report.md`` with pictures to the o
 from __future__ import annotations
 
 import json
-import math
 import multiprocessing
 import os
 import time
@@ -30,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from omegaconf import DictConfig
 
 from lightning_hmd.body.model_files import load_mean_params
 from lightning_hmd.body.smpl import BodyModel
@@ -49,11 +49,11 @@ from lightning_hmd.evaluation.run import (
     predict_item,
     score_prediction,
 )
-from lightning_hmd.evaluation.scorer import Summary, summarise
+from lightning_hmd.evaluation.scorer import summarise
 from lightning_hmd.evaluation.windows import make_plan
 from lightning_hmd.experiments.compare import read_curves
+from lightning_hmd.experiments.quickstart_report import Scored, Setting, pictures, write_report
 from lightning_hmd.geometry.rotations import axis_angle_to_matrix
-from lightning_hmd.metrics import acceleration
 from lightning_hmd.models.hmr_init import save_hmr_init
 from lightning_hmd.structures import SMPLParams
 from lightning_hmd.train.fit import train
@@ -94,22 +94,6 @@ class Plan:
     copies: int = 4
     budget: int = 1000
     batch_size: int = 8
-
-
-LSP_NAMES = ("r_ankle", "r_knee", "r_hip", "l_hip", "l_knee", "l_ankle", "r_wrist", "r_elbow",
-             "r_shoulder", "l_shoulder", "l_elbow", "l_wrist", "neck", "head_top")  # fmt: skip
-LSP_EDGES = ((0, 1), (1, 2), (3, 4), (4, 5), (6, 7), (7, 8), (9, 10), (10, 11), (2, 3),
-             (8, 12), (9, 12), (12, 13), (2, 8), (3, 9))  # fmt: skip
-
-
-@dataclass
-class Scored:
-    """One model's test results: the protocol's summary, and the first test track's predicted
-    joints (for the acceleration plot) and 2D keypoints (for the skeletons)."""
-
-    summary: Summary
-    example_joints: np.ndarray
-    example_kp2d: np.ndarray
 
 
 def _common(data: Path, out: Path, budget: int, batch_size: int) -> list[str]:
@@ -216,77 +200,47 @@ def _mean_pose_predictions(
     return out
 
 
-def _pictures(out: Path, scored: dict[str, Scored], curves: dict, sample: ClipSample) -> list[str]:
-    """The report's pictures; ``sample`` is the first test clip, with its frames."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    names = []
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.5))
-    for run, c in curves.items():
-        if c["train/loss/total"]:
-            axes[0].plot(*zip(*c["train/loss/total"], strict=True), label=run)
-        if c["val/pa_mpjpe"]:
-            axes[1].plot(*zip(*c["val/pa_mpjpe"], strict=True), marker="o", label=run)
-    axes[0].set(title="generator loss (train)", xlabel="batch", yscale="log")
-    axes[1].set(title="validation PA-MPJPE (mm)", xlabel="batch")
-    for ax in axes:
-        ax.legend()
-    fig.tight_layout()
-    fig.savefig(out / "learning_curves.png", dpi=100)
-    names.append("learning_curves.png")
-
-    fig, ax = plt.subplots(figsize=(10, 3.5))
-    width = 0.8 / len(scored)
-    for i, (name, s) in enumerate(scored.items()):
-        ax.bar(np.arange(14) + i * width, s.summary.per_joint_pa, width, label=name)
-    ax.set_xticks(np.arange(14) + 0.4 - width / 2, LSP_NAMES, rotation=45)
-    ax.set(title="PA-MPJPE per joint on the test split (mm)")
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(out / "per_joint_error.png", dpi=100)
-    names.append("per_joint_error.png")
-
-    fig, ax = plt.subplots(figsize=(8, 3.5))
-    gt = torch.from_numpy(np.asarray(sample.joints3d))
-    ax.plot(acceleration(gt).numpy(), "k", label="ground truth")
-    for name in ("temporal", "single_frame"):
-        ax.plot(acceleration(torch.from_numpy(scored[name].example_joints)).numpy(), label=name)
-    ax.set(title=f"acceleration over time, {sample.sequence} (mm/frame²)", xlabel="frame")
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(out / "acceleration.png", dpi=100)
-    names.append("acceleration.png")
-
-    from lightning_hmd.data.stream import decode_jpegs
-
-    frames = decode_jpegs(sample.jpeg)
-    picks = np.linspace(0, len(frames) - 1, 6).astype(int)
-    fig, axes = plt.subplots(1, len(picks), figsize=(2.2 * len(picks), 2.6))
-    size = frames.shape[1]
-    for ax, t in zip(axes, picks, strict=True):
-        ax.imshow(frames[t])
-        pred = scored["temporal"].example_kp2d[t, :14]
-        for kp, colour in ((sample.kp2d[t, :14, :2], "lime"), (pred, "red")):
-            px = (np.asarray(kp) + 1) * size / 2
-            for a, b in LSP_EDGES:
-                ax.plot(px[[a, b], 0], px[[a, b], 1], color=colour, lw=1.2)
-        ax.set_title(f"frame {t}", fontsize=8)
-        ax.axis("off")
-    axes[0].plot([], [], color="lime", label="ground truth")
-    axes[0].plot([], [], color="red", label="temporal")
-    axes[0].legend(fontsize=6, loc="lower left")
-    fig.tight_layout()
-    fig.savefig(out / "skeletons.png", dpi=100)
-    names.append("skeletons.png")
-    plt.close("all")
-    return names
+def _data(out: Path, plan: Plan, progress: bool) -> tuple[Path, SynthSpec]:
+    """The synthetic body model and the rendered dataset under ``out/data``."""
+    spec = SynthSpec(clips=plan.clips, val_clips=8, test_clips=plan.test_clips, frames=40)
+    workers = max(1, min(8, os.cpu_count() or 1))  # render tracks on every core
+    make_synthetic_dataset(out / "data", spec, progress=progress, workers=workers)
+    return out / "data", spec
 
 
-def _fmt(v: float | None, digits: int = 1) -> str:
-    return "—" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.{digits}f}"
+def _features(data: Path, features: Path, cfg: DictConfig, hmr_init: Path, copies: int,
+              progress: bool) -> None:  # fmt: skip
+    """phi of the HMR stage's frozen encoder for every frame (training clips as copies)."""
+    encoder, encoder_id = build_feature_encoder(
+        cfg.model.encoder, cfg.model.feat_dim, hmr_init, seed=cfg.seed
+    )
+    extract_features(
+        data, features, encoder, encoder_id, img_size=cfg.data.img_size, augment=cfg.data.augment,
+        copies=copies, seed=cfg.seed, overwrite=True, progress=progress,
+    )  # fmt: skip
+
+
+def _test_items(cfg: DictConfig, test_set: Path) -> list[TrackItem]:
+    loader = build_track_loader([test_set], rank=0, world_size=1, num_workers=0,
+                                inputs=cfg.data.inputs, img_size=cfg.data.img_size)  # fmt: skip
+    return list(loader)
+
+
+def _score_runs(
+    run_dirs: dict[str, Path], run_overrides: dict[str, list[str]], items: list[TrackItem],
+    protocol: Protocol, body_dir: Path,
+) -> tuple[dict[str, Scored], int]:  # fmt: skip
+    """Each run's last checkpoint and the mean-pose baseline (first) scored on the test
+    tracks; and the runs' window length."""
+    scored = {}
+    for name, run_dir in run_dirs.items():
+        preds, body, cfg = _model_predictions(
+            run_dir / "checkpoints" / "last.ckpt", run_overrides[name], items, protocol
+        )
+        scored[name] = _score(preds, items, body, protocol, cfg.data.img_size)
+    means = _mean_pose_predictions(body_dir, items, protocol, cfg.data.seq_len)
+    baseline = _score(means, items, body, protocol, cfg.data.img_size)
+    return {"mean pose": baseline, **scored}, cfg.data.seq_len
 
 
 def run_quickstart(
@@ -306,17 +260,13 @@ def run_quickstart(
         hmr_overrides: ``key=value`` for the HMR stage.
         progress: progress bars.
     """
-    start = time.perf_counter()
-    plan = plan or Plan()
-    out = Path(out)
-    data, features = out / "data", out / "features"
-    spec = SynthSpec(clips=plan.clips, val_clips=8, test_clips=plan.test_clips, frames=40)
-    workers = max(1, min(8, os.cpu_count() or 1))  # render tracks on every core
-    make_synthetic_dataset(data, spec, progress=progress, workers=workers)
-    timings = {"data": time.perf_counter() - start}
-
+    clock = _Clock()
+    plan, out = plan or Plan(), Path(out)
+    data, spec = _data(out, plan, progress)
+    clock.stage("data")
     hmr_init = _hmr_stage(data, out, plan, hmr_overrides)
-    timings["hmr_stage"] = time.perf_counter() - start - sum(timings.values())
+    clock.stage("hmr_stage")
+    features = out / "features"
     base = [
         *_common(data, out, plan.budget, plan.batch_size),
         *_sets(features),
@@ -325,83 +275,47 @@ def run_quickstart(
         *overrides,
     ]
     cfg = load_config(PRESET, overrides=base)
-    encoder, encoder_id = build_feature_encoder(
-        cfg.model.encoder, cfg.model.feat_dim, hmr_init, seed=cfg.seed
-    )
-    extract_features(
-        data, features, encoder, encoder_id, img_size=cfg.data.img_size, augment=cfg.data.augment,
-        copies=plan.copies, seed=cfg.seed, overwrite=True, progress=progress,
-    )  # fmt: skip
-    timings["features"] = time.perf_counter() - start - sum(timings.values())
-
-    protocol = get_protocol(cfg.eval.protocol)
-    d = cfg.data
-    loader = build_track_loader([features / "test"], rank=0, world_size=1, num_workers=0,
-                                inputs=d.inputs, img_size=d.img_size)  # fmt: skip
-    items = list(loader)
-    scored, curves, results = {}, {}, {}
-    curves["hmr stage"] = read_curves(out / "runs" / "hmr", CURVES)
+    _features(data, features, cfg, hmr_init, plan.copies, progress)
+    clock.stage("features")
     run_overrides = {name: [*base, f"run.name={name}", *extra] for name, extra in RUNS.items()}
     run_dirs = _train_side_by_side(run_overrides)
-    timings["temporal_runs"] = time.perf_counter() - start - sum(timings.values())
-    for name, run_dir in run_dirs.items():
-        preds, body, cfg = _model_predictions(
-            run_dir / "checkpoints" / "last.ckpt", run_overrides[name], items, protocol
-        )
-        scored[name] = _score(preds, items, body, protocol, cfg.data.img_size)
-        results[name] = scored[name].summary.metrics
-        curves[name] = read_curves(run_dir, CURVES)
-    means = _mean_pose_predictions(data / "body_model", items, protocol, cfg.data.seq_len)
-    baseline = _score(means, items, body, protocol, spec.img_size)
-    scored = {"mean pose": baseline, **scored}
-    metrics = {"protocol": protocol.describe(), "baseline_mean_pose": baseline.summary.metrics,
-               "runs": results}  # fmt: skip
+    clock.stage("temporal_runs")
+
+    protocol = get_protocol(cfg.eval.protocol)
+    items = _test_items(cfg, features / "test")
+    scored, seq_len = _score_runs(run_dirs, run_overrides, items, protocol, data / "body_model")
+    runs = {n: s.summary.metrics for n, s in scored.items() if n != "mean pose"}
+    metrics = {"protocol": protocol.describe(),
+               "baseline_mean_pose": scored["mean pose"].summary.metrics, "runs": runs}  # fmt: skip
+    curves = {"hmr stage": read_curves(out / "runs" / "hmr", CURVES),
+              **{name: read_curves(d, CURVES) for name, d in run_dirs.items()}}  # fmt: skip
     # the features' test set has no frames: the pictures take them from the rendered set
-    test = read_sets([data / "test"], "clip")[1]
-    first = next(read_tracks(test, 0, sum(s.samples for s in test), SkipCounter())).sample
-    pictures = _pictures(out, scored, curves, first)
-    elapsed = time.perf_counter() - start
-    metrics["wall_time_s"] = round(elapsed, 1)
-    metrics["stage_time_s"] = {k: round(v, 1) for k, v in timings.items()}
+    names = pictures(out, scored, curves, _first_clip(data / "test"))
+    metrics["wall_time_s"] = round(clock.elapsed(), 1)
+    metrics["stage_time_s"] = {k: round(v, 1) for k, v in clock.stages.items()}
     metrics["plan"] = asdict(plan)
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
-
-    keys = ("mpjpe", "pa_mpjpe", "pve", "pck", "accel", "accel_error", "vel_error", "jitter")
-    table = ["| model | " + " | ".join(keys) + " |", "|---" * (len(keys) + 1) + "|"]
-    named = [
-        ("mean-pose baseline", metrics["baseline_mean_pose"]),
-        ("temporal", results["temporal"]),
-        ("single-frame", results["single_frame"]),
-    ]
-    for name, m in named:
-        cells = [_fmt(m.get(k), 3 if k == "pck" else 1) for k in keys]  # pck is a fraction
-        table.append(f"| {name} | " + " | ".join(cells) + " |")
-    t, b, sf = results["temporal"], metrics["baseline_mean_pose"], results["single_frame"]
-    ratio = t["pa_mpjpe"] / b["pa_mpjpe"] if b.get("pa_mpjpe") else math.nan
-    accel_ratio = t["accel_error"] / sf["accel_error"] if sf.get("accel_error") else math.nan
-    report = [
-        "# Quickstart report",
-        "",
-        f"Synthetic data: {plan.clips} training clips, 8 validation, {plan.test_clips} test, "
-        f"{spec.frames} frames each, rendered at {spec.image_size} px, {spec.img_size} px "
-        f"crops. HMR stage: {plan.hmr_budget} batches of {plan.hmr_batch_size} single frames; "
-        f"features with {plan.copies} augmented copies per training clip; temporal and "
-        f"single-frame runs: {plan.budget} batches of {plan.batch_size} sequences of "
-        f"{cfg.data.seq_len} frames each. Wall time: {elapsed / 60:.1f} min "
-        f"({', '.join(f'{k} {v:.0f} s' for k, v in timings.items())}).",
-        "",
-        *table,
-        "",
-        f"Scored under the `{protocol.name}` protocol (`eval.protocol`, "
-        "`lightning_hmd/evaluation/protocols.py`), as `lightning-hmd evaluate` scores:",
-        "",
-        *(f"- **{k}**: {v}" for k, v in protocol.card.items()),
-        "",
-        f"Temporal PA-MPJPE / mean-pose baseline: {ratio:.2f} (target ≤ 0.70). "
-        f"Temporal accel_error / single-frame: {accel_ratio:.2f} (target ≤ 0.50).",
-        "",
-        *(f"![{p}]({p})" for p in pictures),
-        "",
-    ]
-    (out / "report.md").write_text("\n".join(report))
+    setting = Setting(plan, spec.frames, spec.image_size, spec.img_size, seq_len,
+                      clock.elapsed(), clock.stages)  # fmt: skip
+    write_report(out, metrics, protocol, setting, names)
     return metrics
+
+
+def _first_clip(set_dir: Path) -> ClipSample:
+    """The first track of a set, with its JPEG frames."""
+    shards = read_sets([set_dir], "clip")[1]
+    return next(read_tracks(shards, 0, sum(s.samples for s in shards), SkipCounter())).sample
+
+
+class _Clock:
+    """Wall time since the start and per stage."""
+
+    def __init__(self) -> None:
+        self.start = time.perf_counter()
+        self.stages: dict[str, float] = {}
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.start
+
+    def stage(self, name: str) -> None:
+        self.stages[name] = self.elapsed() - sum(self.stages.values())
