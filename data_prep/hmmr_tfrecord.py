@@ -6,7 +6,8 @@ Source layout (as released; InstaVariety and VLOG-people exist only in this form
     SRC/<dataset>/<split>/*.tfrecord              one Example per person track
     SRC/mocap_neutrMosh/neutrSMPL_<source>_*.tfrecord   one Example per pose
 
-Track Examples (reference §6.1) hold ``meta/N``, ``image/encoded`` (N JPEG crops),
+Track Examples (HMMR's ``src/datasets/common.py`` ``convert_to_example_temporal``) hold
+``meta/N``, ``image/encoded`` (N JPEG crops),
 optionally ``image/phis`` (N x 2048 features of the same crops, HMR's ResNet-50 v2),
 ``image/xys`` (N x 2 x 14: x row then y row of the LSP-14 keypoints; in [-1, 1] in the
 precomputed training records, in crop pixels in the test records), ``image/visibilities``

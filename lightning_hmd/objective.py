@@ -1,7 +1,7 @@
 """HMMR's objective: every named, unweighted loss term of one generator/discriminator step.
 
 Composes the pure losses of :mod:`lightning_hmd.losses` over a :class:`GeneratorOutput`
-(HMMR reference §4):
+(HMMR's ``src/trainer_sequence_fc.py`` and ``src/ops.py``):
 
 - per prediction source (the movie strip, and its hallucination under the ``hal`` qualifier):
   current-frame ``kp2d`` (predicted camera), ``joints3d``, ``smpl``; and for every offset Δt the
@@ -79,7 +79,7 @@ def all_params(out: GeneratorOutput) -> list[SMPLParams]:
 
 
 def collect_fakes(out: GeneratorOutput) -> Fakes:
-    """Concatenate all predicted poses and shapes (HMMR reference §4.5)."""
+    """Concatenate all predicted poses and shapes (HMMR's ``compute_losses_prior``)."""
     params = all_params(out)
     rotmats = [rearrange(p.pose_rotmat, "b t j r c -> (b t) j r c") for p in params]
     betas = [rearrange(p.betas, "b t s -> (b t) s") for p in params]

@@ -1,4 +1,5 @@
-"""HMMR's online augmentation of stored crops and their keypoints (reference §6.5).
+"""HMMR's online augmentation of stored crops and their keypoints (``src/util/tube_augmentation.py``
+in akanazawa/human_dynamics).
 
 Stored crops are square JPEG crops of side ``S`` (HMMR stores a 300 px pre-crop with the
 person about 150 px tall, centred); keypoints are normalised crop coordinates

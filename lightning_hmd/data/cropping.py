@@ -1,6 +1,7 @@
 """Person boxes from keypoints, their temporal smoothing, and HMMR's scale-and-crop.
 
-HMMR (reference §6.3) crops every frame of a track the same way:
+HMMR (``prepare_datasets.sh``'s conversion scripts and ``src/util/smooth_bbox.py`` in
+akanazawa/human_dynamics) crops every frame of a track the same way:
 
 1. a box from the visible keypoints: centre of their bounding box, person height = the
    diagonal of that box, image scale = ``150 / height`` (the person becomes 150 px tall);

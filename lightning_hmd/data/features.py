@@ -12,11 +12,12 @@ The centre crop takes the central ``img_size`` pixels of the stored crop at scal
 stored 300 px training pre-crops give HMMR's 224 px crops with the person 150 px tall;
 stored crops of ``img_size`` are used as they are).
 
-Augmented copies (HMMR's ``num_copy``, reference §6.5): with ``copies=N`` and an augmentation
-config, every *training* clip is written N times (keys ``<key>_aug<i>``), each with its own
-per-frame scale and translation jitter and sequence flip frozen into the features, as HMMR
-writes its training tfrecords; the draw is seeded by the key and copy index, so a resumed
-conversion writes the same copies. Validation and test sets are always centre crops.
+Augmented copies (HMMR's ``num_copy``, ``src/util/tube_augmentation.py``): with ``copies=N``
+and an augmentation config, every *training* clip is written N times (keys
+``<key>_aug<i>``), each with its own per-frame scale and translation jitter and sequence
+flip frozen into the features, as HMMR writes its training tfrecords; the draw is seeded by
+the key and copy index, so a resumed conversion writes the same copies. Validation and test
+sets are always centre crops.
 """
 
 from __future__ import annotations

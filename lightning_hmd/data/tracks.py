@@ -1,4 +1,5 @@
-"""Person tracks to clip samples: HMMR's cropping, chunking and writing (reference §6.3).
+"""Person tracks to clip samples: HMMR's cropping, chunking and writing (the dataset scripts
+of ``prepare_datasets.sh`` and ``src/util/smooth_bbox.py`` in akanazawa/human_dynamics).
 
 A producer (a converter in ``data_prep/`` or the synthetic generator) builds one
 :class:`Track` per person track (keypoints in original-image pixels, optional 3D joints and
