@@ -34,7 +34,7 @@ def require(available: bool, reason: str) -> None:
 @pytest.fixture(scope="session")
 def offscreen_gl() -> None:
     """Headless OpenGL for tests that render (pyrender over OSMesa): skip here, fail in CI."""
-    from lightning_hmd.data.synth.render import offscreen_gl_problem
+    from fixtures.render import offscreen_gl_problem
 
     problem = offscreen_gl_problem()
     require(problem is None, f"headless rendering unavailable ({problem}); see Makefile")

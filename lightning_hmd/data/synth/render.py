@@ -18,18 +18,6 @@ os.environ.setdefault("PYOPENGL_PLATFORM", "osmesa")
 _CV_TO_GL = np.array([1.0, -1.0, -1.0])
 
 
-def offscreen_gl_problem() -> str | None:
-    """Why headless rendering does not work here, or None when it does."""
-    try:
-        import pyrender
-
-        renderer = pyrender.OffscreenRenderer(8, 8)
-        renderer.delete()
-    except Exception as err:  # any failure means "cannot render": report it
-        return f"{type(err).__name__}: {err}"
-    return None
-
-
 def _one_context_program_cache() -> object:
     """A pyrender shader-program cache that ignores the OpenGL context in its key.
 
