@@ -57,10 +57,6 @@ class SMPLParams:
     pose_rotmat: Tensor
     betas: Tensor
 
-    @property
-    def batch_shape(self) -> torch.Size:
-        return self.cam.shape[:-1]
-
     def to_theta(self) -> Tensor:
         """Pack into HMMR's 85-D vector ``[cam 3 | pose 72 | shape 10]``: (..., 85). Export only."""
         pose = self.pose_aa.reshape(*self.pose_aa.shape[:-2], POSE_DIM)

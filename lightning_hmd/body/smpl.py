@@ -174,10 +174,6 @@ class BodyModel(nn.Module):
     def num_vertices(self) -> int:
         return self.smpl.v_template.shape[0]
 
-    @property
-    def has_cocoplus(self) -> bool:
-        return "cocoplus" in self.regressor_names
-
     def forward(self, pose_rotmat: Tensor, betas: Tensor, joints_only: bool = False) -> BodyOutput:
         """Pose and shape the body.
 
