@@ -24,6 +24,7 @@ from lightning_hmd.data.tracks import (
     encode_jpeg,
     write_track,
 )
+from lightning_hmd.errors import DataError
 
 __all__ = [
     "DEFAULT_CHUNK_LEN",
@@ -47,7 +48,7 @@ __all__ = [
 DEFAULT_SHARD_SIZE = 50  # HMMR writes 50 tracks per tfrecord
 
 
-class LayoutError(FileNotFoundError):
+class LayoutError(DataError, FileNotFoundError):
     """The source folder does not have the dataset's original layout."""
 
 
@@ -148,8 +149,8 @@ def write_mocap(
 def require_keys(obj: object, keys: Iterable[str], where: Path | str) -> dict:
     """``obj`` as a dict that has every key; the error names the file and the missing keys."""
     if not isinstance(obj, dict):
-        raise ValueError(f"{where}: expected a dict, got {type(obj).__name__}")
+        raise DataError(f"{where}: expected a dict, got {type(obj).__name__}")
     missing = [k for k in keys if k not in obj]
     if missing:
-        raise ValueError(f"{where}: missing key(s) {', '.join(missing)}; has {sorted(obj)}")
+        raise DataError(f"{where}: missing key(s) {', '.join(missing)}; has {sorted(obj)}")
     return obj

@@ -34,6 +34,7 @@ from data_prep.common import (
 from data_prep.video import VideoFrames
 from lightning_hmd.body.joints import H36M_TO_LSP14, NUM_KEYPOINTS, NUM_LSP_JOINTS
 from lightning_hmd.data.shards import Manifest
+from lightning_hmd.errors import DataError, MissingPathError
 
 NAME = "h36m"
 LAYOUT = "S<n>/Videos/<action>.<camera>.mp4 and S<n>/MyPoseFeatures/D{2,3}_Positions*/*.cdf"
@@ -55,10 +56,10 @@ def read_pose(path: Path, dims: int) -> np.ndarray:
     try:
         pose = np.asarray(cdflib.CDF(str(path)).varget("Pose"), np.float64)
     except Exception as err:  # cdflib raises many types for unreadable files
-        raise ValueError(f"{path}: unreadable pose file ({err})") from err
+        raise DataError(f"{path}: unreadable pose file ({err})") from err
     pose = pose.reshape(-1, pose.shape[-1])
     if pose.shape[-1] != 32 * dims:
-        raise ValueError(
+        raise DataError(
             f"{path}: 'Pose' has {pose.shape[-1]} values per frame, expected {32 * dims}"
         )
     return pose.reshape(len(pose), 32, dims)
@@ -83,7 +84,7 @@ def sequence_track(
     stem = d3.stem
     d2_path = subject_dir / "MyPoseFeatures" / "D2_Positions" / d3.name
     if not d2_path.is_file():
-        raise FileNotFoundError(f"{d2_path}: missing (the 2D joints of {d3})")
+        raise MissingPathError(f"{d2_path}: missing (the 2D joints of {d3})")
     j3 = to_lsp14(read_pose(d3, 3)) / 1000.0
     j2 = to_lsp14(read_pose(d2_path, 2))
     n = min(len(j3), len(j2))

@@ -39,6 +39,7 @@ from data_prep.common import LayoutError, write_mocap
 from lightning_hmd.body.joints import NUM_BETAS, NUM_KEYPOINTS, NUM_LSP_JOINTS, POSE_DIM
 from lightning_hmd.data.schema import ClipSample, MocapSample, make_key
 from lightning_hmd.data.shards import MANIFEST_NAME, Manifest, ShardSetWriter, read_manifest
+from lightning_hmd.errors import DataError
 
 NAME = "hmmr-tfrecord"
 LAYOUT = (
@@ -62,7 +63,7 @@ def read_examples(path: Path) -> Iterator[dict[str, np.ndarray | list[bytes]]]:
             try:
                 example.ParseFromString(bytes(record))
             except Exception as err:  # protobuf's DecodeError
-                raise ValueError(f"{path}: record {i} is not a tf.train.Example ({err})") from err
+                raise DataError(f"{path}: record {i} is not a tf.train.Example ({err})") from err
             out: dict[str, np.ndarray | list[bytes]] = {}
             for key, feature in example.features.feature.items():
                 kind = feature.WhichOneof("kind")
@@ -74,15 +75,15 @@ def read_examples(path: Path) -> Iterator[dict[str, np.ndarray | list[bytes]]]:
                     out[key] = np.asarray(feature.int64_list.value, np.int64)
             yield out
     except RuntimeError as err:  # the iterator's "Failed to read the record size" etc.
-        raise ValueError(f"{path}: truncated or corrupt tfrecord ({err})") from err
+        raise DataError(f"{path}: truncated or corrupt tfrecord ({err})") from err
 
 
 def _get(ex: dict, key: str, where: str, size: int | None = None) -> np.ndarray:
     if key not in ex:
-        raise ValueError(f"{where}: missing key {key!r}; has {sorted(ex)}")
+        raise DataError(f"{where}: missing key {key!r}; has {sorted(ex)}")
     value = ex[key]
     if size is not None and len(value) != size:
-        raise ValueError(f"{where}: {key!r} has {len(value)} values, expected {size}")
+        raise DataError(f"{where}: {key!r} has {len(value)} values, expected {size}")
     return value
 
 

@@ -26,6 +26,7 @@ from data_prep.common import LayoutError, load_pickle, require_keys, write_mocap
 from lightning_hmd.body.joints import NUM_BETAS, POSE_DIM
 from lightning_hmd.data.schema import MocapSample
 from lightning_hmd.data.shards import Manifest
+from lightning_hmd.errors import ConfigError, DataError
 
 NAME = "mocap"
 NEUTRMOSH = {"cmu": "neutrSMPL_CMU", "h36m": "neutrSMPL_H3.6", "jointlim": "neutrSMPL_jointLim"}
@@ -42,12 +43,12 @@ def _excluded(path: Path, source: str) -> bool:
 def _pose_betas(poses: np.ndarray, betas: np.ndarray, where: Path) -> Iterator[tuple]:
     poses = np.asarray(poses, np.float32)
     if poses.ndim != 2 or poses.shape[1] != POSE_DIM:
-        raise ValueError(f"{where}: 'poses' has shape {poses.shape}, expected (N, {POSE_DIM})")
+        raise DataError(f"{where}: 'poses' has shape {poses.shape}, expected (N, {POSE_DIM})")
     betas = np.asarray(betas, np.float32)
     if betas.ndim == 1:
         betas = np.broadcast_to(betas, (len(poses), betas.shape[0]))
     if betas.shape[0] != len(poses) or betas.shape[1] < NUM_BETAS:
-        raise ValueError(
+        raise DataError(
             f"{where}: 'betas' has shape {betas.shape}, expected ({NUM_BETAS},) or "
             f"({len(poses)}, {NUM_BETAS})"
         )
@@ -71,7 +72,7 @@ def amass_samples(files: list[Path], stride: int = 1) -> Iterator[MocapSample]:
             res = require_keys(dict(f), ("poses", "betas"), path)
         poses = np.asarray(res["poses"], np.float32)
         if poses.ndim != 2 or poses.shape[1] < AMASS_BODY_DIM:
-            raise ValueError(
+            raise DataError(
                 f"{path}: 'poses' has shape {poses.shape}, expected (N, >= {AMASS_BODY_DIM})"
             )
         smpl = np.zeros((len(poses), POSE_DIM), np.float32)
@@ -94,7 +95,7 @@ def convert(
     if not src.is_dir():
         raise LayoutError(f"{src}: not a folder")
     if stride < 1:
-        raise ValueError(f"stride must be >= 1, got {stride}")
+        raise ConfigError(f"stride must be >= 1, got {stride}")
     manifests: dict[str, Manifest] = {}
     for source, folder in NEUTRMOSH.items():
         if (src / folder).is_dir():

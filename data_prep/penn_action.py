@@ -36,6 +36,7 @@ from data_prep.common import (
 from lightning_hmd.body.joints import KEYPOINT_NAMES, NUM_KEYPOINTS
 from lightning_hmd.data.cropping import visible_runs
 from lightning_hmd.data.shards import Manifest
+from lightning_hmd.errors import DataError
 
 NAME = "penn-action"
 LAYOUT = "frames/<video>/<frame>.jpg and labels/<video>.mat"
@@ -57,12 +58,12 @@ def read_labels(path: Path) -> dict[str, np.ndarray]:
     try:
         mat = scipy.io.loadmat(path)
     except (ValueError, OSError, TypeError) as err:
-        raise ValueError(f"{path}: unreadable .mat ({err})") from err
+        raise DataError(f"{path}: unreadable .mat ({err})") from err
     mat = require_keys(mat, ("x", "y", "visibility", "train"), path)
     x, y, vis = (np.asarray(mat[k], np.float64) for k in ("x", "y", "visibility"))
     for k, a in (("x", x), ("y", y), ("visibility", vis)):
         if a.ndim != 2 or a.shape[1] != len(PENN_JOINTS) or a.shape != x.shape:
-            raise ValueError(f"{path}: {k!r} has shape {a.shape}, expected (N, {len(PENN_JOINTS)})")
+            raise DataError(f"{path}: {k!r} has shape {a.shape}, expected (N, {len(PENN_JOINTS)})")
     return {"x": x, "y": y, "visibility": vis, "train": int(np.asarray(mat["train"]).ravel()[0])}
 
 
@@ -94,7 +95,7 @@ def video_tracks(src: Path, label: Path, split: str) -> Iterator[Track]:
     frames_dir = src / "frames" / label.stem
     frames = sorted(frames_dir.glob("*.jpg"))
     if len(frames) < len(kp):
-        raise ValueError(f"{frames_dir}: {len(frames)} frames, but {label} labels {len(kp)}")
+        raise DataError(f"{frames_dir}: {len(frames)} frames, but {label} labels {len(kp)}")
     for track_id, run in enumerate(visible_runs(kp[..., 2].sum(-1), MIN_VISIBLE, MIN_TRACK_LEN)):
         idx = np.arange(run.start, run.stop)
         yield Track(
@@ -161,7 +162,7 @@ def convert(
     empty = {s: _why_empty(s, splits[s], splits) for s, t in tracks.items() if not t}
     if len(empty) == len(tracks):
         reasons = "; ".join(f"{split}: {why}" for split, why in empty.items())
-        raise ValueError(f"{src}: no track in any split ({reasons})")
+        raise DataError(f"{src}: no track in any split ({reasons})")
     for split, why in empty.items():
         log.warning("%s: the %s split is empty and was not written: %s", NAME, split, why)
     return write_splits(

@@ -47,6 +47,7 @@ from lightning_hmd.body.model_files import load_smpl_arrays, smpl_filename
 from lightning_hmd.body.smpl import BodyModel
 from lightning_hmd.data.cropping import visible_runs
 from lightning_hmd.data.shards import Manifest
+from lightning_hmd.errors import DataError
 from lightning_hmd.geometry.rotations import axis_angle_to_matrix, matrix_to_axis_angle
 
 NAME = "3dpw"
@@ -134,13 +135,13 @@ def sequence_tracks(src: Path, pkl: Path, split: str, models: _Models | None) ->
     frame_ids = np.asarray(seq["img_frame_ids"], np.int64)
     n = len(frame_ids)
     if cams.shape != (n, 4, 4):
-        raise ValueError(f"{pkl}: 'cam_poses' has shape {cams.shape}, expected ({n}, 4, 4)")
+        raise DataError(f"{pkl}: 'cam_poses' has shape {cams.shape}, expected ({n}, 4, 4)")
     images = src / "imageFiles" / name
     track_id = 0
     for person, gender in enumerate(seq["genders"]):
         poses2d = np.asarray(seq["poses2d"][person], np.float64)
         if poses2d.shape != (n, 3, len(COCO18_NAMES)):
-            raise ValueError(
+            raise DataError(
                 f"{pkl}: 'poses2d'[{person}] has shape {poses2d.shape}, expected ({n}, 3, 18)"
             )
         pose = np.asarray(seq["poses"][person], np.float64)

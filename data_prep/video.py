@@ -7,6 +7,8 @@ from pathlib import Path
 import av
 import numpy as np
 
+from lightning_hmd.errors import MissingPathError
+
 
 class VideoFrames:
     """``frames[i]`` -> frame ``i`` as (H, W, 3) uint8 RGB, decoded on demand.
@@ -25,7 +27,7 @@ class VideoFrames:
     def _open(self) -> None:
         self.close()
         if not self.path.is_file():
-            raise FileNotFoundError(f"{self.path}: video not found")
+            raise MissingPathError(f"{self.path}: video not found")
         try:
             self._container = av.open(str(self.path))
         except av.error.FFmpegError as err:

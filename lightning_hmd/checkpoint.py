@@ -13,9 +13,7 @@ from pathlib import Path
 
 import torch
 
-
-class CheckpointError(ValueError):
-    """A checkpoint that is missing, unreadable, or not a lightning_hmd checkpoint."""
+from lightning_hmd.errors import CheckpointError
 
 
 def load_checkpoint(path: str | Path, *, what: str = "checkpoint", mmap: bool = False) -> dict:

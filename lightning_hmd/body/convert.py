@@ -21,6 +21,7 @@ from lightning_hmd.body.model_files import (
     MEAN_PARAMS_FILENAME,
     META_KEY,
 )
+from lightning_hmd.errors import ConfigError, DataError, MissingPathError
 
 SMPL_KEYS = ("v_template", "shapedirs", "posedirs", "J_regressor", "weights", "kintree_table", "f")
 COCOPLUS_PICKLE_KEY = "cocoplus_regressor"
@@ -76,7 +77,7 @@ def to_array(value: Any, key: str) -> np.ndarray:
         op = value.chumpy_class.rsplit(".", 1)[-1]
         if op in _BINARY_OPS and "a" in state and "b" in state:
             return _BINARY_OPS[op](to_array(state["a"], key), to_array(state["b"], key))
-        raise ValueError(
+        raise DataError(
             f"key {key!r} is a {value.chumpy_class} object with no concrete value "
             f"(state keys {sorted(state)}); convert the file with chumpy installed "
             "(e.g. smplx's tools/clean_ch.py) and retry"
@@ -96,7 +97,7 @@ def infer_gender(pkl_path: str | Path, gender: str | None = None) -> str:
     """``gender`` if given, else from the file name (neutral / female / male, f / m)."""
     if gender is not None:
         if gender not in GENDERS:
-            raise ValueError(f"gender must be one of {GENDERS}, got {gender!r}")
+            raise ConfigError(f"gender must be one of {GENDERS}, got {gender!r}")
         return gender
     stem = Path(pkl_path).stem.lower()
     for candidate in ("neutral", "female", "male"):  # "female" before "male"
@@ -105,7 +106,7 @@ def infer_gender(pkl_path: str | Path, gender: str | None = None) -> str:
     match = re.search(r"(?:^|[_\-.])([fm])(?:$|[_\-.])", stem)
     if match:
         return {"f": "female", "m": "male"}[match.group(1)]
-    raise ValueError(f"cannot infer the gender from {Path(pkl_path).name!r}; pass gender=")
+    raise ConfigError(f"cannot infer the gender from {Path(pkl_path).name!r}; pass gender=")
 
 
 def convert_smpl_pickle(
@@ -132,12 +133,12 @@ def convert_smpl_pickle(
     """
     pkl_path, out = Path(pkl_path), Path(out_dir)
     if not pkl_path.is_file():
-        raise FileNotFoundError(f"SMPL pickle not found: {pkl_path}. " + model_files.HOW_TO_OBTAIN)
+        raise MissingPathError(f"SMPL pickle not found: {pkl_path}. " + model_files.HOW_TO_OBTAIN)
     gender = infer_gender(pkl_path, gender)
     raw = read_smpl_pickle(pkl_path)
     missing = [k for k in SMPL_KEYS if k not in raw]
     if missing:
-        raise ValueError(f"{pkl_path}: missing key(s) {missing}; found {sorted(raw)}")
+        raise DataError(f"{pkl_path}: missing key(s) {missing}; found {sorted(raw)}")
     arrays = {k: to_array(raw[k], k) for k in SMPL_KEYS}
     num_vertices = model_files.validate_smpl_arrays(arrays, pkl_path)
     written = []
@@ -170,7 +171,7 @@ def convert_smpl_pickle(
 def _check_regressor(reg: np.ndarray, name: str, num_vertices: int, source: Path) -> None:
     K = model_files.REGRESSOR_NUM_JOINTS[name]
     if reg.shape != (K, num_vertices):
-        raise ValueError(
+        raise DataError(
             f"{source}: {name} regressor has shape {reg.shape}, expected ({K}, V={num_vertices})"
         )
 
@@ -183,5 +184,5 @@ def read_mean_params_h5(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
         for key, size in (("pose", 72), ("shape", 10)):
             if key not in f or f[key].size != size:
                 found = tuple(f[key].shape) if key in f else "missing"
-                raise ValueError(f"{path}: dataset {key!r} must hold {size} values, got {found}")
+                raise DataError(f"{path}: dataset {key!r} must hold {size} values, got {found}")
         return np.asarray(f["pose"]).reshape(72), np.asarray(f["shape"]).reshape(10)

@@ -36,6 +36,7 @@ from lightning_hmd.body.joints import (
     NUM_SMPL_JOINTS,
     SMPL_PARENTS,
 )
+from lightning_hmd.errors import ConfigError, DataError, MissingPathError
 
 NUM_POSE_BASIS = 9 * (NUM_SMPL_JOINTS - 1)  # 207
 NUM_H36M_JOINTS = len(H36M_JOINT_NAMES)  # 17
@@ -67,18 +68,18 @@ HOW_TO_OBTAIN = (
 def smpl_filename(gender: str = "neutral") -> str:
     """File name of the SMPL arrays for ``gender``: ``SMPL_NEUTRAL.npz`` etc."""
     if gender not in GENDERS:
-        raise ValueError(f"gender must be one of {GENDERS}, got {gender!r}")
+        raise ConfigError(f"gender must be one of {GENDERS}, got {gender!r}")
     return f"SMPL_{gender.upper()}.npz"
 
 
 def _require_file(path: Path, what: str) -> Path:
     if not path.parent.is_dir():
-        raise FileNotFoundError(
+        raise MissingPathError(
             f"Body model directory {path.parent} does not exist (looked for {what} at {path}). "
             + HOW_TO_OBTAIN
         )
     if not path.is_file():
-        raise FileNotFoundError(f"Missing {what}: expected {path}. " + HOW_TO_OBTAIN)
+        raise MissingPathError(f"Missing {what}: expected {path}. " + HOW_TO_OBTAIN)
     return path
 
 
@@ -105,7 +106,7 @@ def validate_smpl_arrays(arrays: Mapping[str, np.ndarray], source: str | Path = 
     missing = [k for k in expected if k not in arrays]
     if missing:
         detail = ", ".join(f"{k!r} {expected[k]}" for k in missing)
-        raise ValueError(f"{path}: missing key(s) {detail}; found {sorted(arrays)}")
+        raise DataError(f"{path}: missing key(s) {detail}; found {sorted(arrays)}")
     v_template = np.asarray(arrays["v_template"])
     if v_template.ndim != 2 or v_template.shape[1] != 3:
         raise _shape_error(path, "v_template", expected["v_template"], v_template.shape)
@@ -124,13 +125,13 @@ def validate_smpl_arrays(arrays: Mapping[str, np.ndarray], source: str | Path = 
             raise _shape_error(path, key, expected[key].replace("V", f"V={V}"), shape)
     parents = np.asarray(arrays["kintree_table"])[0].astype(np.int64)
     if tuple(parents[1:]) != SMPL_PARENTS[1:]:
-        raise ValueError(
+        raise DataError(
             f"{path}: key 'kintree_table' row 0 (parents) is {tuple(parents)}, "
             f"expected the SMPL tree {SMPL_PARENTS}"
         )
     faces = np.asarray(arrays["f"])
     if faces.size and (faces.min() < 0 or faces.max() >= V):
-        raise ValueError(f"{path}: key 'f' has vertex indices outside [0, {V})")
+        raise DataError(f"{path}: key 'f' has vertex indices outside [0, {V})")
     return V
 
 
@@ -175,7 +176,7 @@ def load_regressor(
         ValueError: wrong shape (or wrong V when ``num_vertices`` is given).
     """
     if name not in REGRESSOR_FILENAMES:
-        raise ValueError(
+        raise ConfigError(
             f"regressor name must be one of {tuple(REGRESSOR_FILENAMES)}, got {name!r}"
         )
     path = Path(model_dir) / REGRESSOR_FILENAMES[name]
@@ -201,7 +202,7 @@ def load_mean_params(model_dir: str | Path) -> tuple[np.ndarray, np.ndarray]:
     with np.load(path, allow_pickle=False) as data:
         for key, shape in (("pose", (3 * NUM_SMPL_JOINTS,)), ("shape", (NUM_BETAS,))):
             if key not in data.files:
-                raise ValueError(f"{path}: missing key {key!r} (expected shape {shape})")
+                raise DataError(f"{path}: missing key {key!r} (expected shape {shape})")
             if data[key].shape != shape:
                 raise _shape_error(path, key, str(shape), data[key].shape)
         return data["pose"].copy(), data["shape"].copy()

@@ -27,6 +27,7 @@ from lightning_hmd.body.model_files import (
     NUM_SMPL_JOINTS,
     RegressorName,
 )
+from lightning_hmd.errors import DataError
 
 # smplx always appends these face keypoints; BodyModel does not use them, so all point at vertex
 # 0 (valid for any mesh) and the feet/finger extras are switched off.
@@ -72,7 +73,7 @@ class BodyModel(nn.Module):
         for name, reg in regressors.items():
             K = model_files.REGRESSOR_NUM_JOINTS.get(name)
             if K is None or np.shape(reg) != (K, num_vertices):
-                raise ValueError(
+                raise DataError(
                     f"regressor {name!r} has shape {np.shape(reg)}, expected ({K}, "
                     f"V={num_vertices}) with name in {tuple(model_files.REGRESSOR_NUM_JOINTS)}"
                 )

@@ -16,6 +16,8 @@ from types import ModuleType
 
 import yaml
 
+from lightning_hmd.errors import ConfigError
+
 
 def _cmd_check(ns: argparse.Namespace) -> int:
     from lightning_hmd.data.check import check_shards, format_report
@@ -72,7 +74,7 @@ def _parse_options(pairs: list[str]) -> dict[str, object]:
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key:
-            raise ValueError(f"--set {pair!r}: expected KEY=VALUE")
+            raise ConfigError(f"--set {pair!r}: expected KEY=VALUE")
         options[key.replace("-", "_")] = yaml.safe_load(value)
     return options
 
@@ -88,7 +90,7 @@ def load_converter(name: str) -> ModuleType:
     """The converter module registered under ``name`` (one naming the known ones if none)."""
     found = [ep for ep in entry_points(group=CONVERTERS) if ep.name == name]
     if not found:
-        raise ValueError(f"unknown converter {name!r}; known: {', '.join(converter_names())}")
+        raise ConfigError(f"unknown converter {name!r}; known: {', '.join(converter_names())}")
     return found[0].load()
 
 
@@ -107,7 +109,7 @@ def _cmd_convert(ns: argparse.Namespace) -> int:
     accepted = inspect.signature(module.convert).parameters
     unknown = sorted(k for k in options if k not in accepted)
     if unknown and not any(p.kind is p.VAR_KEYWORD for p in accepted.values()):
-        raise ValueError(
+        raise ConfigError(
             f"converter {ns.name!r} has no option {', '.join(unknown)}; it takes: "
             + ", ".join(k for k in accepted if k not in ("src", "out"))
         )

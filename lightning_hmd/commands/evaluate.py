@@ -9,13 +9,14 @@ from pathlib import Path
 
 from lightning_hmd.commands.args import add_overrides
 from lightning_hmd.config import load_config
+from lightning_hmd.errors import ConfigError, MissingPathError
 
 PROTOCOLS = ("hmmr", "vibe", "tcmr")
 
 
 def run(ns: argparse.Namespace) -> int:
     if (ns.ckpt is None) == (ns.predictions is None):
-        raise ValueError("evaluate needs exactly one of --ckpt CKPT or --predictions FILE")
+        raise ConfigError("evaluate needs exactly one of --ckpt CKPT or --predictions FILE")
     if ns.predictions is not None:
         return _evaluate_predictions(ns)
     from lightning_hmd.checkpoint import checkpoint_config
@@ -24,7 +25,7 @@ def run(ns: argparse.Namespace) -> int:
 
     ckpt = Path(ns.ckpt)
     if not ckpt.is_file():
-        raise FileNotFoundError(f"--ckpt {ckpt}: no such checkpoint")
+        raise MissingPathError(f"--ckpt {ckpt}: no such checkpoint")
     cfg = config_from_container(checkpoint_config(ckpt), ns.overrides)
     sets = ns.sets or list(cfg.data.test_sets)
     protocol = ns.protocol or cfg.eval.protocol
@@ -53,11 +54,11 @@ def _evaluate_predictions(ns: argparse.Namespace) -> int:
     from lightning_hmd.evaluation.scorer import summarise
 
     if ns.format is None:
-        raise ValueError("--predictions needs --format (hmmr, vibe or tcmr)")
+        raise ConfigError("--predictions needs --format (hmmr, vibe or tcmr)")
     if not ns.sets:
-        raise ValueError("--predictions needs --set DIR: the ground truth to score against")
+        raise ConfigError("--predictions needs --set DIR: the ground truth to score against")
     if ns.seq_len is not None and ns.seq_len < 1:
-        raise ValueError(f"--seq-len {ns.seq_len}: the window length must be at least 1 frame")
+        raise ConfigError(f"--seq-len {ns.seq_len}: the window length must be at least 1 frame")
     cfg = load_config(None, [], ["model.init_checkpoint=none", *ns.overrides])
     protocol = get_protocol(ns.protocol or cfg.eval.protocol)
     seq_len = DEFAULT_SEQ_LEN[ns.format] if ns.seq_len is None else ns.seq_len

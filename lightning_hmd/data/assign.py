@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lightning_hmd.data.shards import Manifest, SampleEntry, read_manifest
+from lightning_hmd.errors import DataError
 
 
 @dataclass(frozen=True)
@@ -59,7 +60,7 @@ def read_manifests(dirs: Sequence[str | Path], kind: str) -> list[Manifest]:
     for d in dirs:
         m = read_manifest(d)
         if m.kind != kind:
-            raise ValueError(f"{d}: expected a {kind} shard set, manifest says {m.kind!r}")
+            raise DataError(f"{d}: expected a {kind} shard set, manifest says {m.kind!r}")
         manifests.append(m)
     return manifests
 
@@ -119,7 +120,7 @@ def train_spans(shards: Sequence[ShardRef], slot: int, num_slots: int) -> list[S
     (``slot mod total``) so no slot is starved (training streams repeat anyway)."""
     total = sum(s.samples for s in shards)
     if total == 0:
-        raise ValueError("the training shard sets hold no samples")
+        raise DataError("the training shard sets hold no samples")
     lo, hi = slot_range(total, slot, num_slots)
     if lo == hi:
         lo = slot % total

@@ -46,9 +46,10 @@ from lightning_hmd.data.shards import (
     read_manifest,
 )
 from lightning_hmd.data.tario import TarReadError, iter_shard_members
+from lightning_hmd.errors import DataError
 
 
-class FeatureError(ValueError):
+class FeatureError(DataError):
     """The input shards cannot be encoded (no frames, wrong kind...)."""
 
 

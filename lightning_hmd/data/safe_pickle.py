@@ -12,6 +12,8 @@ from __future__ import annotations
 import pickle
 from pathlib import Path
 
+from lightning_hmd.errors import DataError
+
 _SAFE_GLOBALS = {
     ("numpy.core.multiarray", "_reconstruct"),
     ("numpy._core.multiarray", "_reconstruct"),
@@ -52,7 +54,7 @@ def load_pickle(path: Path) -> object:
         with open(path, "rb") as f:
             return _RestrictedUnpickler(f, encoding="latin1").load()
     except _ERRORS as err:
-        raise ValueError(f"{path}: not a readable pickle of arrays ({err})") from err
+        raise DataError(f"{path}: not a readable pickle of arrays ({err})") from err
 
 
 def load_joblib(path: Path) -> object:
@@ -79,7 +81,7 @@ def load_joblib(path: Path) -> object:
             numpy_pickle._validate_fileobject_and_memmap(f, str(path), None) as (fobj, _),
         ):
             if isinstance(fobj, str):
-                raise ValueError("a joblib file of a version before 0.10")
+                raise DataError("a joblib file of a version before 0.10")
             return _Restricted(str(path), fobj, ensure_native_byte_order=True).load()
     except _ERRORS as err:
-        raise ValueError(f"{path}: not a readable joblib file of arrays ({err})") from err
+        raise DataError(f"{path}: not a readable joblib file of arrays ({err})") from err

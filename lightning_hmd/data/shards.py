@@ -44,6 +44,7 @@ from lightning_hmd.data.schema import (
     encode_clip,
     encode_mocap,
 )
+from lightning_hmd.errors import DataError
 
 MANIFEST_NAME = "manifest.json"
 JOURNAL_SUFFIX = ".journal.json"
@@ -53,7 +54,7 @@ MEMBER_MODE = 0o444
 _SPLIT_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
 
 
-class ManifestError(ValueError):
+class ManifestError(DataError):
     """A manifest is missing, unreadable or malformed."""
 
 

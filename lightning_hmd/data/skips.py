@@ -20,6 +20,8 @@ from collections.abc import Container
 from dataclasses import astuple, dataclass, field
 from pathlib import Path
 
+from lightning_hmd.errors import RunError
+
 log = logging.getLogger(__name__)
 
 # Reasons (the keys of every count by reason).
@@ -205,7 +207,7 @@ class SkipLog:
         self.add([SkipEvent(*e) for e in state])
 
 
-class TooManySkippedError(RuntimeError):
+class TooManySkippedError(RunError):
     """More of the data than ``data.max_skip_fraction`` was damaged."""
 
 

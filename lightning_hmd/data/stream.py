@@ -52,6 +52,7 @@ from lightning_hmd.data.skips import (
     reason_of,
 )
 from lightning_hmd.data.tario import RawSample, TarReadError, shard_samples
+from lightning_hmd.errors import DataError
 
 
 @dataclass(frozen=True)
@@ -65,7 +66,7 @@ class Read:
     images: np.ndarray | None = None
 
 
-class UndecodableFrameError(ValueError):
+class UndecodableFrameError(DataError):
     """A JPEG frame whose body does not decode."""
 
 

@@ -27,7 +27,7 @@ from pathlib import Path
 
 from webdataset.tariterators import group_by_keys
 
-from lightning_hmd.data.schema import is_known_member, member_limit
+from lightning_hmd.data.schema import is_known_member, member_limit, split_member_name
 
 PROBLEM = re.compile(r"^__problem_\d+__$")
 DEFAULT_FRAMES = 10_000  # frame count assumed for limits of a sample the manifest lacks
@@ -117,7 +117,7 @@ def tar_members(
                     if loose is not None:
                         loose.append(Problem(path.name, unsafe, name))
                     continue
-                key, member = name.split(".", 1)
+                key, member = split_member_name(name)  # a dot is there: the name is safe
                 if key != current:
                     # webdataset's end-of-shard marker: the grouping hands the previous
                     # sample on now, before this member is read (a tar that breaks inside

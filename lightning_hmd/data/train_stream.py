@@ -28,6 +28,7 @@ from lightning_hmd.data.skips import SHORT_CLIP, UNDECODABLE_FRAME, SkipChannel,
 from lightning_hmd.data.stream import Read, UndecodableFrameError, read_span
 from lightning_hmd.data.transport import Packed, pack
 from lightning_hmd.data.windows import cut_window, window_starts
+from lightning_hmd.errors import ConfigError
 from lightning_hmd.structures import MocapBatch
 
 log = logging.getLogger(__name__)
@@ -43,7 +44,7 @@ def batch_counts(weights: Sequence[float], batch_size: int) -> list[int]:
     """Windows per source in each batch: ``batch_size * w / sum(w)`` rounded by largest
     remainder (ties to the earlier source), so the counts always sum to ``batch_size``."""
     if not weights or any(w <= 0 for w in weights):
-        raise ValueError(f"source weights must be > 0, got {list(weights)}")
+        raise ConfigError(f"source weights must be > 0, got {list(weights)}")
     raw = [batch_size * w / sum(weights) for w in weights]
     counts = [math.floor(r) for r in raw]
     order = sorted(range(len(raw)), key=lambda i: (-(raw[i] - counts[i]), i))
@@ -172,10 +173,10 @@ class TrainWindows(IterableDataset):
         self.sources = [list(s) for s in sources]
         self.groups = list(groups) if groups is not None else list(range(len(self.sources)))
         if len(self.groups) != len(self.sources):
-            raise ValueError(f"{len(self.sources)} sources but {len(self.groups)} group indices")
+            raise ConfigError(f"{len(self.sources)} sources but {len(self.groups)} group indices")
         self.counts = batch_counts(weights, batch_size)
         if len(self.counts) != max(self.groups) + 1:
-            raise ValueError(f"{len(self.counts)} weights for {max(self.groups) + 1} groups")
+            raise ConfigError(f"{len(self.counts)} weights for {max(self.groups) + 1} groups")
         shares = group_shares(self.sources, seq_len)
         self.members = [
             [i for i, g in enumerate(self.groups) if g == k] for k in range(len(self.counts))

@@ -36,6 +36,7 @@ from lightning_hmd.data.safe_pickle import load_joblib, load_pickle
 from lightning_hmd.data.schema import ClipSample
 from lightning_hmd.data.skips import SkipCounter
 from lightning_hmd.data.whole_tracks import read_tracks
+from lightning_hmd.errors import DataError
 from lightning_hmd.evaluation.outputs import outputs_from_prediction, truth_of
 from lightning_hmd.evaluation.predict import ClipPrediction
 from lightning_hmd.evaluation.protocols import Protocol
@@ -53,7 +54,7 @@ _HMMR_CACHE = re.compile(r"^(?P<dataset>[^-]+)-(?P<sequence>.+)-P(?P<track>\d+)\
 _SUFFIXED = re.compile(r"^(?P<sequence>.+)_(?P<track>\d+)$")
 
 
-class PredictionsError(ValueError):
+class PredictionsError(DataError):
     """Predictions that cannot be read or matched to the ground truth (names the file)."""
 
 

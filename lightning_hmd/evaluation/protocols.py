@@ -24,6 +24,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import Enum
 
+from lightning_hmd.errors import ConfigError
+
 
 class Windowing(str, Enum):
     """How a temporal model's per-frame predictions are made (:mod:`.windows`)."""
@@ -209,6 +211,6 @@ def get_protocol(name: str) -> Protocol:
     try:
         return PROTOCOLS[name]
     except KeyError:
-        raise ValueError(
+        raise ConfigError(
             f"unknown evaluation protocol {name!r}; available: {', '.join(PROTOCOLS)}"
         ) from None

@@ -22,6 +22,7 @@ from omegaconf import DictConfig
 
 from lightning_hmd.body.smpl import BodyModel
 from lightning_hmd.data.whole_tracks import TrackItem, build_track_loader
+from lightning_hmd.errors import ConfigError, DataError, MissingPathError
 from lightning_hmd.evaluation.outputs import outputs_from_prediction, truth_of
 from lightning_hmd.evaluation.predict import (
     ClipPrediction,
@@ -203,14 +204,14 @@ def check_sets(set_dirs: Sequence[str | Path]) -> None:
     from lightning_hmd.data.assign import read_manifests
 
     if not set_dirs:
-        raise ValueError("no evaluation set: give --set DIR or list them in data.test_sets")
+        raise ConfigError("no evaluation set: give --set DIR or list them in data.test_sets")
     for d in set_dirs:
         if not Path(d).is_dir():
-            raise ValueError(f"{d}: no such evaluation set (not a folder)")
+            raise MissingPathError(f"{d}: no such evaluation set (not a folder)")
     for d, m in zip(set_dirs, read_manifests(list(set_dirs), "clip"), strict=True):
         if m.total_samples == 0:
             name = f"{m.dataset}/{m.split}: " if m.dataset else ""  # unset when none written
-            raise ValueError(
+            raise DataError(
                 f"{d}: the evaluation set is empty ({name}its manifest lists 0 samples); "
                 "convert it again or leave it out of --set / data.test_sets"
             )
@@ -245,7 +246,7 @@ def evaluate(
     )  # fmt: skip
     scores, skipped = gather_scores(scores, loader.collect().counts())
     if not scores:
-        raise ValueError(
+        raise DataError(
             f"{', '.join(map(str, set_dirs))}: no track to score (the sets are empty or every "
             f"sample was skipped: {dict(skipped) or 'none skipped'})"
         )

@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from lightning_hmd.errors import MissingPathError
 from lightning_hmd.evaluation.protocols import PROTOCOLS
 from lightning_hmd.experiments.wandb_offline import OFFLINE_GLOB, OfflineRun, offline_runs
 from lightning_hmd.train.run_dir import SUMMARY, read_summary, read_sweep_record
@@ -138,7 +139,7 @@ def find_runs(
     found: dict[Path, RunRecord] = {}
     for p in map(Path, paths):
         if not p.exists():
-            raise FileNotFoundError(f"{p}: no such run directory or folder")
+            raise MissingPathError(f"{p}: no such run directory or folder")
         dirs = [p] if (p / SUMMARY).is_file() else sorted(s.parent for s in p.rglob(SUMMARY))
         for d in dirs:
             found[d.resolve()] = read_run(d, curve_keys)
@@ -146,7 +147,7 @@ def find_runs(
             for run in offline_runs(p).values():
                 found[run.paths[-1].resolve()] = offline_record(run, curve_keys)
         elif not dirs:
-            raise FileNotFoundError(
+            raise MissingPathError(
                 f"{p}: no run at or below it (no {SUMMARY}, no W&B {OFFLINE_GLOB} folder)"
             )
     return [found[k] for k in sorted(found)]

@@ -20,13 +20,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lightning_hmd.config import load_config, to_container
+from lightning_hmd.errors import RunError
 from lightning_hmd.train.run_dir import config_hash
 
 SCRIPT_NAME = "submit.sbatch"
 REQUEUE_SIGNAL = "SIGUSR1@90"  # 90 s before the time limit; no "B:" (see module docstring)
 
 
-class SlurmError(RuntimeError):
+class SlurmError(RunError):
     """sbatch is missing or refused the job (its message is included)."""
 
 

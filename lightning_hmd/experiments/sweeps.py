@@ -19,11 +19,13 @@ from typing import Any
 import numpy as np
 import yaml
 
+from lightning_hmd.errors import ConfigError
+
 METHODS = ("grid", "random", "bayes")
 ARGS_MACRO = "${args_no_hyphens}"
 
 
-class SweepError(ValueError):
+class SweepError(ConfigError):
     """A sweep file that W&B or this package cannot run (names the file and the key)."""
 
 

@@ -21,6 +21,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from lightning_hmd.errors import DataError
+
 HEADER = b":W&B" + struct.pack("<H", 0xBEE1) + b"\x00"  # ident, magic, version 0
 BLOCK = 32 * 1024
 RECORD_HEADER = 7  # crc32 (4), length (2), type (1)
@@ -28,7 +30,7 @@ FULL, FIRST, MIDDLE, LAST = 1, 2, 3, 4
 OFFLINE_GLOB = "offline-run-*"
 
 
-class OfflineLogError(ValueError):
+class OfflineLogError(DataError):
     """A file that is not a W&B transaction log."""
 
 

@@ -18,6 +18,7 @@ import torch
 
 from lightning_hmd.data.cropping import CropBox, crop_image
 from lightning_hmd.data.synth.render import BodyRenderer
+from lightning_hmd.errors import ConfigError
 from lightning_hmd.evaluation.predict import encode_frames, predict_clip
 from lightning_hmd.geometry.camera import weak_perspective_to_translation
 from lightning_hmd.inference.inputs import InputError, check_image_input
@@ -60,7 +61,7 @@ def hallucinate(
     """Predictions per offset (0: the current frame) from one image, and its crop."""
     g = predictor.generator
     if g.hallucinator is None:
-        raise ValueError("the model has no hallucinator (trained with model.hallucinator=false)")
+        raise ConfigError("the model has no hallucinator (trained with model.hallucinator=false)")
     crop = image_crop(image, box, predictor.img_size)
     pixels = crop_image(image, crop)
     phi = encode_frames(g, torch.from_numpy(pixels.transpose(2, 0, 1).copy())[None])

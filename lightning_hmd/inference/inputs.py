@@ -11,10 +11,12 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from lightning_hmd.errors import DataError
+
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
 
 
-class InputError(ValueError):
+class InputError(DataError):
     """An input that cannot be read: names the file and the problem."""
 
 

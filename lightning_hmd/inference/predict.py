@@ -35,6 +35,7 @@ from lightning_hmd.data.cropping import (
     from_crop_normalised,
     smooth_boxes,
 )
+from lightning_hmd.errors import ConfigError, DataError
 from lightning_hmd.evaluation.predict import encode_frames, predict_clip
 from lightning_hmd.geometry.camera import project_weak_perspective
 from lightning_hmd.inference.frames import FrameSource
@@ -230,7 +231,7 @@ def predict_tracks(
         try:
             plans.append(plan_crops(t, source.count, predictor.img_size))
         except ValueError as e:
-            raise ValueError(f"track {t.track_id}: {e}") from None
+            raise DataError(f"track {t.track_id}: {e}") from None
     cut_crops(source, plans, progress)
     results = []
     for p in tqdm(plans, unit="track", desc="predict", disable=not progress):
@@ -269,7 +270,7 @@ def save_hmmr_pkl(pred: TrackPrediction, path: Path) -> None:
     (T, J, 2, normalised crop coordinates), ``poses`` (T, 24, 3, 3), ``shapes`` (T, 10),
     ``verts`` (T, V, 3), ``omegas`` (T, 85: camera, pose, shape)."""
     if pred.vertices is None:
-        raise ValueError("the hmmr-pkl format holds vertices: predict with vertices")
+        raise ConfigError("the hmmr-pkl format holds vertices: predict with vertices")
     cur = pred.current
     data = {"cams": pred.cam, "joints": pred.joints3d, "kps": pred.kps_crop,
             "poses": cur.pose_rotmat.numpy(), "shapes": cur.betas.numpy(),

@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from lightning_hmd.errors import ConfigError
 from lightning_hmd.inference.inputs import (
     check_frames_input,
     check_model_files,
@@ -63,10 +64,10 @@ def check_predict_inputs(
     """
     unknown = set(formats) - set(FORMATS)
     if unknown:
-        raise ValueError(f"--format {', '.join(sorted(unknown))}: not one of {', '.join(FORMATS)}")
+        raise ConfigError(f"--format {', '.join(sorted(unknown))}: not one of {', '.join(FORMATS)}")
     unknown = set(exports) - set(EXPORTS)
     if unknown:
-        raise ValueError(f"--export {', '.join(sorted(unknown))}: not one of {', '.join(EXPORTS)}")
+        raise ConfigError(f"--export {', '.join(sorted(unknown))}: not one of {', '.join(EXPORTS)}")
     check_frames_input(input_path)
     if tracks_path is not None:
         check_tracks_input(tracks_path)

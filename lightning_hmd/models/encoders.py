@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
+from lightning_hmd.errors import ConfigError
 from lightning_hmd.models.resnet_v2 import ResNetV2
 
 ENCODER_NAMES = ("resnet50_v2", "torchvision_resnet50", "small_cnn")
@@ -108,16 +109,16 @@ def build_image_encoder(name: str, feat_dim: int = 2048, freeze: bool = False) -
     """
     if name == "resnet50_v2":
         if feat_dim % 32:
-            raise ValueError(f"resnet50_v2 needs feat_dim divisible by 32, got {feat_dim}")
+            raise ConfigError(f"resnet50_v2 needs feat_dim divisible by 32, got {feat_dim}")
         backbone: nn.Module = ResNetV2(base_width=feat_dim // 32)
     elif name == "torchvision_resnet50":
         if feat_dim != TORCHVISION_DIM:
-            raise ValueError(
+            raise ConfigError(
                 f"torchvision_resnet50 outputs {TORCHVISION_DIM} features, not {feat_dim}"
             )
         backbone = _torchvision_resnet50()
     elif name == "small_cnn":
         backbone = SmallCNN(feat_dim)
     else:
-        raise ValueError(f"unknown image encoder {name!r}; choose one of {ENCODER_NAMES}")
+        raise ConfigError(f"unknown image encoder {name!r}; choose one of {ENCODER_NAMES}")
     return ImageEncoder(backbone, feat_dim, frozen=freeze)

@@ -23,6 +23,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from lightning_hmd.errors import CheckpointError
+
 FORMAT = "lightning_hmd/hmr-init/1"
 GENERATOR_PREFIX = "generator."  # the generator's weights in a lightning_hmd checkpoint
 PART_PREFIXES = {
@@ -33,7 +35,7 @@ PART_PREFIXES = {
 PARTS = tuple(PART_PREFIXES)
 
 
-class HMRInitError(ValueError):
+class HMRInitError(CheckpointError):
     """The HMR init file is unreadable, of another format, or does not fit the model."""
 
 

@@ -48,6 +48,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from lightning_hmd.errors import CheckpointError
 from lightning_hmd.models.generator import delta_key
 
 TRAINING_ONLY = re.compile(
@@ -55,7 +56,7 @@ TRAINING_ONLY = re.compile(
 )
 
 
-class TFImportError(ValueError):
+class TFImportError(CheckpointError):
     """A checkpoint that cannot be imported: names the file or variable and the problem."""
 
 

@@ -23,10 +23,7 @@ from lightning_hmd.data.loader import (
 )
 from lightning_hmd.data.shards import MANIFEST_NAME
 from lightning_hmd.data.whole_tracks import build_track_loader
-
-
-class MissingPathError(FileNotFoundError):
-    """A configured path does not exist; the message names the config key."""
+from lightning_hmd.errors import MissingPathError
 
 
 def check_paths(cfg: DictConfig, *, train: bool = True, val: bool = True) -> None:

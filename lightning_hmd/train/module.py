@@ -37,6 +37,7 @@ from lightning_hmd.body.smpl import BodyModel, exclude_from_ddp
 from lightning_hmd.checkpoint import CheckpointError, load_checkpoint
 from lightning_hmd.data.batch import ClipBatch
 from lightning_hmd.data.whole_tracks import TrackItem
+from lightning_hmd.errors import ConfigError, RunError
 from lightning_hmd.evaluation.protocols import get_protocol
 from lightning_hmd.evaluation.run import gather_scores, padding_feature, score_item
 from lightning_hmd.evaluation.scorer import Summary, TrackScore, summarise
@@ -85,7 +86,7 @@ def frozen(net: nn.Module) -> Iterator[None]:
             p.requires_grad_(flag)
 
 
-class NonFiniteLossError(RuntimeError):
+class NonFiniteLossError(RunError):
     """Too many non-finite losses in a row."""
 
 
@@ -178,7 +179,7 @@ class HMMRModule(pl.LightningModule):
     def training_step(self, batch: ClipBatch, batch_idx: int) -> Tensor | None:
         clips, mocap = batch.clips, batch.mocap
         if mocap is None:
-            raise ValueError("training batches need mocap poses: set data.mocap_sets")
+            raise ConfigError("training batches need mocap poses: set data.mocap_sets")
         g_opt, d_opt = self.optimizers()
         weights = self.cfg.loss.weights
         size = clips.kp2d.shape[0]

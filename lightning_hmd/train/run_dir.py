@@ -21,6 +21,7 @@ from pathlib import Path
 from omegaconf import OmegaConf
 
 from lightning_hmd.config import Config, dotted_keys, to_container
+from lightning_hmd.errors import RunError
 
 CONFIG_HASH_LEN = 10
 _SAFE = re.compile(r"[^A-Za-z0-9_.-]+")
@@ -100,7 +101,7 @@ RESUME_SAFE_KEYS = frozenset({
 _ABSENT = object()
 
 
-class ConfigChangedError(ValueError):
+class ConfigChangedError(RunError, ValueError):
     """A run would resume with another config than its checkpoint's; lists the keys."""
 
 

@@ -30,6 +30,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
+from lightning_hmd.errors import RunError
 from lightning_hmd.train.requeue import slurm_job_id
 
 LOCK_NAME = ".lock"
@@ -39,7 +40,7 @@ _NO_FLOCK = {errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS, errno.EINVAL}
 RANK_VARS = ("RANK", "SLURM_PROCID", "NODE_RANK", "LOCAL_RANK")
 
 
-class RunLockedError(RuntimeError):
+class RunLockedError(RunError):
     """Another live process holds the run directory; the message names it."""
 
 

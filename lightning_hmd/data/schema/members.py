@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+from lightning_hmd.errors import DataError
+
 SCHEMA_VERSION = 1
 
 META = "meta.json"
@@ -41,7 +43,7 @@ _KEY_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
 MAX_KEY_LENGTH = 200
 
 
-class SchemaError(ValueError):
+class SchemaError(DataError):
     """A sample, a member or a key does not follow the shard schema."""
 
 
