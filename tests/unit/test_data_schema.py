@@ -18,6 +18,7 @@ from lightning_hmd.data.schema import (
     encode_mocap,
     make_key,
     make_mocap_key,
+    split_member_name,
 )
 
 JPEG = b"\xff\xd8\xff\xe0fake-jpeg-payload\xff\xd9"
@@ -124,6 +125,15 @@ def test_make_key() -> None:
             make_key(*bad)
     with pytest.raises(SchemaError, match="longer than"):
         make_key("h36m", "x" * 300, 0, 0)
+
+
+def test_split_member_name_at_the_first_dot() -> None:
+    assert split_member_name("h36m__S9__t0000_c0000.f000003.jpg") == (
+        "h36m__S9__t0000_c0000",
+        "f000003.jpg",
+    )
+    with pytest.raises(SchemaError, match="no '.<member>' suffix"):
+        split_member_name("no_suffix")
 
 
 def test_bad_shape_named() -> None:
