@@ -154,26 +154,6 @@ def _flip_labels(sample: ClipSample) -> ClipSample:
     )
 
 
-def flip_sequence(
-    sample: ClipSample, images: np.ndarray | None
-) -> tuple[ClipSample, np.ndarray | None]:
-    """Mirror a whole sequence: images (T, S, S, 3) left-right, keypoints
-    ``x_px -> S - 1 - x_px`` with left/right swapped, 3D joints and SMPL pose reflected.
-
-    ``crop_box`` is kept: it still locates the (unflipped) crop in the original image.
-    Applying it twice returns the input.
-    """
-    size = images.shape[1] if images is not None else None
-    kp = sample.kp2d.astype(np.float64)
-    # Pixel columns mirror about (S - 1) / 2; without pixels, about the crop centre.
-    x = -kp[..., 0] if size is None else -kp[..., 0] - 2.0 / size
-    vis = kp[..., 2] > 0
-    flipped = np.stack([np.where(vis, x, 0.0), kp[..., 1], kp[..., 2]], -1)
-    flipped = flipped[:, list(KEYPOINT_FLIP_PERM)].astype(np.float32)
-    out_images = None if images is None else np.ascontiguousarray(images[:, :, ::-1])
-    return replace(_flip_labels(sample), kp2d=flipped), out_images
-
-
 def augment_clip(
     sample: ClipSample,
     images: np.ndarray | None,
