@@ -2,7 +2,8 @@
 
 Dataclasses below are the schema; :func:`load_config` turns them into an OmegaConf
 structured config and merges presets, YAML files and ``key=value`` overrides on top.
-Unknown keys and wrong types fail at load time with an error naming the dotted key.
+Unknown keys, wrong types and values outside a mode's choices (the enums of
+:mod:`lightning_hmd.modes`) fail at load time with an error naming the dotted key.
 
 Defaults are the HMMR paper settings (``--preset paper`` spells them out explicitly).
 Dotted keys used by sweeps: ``data.batch_size``, ``data.seq_len``, ``model.temporal.num_blocks``,
@@ -18,8 +19,10 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, EnumNode, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
+
+from lightning_hmd.modes import Inputs, LoggerKind, PoseRepr, Schedule
 
 
 @dataclass
@@ -32,10 +35,6 @@ class AugmentConfig:
     flip_prob: float = 0.5  # whole-sequence horizontal flip
     per_frame: bool = True  # independent jitter per frame (HMMR); false: one per sequence
     feature_noise: float = 0.0  # data.inputs=features: std of Gaussian noise added to phi per frame
-
-
-INPUTS = ("features", "images")
-POSE_REPRS = ("axis_angle", "rot6d")  # model.pose_repr (models/regressor.py)
 
 
 @dataclass
@@ -54,7 +53,7 @@ class DataConfig:
     seq_len: int = 20  # T: frames per training sequence
     img_size: int = 224  # crop side in pixels
     num_workers: int = 2
-    inputs: str = "features"  # features: precomputed phi; images: JPEG crops
+    inputs: Inputs = Inputs.features  # features: precomputed phi; images: JPEG crops
     train_sets: list[str] = field(
         default_factory=lambda: ["data/h36m/train", "data/penn-action/train",
                                  "data/insta-variety/train"]
@@ -95,7 +94,7 @@ class ModelConfig:
     freeze_encoder: bool = True  # HMMR keeps the HMR image encoder fixed
     temporal: TemporalConfig = field(default_factory=TemporalConfig)
     ief_iters: int = 3
-    pose_repr: str = "axis_angle"  # pose in theta: axis_angle (HMMR) | rot6d (continuous 6D)
+    pose_repr: PoseRepr = PoseRepr.axis_angle  # pose in theta: axis_angle (HMMR) | rot6d (6D)
     regressor_hidden: int = 1024
     regressor_dropout: float = 0.5
     delta_t: list[int] = field(default_factory=lambda: [-5, 5])  # empty: no delta heads
@@ -149,7 +148,7 @@ class OptimConfig:
     weight_decay: float = 0.0
     grad_clip: float = 0.0  # generator gradient-norm clip; 0 = off
     # Learning-rate schedule of both optimisers, in batches (lightning_hmd.train.schedule):
-    schedule: str = "constant"  # constant (HMMR) | cosine | step
+    schedule: Schedule = Schedule.constant  # constant (HMMR) | cosine | step
     warmup_batches: int = 0  # linear warm-up from 0
     min_lr_factor: float = 0.0  # cosine: final rate / base rate
     step_every_batches: int = 100_000  # step: multiply by lr_gamma every this many batches
@@ -175,14 +174,11 @@ class TrainerConfig:
     progress_bar: bool = True  # Lightning's progress bar (off for runs trained side by side)
 
 
-LOGGERS = ("wandb", "csv", "tensorboard")
-
-
 @dataclass
 class LoggerConfig:
     """Experiment logging (W&B goes offline when no API key is configured)."""
 
-    kind: str = "wandb"  # wandb | csv | tensorboard
+    kind: LoggerKind = LoggerKind.wandb  # wandb | csv | tensorboard
     project: str = "lightning_hmd"
     entity: str = ""  # W&B entity; empty: the account's default
     group: str = ""  # W&B group (sweeps set it)
@@ -254,6 +250,12 @@ def _merge(base: DictConfig, node: DictConfig | dict, source: str) -> DictConfig
         return OmegaConf.merge(base, node)
     except OmegaConfBaseException as err:
         key = getattr(err, "full_key", None) or "?"
+        child = getattr(err, "child_node", None)
+        if isinstance(child, EnumNode):  # a mode given a value outside its choices
+            choices = ", ".join(m.name for m in child.enum_type)  # read by name
+            raise ConfigError(
+                f"{source}: {key} must be one of {choices}, got {err.value!r}"
+            ) from None
         msg = str(err.msg).splitlines()[0]
         raise ConfigError(f"{source}: invalid config key {key!r}: {msg}") from None
 
@@ -349,12 +351,8 @@ def validate(cfg: DictConfig) -> None:
     for name, weight in cfg.loss.weights.items():
         if not math.isfinite(weight) or weight < 0:
             raise ConfigError(f"loss.weights.{name} must be a finite number >= 0, got {weight}")
-    _validate_trainer(cfg)
+    _validate_trainer(cfg.trainer)
     _validate_optim(cfg.optim)
-    if m.pose_repr not in POSE_REPRS:
-        raise ConfigError(
-            f"model.pose_repr must be one of {', '.join(POSE_REPRS)}, got {m.pose_repr!r}"
-        )
     if m.temporal.num_blocks < 0:
         raise ConfigError(f"model.temporal.num_blocks must be >= 0, got {m.temporal.num_blocks}")
     from lightning_hmd.evaluation.protocols import PROTOCOLS
@@ -366,8 +364,6 @@ def validate(cfg: DictConfig) -> None:
 
 
 def _validate_data(d: DictConfig) -> None:
-    if d.inputs not in INPUTS:
-        raise ConfigError(f"data.inputs must be one of {', '.join(INPUTS)}, got {d.inputs!r}")
     groups = list(d.train_groups)
     if groups and len(groups) != len(d.train_sets):
         raise ConfigError(
@@ -403,11 +399,6 @@ def _validate_data(d: DictConfig) -> None:
 
 
 def _validate_optim(o: DictConfig) -> None:
-    from lightning_hmd.train.schedule import SCHEDULES
-
-    if o.schedule not in SCHEDULES:
-        raise ConfigError(f"optim.schedule must be one of {', '.join(SCHEDULES)}, got "
-                          f"{o.schedule!r}")  # fmt: skip
     for key in ("gen_lr", "disc_lr", "grad_clip", "warmup_batches", "min_lr_factor", "lr_gamma",
                 "eps", "weight_decay"):  # fmt: skip
         if not math.isfinite(o[key]) or o[key] < 0:
@@ -418,8 +409,7 @@ def _validate_optim(o: DictConfig) -> None:
         raise ConfigError(f"optim.step_every_batches must be >= 1, got {o.step_every_batches}")
 
 
-def _validate_trainer(cfg: DictConfig) -> None:
-    t = cfg.trainer
+def _validate_trainer(t: DictConfig) -> None:
     if t.max_batches < 1:
         raise ConfigError(f"trainer.max_batches must be >= 1, got {t.max_batches}")
     for key in ("val_every_batches", "ckpt_every_batches", "image_every_batches", "val_batches"):
@@ -428,10 +418,6 @@ def _validate_trainer(cfg: DictConfig) -> None:
     for key in ("log_every_batches", "devices", "num_nodes", "max_nonfinite"):
         if t[key] < 1:
             raise ConfigError(f"trainer.{key} must be >= 1, got {t[key]}")
-    if cfg.logger.kind not in LOGGERS:
-        raise ConfigError(
-            f"logger.kind must be one of {', '.join(LOGGERS)}, got {cfg.logger.kind!r}"
-        )
 
 
 def train_groups(d: DataConfig | DictConfig) -> list[int]:
@@ -449,8 +435,9 @@ def to_yaml(cfg: DictConfig) -> str:
 
 
 def to_container(cfg: DictConfig) -> dict:
-    """Plain dict/list/scalars (safe for ``torch.load(weights_only=True)`` and loggers)."""
-    return OmegaConf.to_container(cfg, resolve=True)  # type: ignore[return-value]
+    """Plain dict/list/scalars (safe for ``torch.load(weights_only=True)`` and loggers):
+    modes become their plain string values."""
+    return OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)  # type: ignore[return-value]
 
 
 def to_object(cfg: DictConfig) -> Config:

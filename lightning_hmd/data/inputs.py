@@ -11,8 +11,7 @@ from lightning_hmd.data.augment import AugmentConfig, augment_clip, center_crop
 from lightning_hmd.data.batch import WindowItem
 from lightning_hmd.data.schema import ClipSample
 from lightning_hmd.data.stream import Read, decode_jpegs
-
-INPUTS = ("features", "images")
+from lightning_hmd.modes import Inputs
 
 
 class ReaderError(RuntimeError):
@@ -24,14 +23,17 @@ class WindowMaker:
     """Turns decoded windows into model inputs: features as stored, or JPEG crops (augmented
     for training, centre-cropped for evaluation)."""
 
-    inputs: str
+    inputs: str  # an Inputs value; stored as the Inputs member
     img_size: int
     augment: AugmentConfig | None  # None: evaluation crop
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "inputs", Inputs.parse(self.inputs, "data.inputs"))
+
     def check(self, read: Read) -> None:
         s = read.sample
-        member = "phi" if self.inputs == "features" else "JPEG frames"
-        if (s.phi if self.inputs == "features" else s.jpeg) is None:
+        member = "phi" if self.inputs == Inputs.features else "JPEG frames"
+        if (s.phi if self.inputs == Inputs.features else s.jpeg) is None:
             raise ReaderError(
                 f"{read.shard} [{read.key}]: data.inputs={self.inputs} but the sample has no "
                 f"{member}; run `lightning-hmd data features` or change data.inputs"
@@ -49,7 +51,7 @@ class WindowMaker:
         uint8), else they are decoded here (raising ``UndecodableFrameError``)."""
         images = None
         training = self.augment is not None and rng is not None
-        if self.inputs == "images":
+        if self.inputs == Inputs.images:
             stored = decode_jpegs(sample.jpeg) if stored is None else stored
             if training:
                 sample, images = augment_clip(sample, stored, self.augment, rng, self.img_size)

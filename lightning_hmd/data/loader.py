@@ -20,11 +20,12 @@ from pathlib import Path
 from lightning_hmd.data.assign import ShardRef, read_sets, spans
 from lightning_hmd.data.augment import AugmentConfig
 from lightning_hmd.data.epochs import EpochLoader, make_dataloader
-from lightning_hmd.data.inputs import INPUTS, ReaderError, WindowMaker
+from lightning_hmd.data.inputs import ReaderError, WindowMaker
 from lightning_hmd.data.schema import ClipSample
 from lightning_hmd.data.skips import SkipChannel, SkipCounter
 from lightning_hmd.data.stream import read_span
 from lightning_hmd.data.train_stream import TrainWindows, batch_counts, num_fake_poses
+from lightning_hmd.modes import Inputs
 
 
 def derived_batches_per_epoch(
@@ -58,8 +59,7 @@ def build_train_loader(
     ``groups`` (None: every source its own group). ``batches_per_epoch=0`` derives it from
     the manifests (:func:`derived_batches_per_epoch`); ``mocap_dirs`` may be empty (then
     batches carry no mocap)."""
-    if inputs not in INPUTS:
-        raise ValueError(f"data.inputs must be one of {INPUTS}, got {inputs!r}")
+    inputs = Inputs.parse(inputs, "data.inputs")  # raises ValueError before any work
     num_groups = len(sources) if groups is None else max(groups, default=-1) + 1
     if num_groups != len(weights):
         raise ValueError(f"{num_groups} training groups but {len(weights)} weights")

@@ -16,7 +16,6 @@ import math
 import torch
 from torch import Tensor, nn
 
-from lightning_hmd.config import POSE_REPRS
 from lightning_hmd.geometry.rotations import (
     axis_angle_to_matrix,
     matrix_to_axis_angle,
@@ -24,11 +23,12 @@ from lightning_hmd.geometry.rotations import (
     rot6d_to_matrix,
 )
 from lightning_hmd.models.initializers import init_layer_
+from lightning_hmd.modes import PoseRepr
 from lightning_hmd.structures import NUM_BETAS, NUM_SMPL_JOINTS, POSE_DIM, THETA_DIM, SMPLParams
 
 CAM_DIM = 3
 _CAM = slice(0, CAM_DIM)
-_PER_JOINT = dict(zip(POSE_REPRS, (3, 6), strict=True))  # numbers per joint
+_PER_JOINT = {PoseRepr.axis_angle: 3, PoseRepr.rot6d: 6}  # numbers per joint
 
 INIT_CAM = (0.9, 0.0, 0.0)  # weak-perspective [s, tx, ty]
 INIT_GLOBAL_ROT = (math.pi, 0.0, 0.0)  # upright when projected
@@ -78,21 +78,19 @@ class IEFRegressor(nn.Module):
 
 def pose_dim(pose_repr: str) -> int:
     """Length of the flat pose part of theta: 72 (axis-angle) or 144 (6D)."""
-    if pose_repr not in _PER_JOINT:
-        raise ValueError(f"model.pose_repr must be one of {POSE_REPRS}, got {pose_repr!r}")
-    return NUM_SMPL_JOINTS * _PER_JOINT[pose_repr]
+    return NUM_SMPL_JOINTS * _PER_JOINT[PoseRepr.parse(pose_repr, "model.pose_repr")]
 
 
 def encode_pose(pose_aa: Tensor, pose_rotmat: Tensor, pose_repr: str) -> Tensor:
     """(..., 24, 3) axis-angle and (..., 24, 3, 3) matrices -> (..., pose_dim) flat pose."""
-    if pose_repr == "rot6d":
+    if pose_repr == PoseRepr.rot6d:
         return matrix_to_rot6d(pose_rotmat).flatten(-2)
     return pose_aa.flatten(-2)
 
 
 def decode_pose(flat: Tensor, pose_repr: str) -> tuple[Tensor, Tensor]:
     """(..., pose_dim) -> ((..., 24, 3) axis-angle, (..., 24, 3, 3) rotation matrices)."""
-    if pose_repr == "rot6d":
+    if pose_repr == PoseRepr.rot6d:
         rotmat = rot6d_to_matrix(flat.unflatten(-1, (NUM_SMPL_JOINTS, 6)))
         return matrix_to_axis_angle(rotmat), rotmat
     pose_aa = flat.unflatten(-1, (NUM_SMPL_JOINTS, 3))

@@ -10,13 +10,14 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-SCHEDULES = ("constant", "cosine", "step")
+from lightning_hmd.modes import Schedule
 
 
 @dataclass(frozen=True)
 class LRFactor:
     """A stateless multiplier for ``torch.optim.lr_scheduler.LambdaLR``; its fields are plain
-    numbers, so the scheduler's state dict (which copies them) loads with ``weights_only``.
+    numbers and a plain string (a :class:`~lightning_hmd.modes.Schedule` given is stored as
+    its value), so the scheduler's state dict (which copies them) loads with ``weights_only``.
 
     Attributes:
         schedule: ``constant``, ``cosine`` (to ``min_factor`` at ``total`` batches) or
@@ -35,18 +36,22 @@ class LRFactor:
     step_every: int = 1
     gamma: float = 0.1
 
+    def __post_init__(self) -> None:
+        # a Schedule is stored as its plain value; anything else raises ValueError naming
+        # optim.schedule and its choices
+        object.__setattr__(self, "schedule", Schedule.parse(self.schedule, "optim.schedule").value)
+
     def __call__(self, batch: int) -> float:
         return lr_factor(batch, self)
 
 
 def lr_factor(batch: int, f: LRFactor) -> float:
     """The learning-rate multiplier after ``batch`` batches (0 = the first batch's rate)."""
-    if f.schedule not in SCHEDULES:
-        raise ValueError(f"optim.schedule must be one of {SCHEDULES}, got {f.schedule!r}")
+    schedule = Schedule.parse(f.schedule, "optim.schedule")
     warm = (batch + 1) / f.warmup if batch < f.warmup else 1.0
-    if f.schedule == "constant":
+    if schedule == Schedule.constant:
         return warm
-    if f.schedule == "step":
+    if schedule == Schedule.step:
         return warm * f.gamma ** (batch // max(f.step_every, 1))
     span = max(f.total - f.warmup, 1)
     progress = min(max(batch - f.warmup, 0) / span, 1.0)

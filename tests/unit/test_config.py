@@ -2,24 +2,32 @@
 
 from __future__ import annotations
 
+import io
 import subprocess
 import sys
 
 import pytest
+import torch
 from omegaconf import OmegaConf
 
+from lightning_hmd import modes
 from lightning_hmd.commands import main
 from lightning_hmd.config import (
     AugmentConfig,
     Config,
     ConfigError,
     available_presets,
+    config_from_container,
+    dotted_keys,
     init_checkpoint,
     load_config,
+    to_container,
     to_object,
     train_groups,
     train_weights,
 )
+from lightning_hmd.modes import Inputs, LoggerKind, PoseRepr, Schedule
+from lightning_hmd.train.run_dir import config_hash
 
 NO_INIT = "model.init_checkpoint=none"
 
@@ -220,3 +228,86 @@ def test_data_sets_and_weights():
     cfg = load_config(overrides=["data.train_sets=[a,b]", "data.train_weights=[]"])
     assert train_weights(cfg.data) == [1.0, 1.0]
     assert isinstance(to_object(cfg).data.augment, AugmentConfig)
+
+
+MODE_KEYS = {
+    "data.inputs": Inputs,
+    "model.pose_repr": PoseRepr,
+    "optim.schedule": Schedule,
+    "logger.kind": LoggerKind,
+}
+# config_hash of the schema defaults' container, as computed when every mode was a plain str
+# field: a run's derived name must not change with how the schema spells its modes
+DEFAULT_CONFIG_HASH = "398f260940"
+
+
+def test_default_config_hash_is_unchanged():
+    assert config_hash(to_container(OmegaConf.structured(Config))) == DEFAULT_CONFIG_HASH
+    assert config_hash(to_container(load_config())) == DEFAULT_CONFIG_HASH
+
+
+def test_every_mode_member_is_named_by_its_value():
+    """OmegaConf reads a mode by member name and writes it back as the name."""
+    kinds = [v for v in vars(modes).values() if isinstance(v, type) and issubclass(v, modes.Mode)]
+    assert set(MODE_KEYS.values()) <= set(kinds)
+    for kind in kinds:
+        for member in kind:
+            assert member.name == member.value and str(member) == f"{member}" == member.value
+
+
+@pytest.mark.parametrize(("key", "kind"), MODE_KEYS.items())
+def test_modes_load_from_plain_strings_and_compare_with_them(key, kind):
+    for member in kind:
+        cfg = load_config(overrides=[f"{key}={member.value}"])
+        got = OmegaConf.select(cfg, key)
+        assert got is member and got == member.value
+
+
+@pytest.mark.parametrize(("key", "kind"), MODE_KEYS.items())
+def test_a_bad_mode_names_the_key_and_its_choices(key, kind, tmp_path):
+    choices = ", ".join(m.value for m in kind)
+    with pytest.raises(ConfigError) as err:
+        load_config(overrides=[f"{key}=bogus"])
+    assert str(err.value) == (
+        f"override '{key}=bogus': {key} must be one of {choices}, got 'bogus'"
+    )
+    section, name = key.split(".")
+    f = tmp_path / "bad.yaml"
+    f.write_text(f"{section}:\n  {name}: bogus\n")
+    with pytest.raises(ConfigError, match=rf"bad\.yaml: {key} must be one of {choices}, got"):
+        load_config(files=[f])
+    with pytest.raises(ConfigError, match=rf"checkpoint config: {key} must be one of {choices}"):
+        config_from_container({section: {name: "bogus"}})
+
+
+def test_containers_hold_modes_as_plain_strings():
+    """Checkpoint hyper-parameters and logged configs are plain containers: torch.load with
+    weights_only refuses enum objects."""
+    cfg = load_config("tiny", overrides=["model.pose_repr=rot6d", "optim.schedule=cosine",
+                                         "logger.kind=csv"])  # fmt: skip
+    config = to_container(cfg)
+    flat = dotted_keys(config)
+    for key, kind in MODE_KEYS.items():
+        assert type(flat[key]) is str and flat[key] == OmegaConf.select(cfg, key).value, key
+        assert not isinstance(flat[key], kind)
+    buf = io.BytesIO()
+    torch.save({"hyper_parameters": {"config": config}}, buf)
+    buf.seek(0)
+    loaded = torch.load(buf, weights_only=True)["hyper_parameters"]["config"]
+    assert loaded == config
+    again = config_from_container(loaded)
+    assert to_container(again) == config and again.model.pose_repr is PoseRepr.rot6d
+    assert "pose_repr: rot6d" in OmegaConf.to_yaml(cfg)  # `lightning-hmd config` prints this
+
+
+def test_modes_live_below_config_and_models():
+    """config.py takes its modes from lightning_hmd.modes, not from the training package, and
+    the regressor takes them from there rather than from config.py."""
+    code = (
+        "import sys\n"
+        "import lightning_hmd.models.regressor\n"
+        "assert 'lightning_hmd.config' not in sys.modules\n"
+        "import lightning_hmd.config\n"
+        "assert not any(m.startswith('lightning_hmd.train') for m in sys.modules)\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)

@@ -10,6 +10,7 @@ import pytest
 import torch
 from torch.optim.lr_scheduler import LambdaLR
 
+from lightning_hmd.modes import Schedule
 from lightning_hmd.train.schedule import LRFactor, lr_factor
 
 
@@ -54,3 +55,16 @@ def test_lambda_lr_state_round_trips_with_weights_only():
     again.load_state_dict(state)
     assert again.last_epoch == 4
     assert again.get_last_lr() == pytest.approx(sched.get_last_lr())
+
+
+def test_a_schedule_member_is_stored_as_its_plain_value():
+    """A config read from the schema gives optim.schedule as a Schedule; the factor keeps the
+    plain string, so the scheduler state it lands in still loads with weights_only."""
+    f = LRFactor(Schedule.cosine, total=10)
+    assert type(f.schedule) is str and f.schedule == "cosine"
+    assert [f(b) for b in range(10)] == [LRFactor("cosine", total=10)(b) for b in range(10)]
+    opt = torch.optim.Adam([torch.nn.Parameter(torch.zeros(1))], lr=1e-3)
+    buf = io.BytesIO()
+    torch.save(LambdaLR(opt, f).state_dict(), buf)
+    buf.seek(0)
+    assert torch.load(buf, weights_only=True)["lr_lambdas"][0]["schedule"] == "cosine"
