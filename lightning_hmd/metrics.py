@@ -2,7 +2,7 @@
 
 3D joint metrics use the 14 LSP joints (the first 14 of the HMMR keypoint order) and return
 millimetres. 2D metrics return pixels of an ``img_size`` crop. Frames that a metric cannot score
-are NaN; ``sequence_mean`` averages per sequence ignoring NaN, then over sequences.
+are NaN; the scorer (:mod:`lightning_hmd.evaluation.scorer`) averages only finite values.
 """
 
 from __future__ import annotations
@@ -211,7 +211,7 @@ def acceleration_error(
         gt: (T, J', 3) GT joints, J' >= 14, metres.
         protocol: ``"hmmr"`` (raw joints) or ``"vibe"`` (pelvis-aligned); see ``AccelProtocol``.
         valid: (T,) bool, frames with a usable GT; a window containing an invalid frame is
-            dropped, i.e. returned as NaN so the shape stays fixed (``sequence_mean`` skips it).
+            dropped, i.e. returned as NaN so the shape stays fixed (averages skip it).
 
     Returns:
         (T-2,) error per window centre in mm/frame^2.
@@ -259,20 +259,3 @@ def jitter(joints: Tensor) -> Tensor:
     jerk = _second_difference(_lsp14(joints, "joints"))
     jerk = jerk[..., 1:, :, :] - jerk[..., :-1, :, :]
     return jerk.norm(dim=-1).mean(dim=-1) * M_TO_MM
-
-
-def sequence_mean(values_per_sequence: list[Tensor]) -> float:
-    """HMMR's averaging: mean of each sequence ignoring NaN, then mean of those means.
-
-    Sequences weigh equally whatever their length; an all-NaN sequence is skipped.
-
-    Args:
-        values_per_sequence: one tensor of per-frame values (any shape) per sequence.
-
-    Returns:
-        The mean of the per-sequence means (NaN if nothing is finite).
-    """
-    if len(values_per_sequence) == 0:
-        raise ValueError("values_per_sequence must contain at least one sequence, got none")
-    means = torch.stack([v.detach().double().flatten().nanmean() for v in values_per_sequence])
-    return float(means.nanmean())

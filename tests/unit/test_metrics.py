@@ -17,7 +17,6 @@ from lightning_hmd.metrics import (
     pa_mpjpe,
     pck_2d,
     pve,
-    sequence_mean,
 )
 
 
@@ -132,14 +131,6 @@ def test_acceleration_error_drops_windows_with_invalid_frames():
     torch.testing.assert_close(err[3], acceleration_error(pred, gt, "hmmr")[3])
     with pytest.raises(ValueError, match="valid must have shape"):
         acceleration_error(pred, gt, "hmmr", valid[:5])
-
-
-def test_sequence_mean_weights_sequences_equally():
-    short = torch.tensor([4.0, math.nan])
-    long = torch.ones(4)
-    # per-sequence means 4 and 1 -> 2.5 (frame weighting would give 8 / 5 = 1.6)
-    assert sequence_mean([short, long]) == pytest.approx(2.5)
-    assert sequence_mean([torch.full((3,), math.nan), long]) == pytest.approx(1.0)
 
 
 def test_velocity_error_and_jitter_by_hand():
