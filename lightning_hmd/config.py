@@ -22,6 +22,7 @@ from pathlib import Path
 from omegaconf import DictConfig, EnumNode, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from lightning_hmd.errors import ConfigError
 from lightning_hmd.modes import Inputs, LoggerKind, PoseRepr, Schedule
 
 
@@ -215,10 +216,6 @@ class Config:
     eval: EvalConfig = field(default_factory=EvalConfig)
     logger: LoggerConfig = field(default_factory=LoggerConfig)
     run: RunConfig = field(default_factory=RunConfig)
-
-
-class ConfigError(ValueError):
-    """A configuration could not be loaded; the message names the dotted key or file."""
 
 
 def available_presets() -> list[str]:

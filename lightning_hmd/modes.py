@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from enum import Enum
 
+from lightning_hmd.errors import ConfigError
+
 __all__ = ["Inputs", "LoggerKind", "Mode", "PoseRepr", "Schedule"]
 
 
@@ -36,7 +38,7 @@ class Mode(str, Enum):
         try:
             return cls(value)
         except ValueError:
-            raise ValueError(f"{key} must be one of {cls.choices()}, got {value!r}") from None
+            raise ConfigError(f"{key} must be one of {cls.choices()}, got {value!r}") from None
 
 
 class Inputs(Mode):

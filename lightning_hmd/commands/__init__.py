@@ -28,7 +28,7 @@ from lightning_hmd.commands import (
     train,
 )
 from lightning_hmd.commands.args import override
-from lightning_hmd.config import ConfigError
+from lightning_hmd.errors import LightningHMDError
 
 # in the order ``lightning-hmd --help`` lists them
 COMMANDS = (config, train, quickstart, evaluate, predict, import_tf, smoke, body, sweep, slurm,
@@ -60,7 +60,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.error(f"unrecognized arguments: {' '.join(extra)}")
     try:
         return ns.func(ns)
-    except (ConfigError, FileNotFoundError, ValueError, RuntimeError) as err:
+    except LightningHMDError as err:  # what the user gave is wrong; anything else is a bug
         print(f"lightning-hmd: error: {err}", file=sys.stderr)
         return 2
 

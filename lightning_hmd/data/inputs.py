@@ -11,10 +11,11 @@ from lightning_hmd.data.augment import AugmentConfig, augment_clip, center_crop
 from lightning_hmd.data.batch import WindowItem
 from lightning_hmd.data.schema import ClipSample
 from lightning_hmd.data.stream import Read, decode_jpegs
+from lightning_hmd.errors import DataError
 from lightning_hmd.modes import Inputs
 
 
-class ReaderError(RuntimeError):
+class ReaderError(DataError, RuntimeError):
     """The reader cannot go on (no valid sample, a missing input member, mixed encoders)."""
 
 
