@@ -146,11 +146,14 @@ def _cmd_synth(ns: argparse.Namespace) -> int:
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Register ``data check|synth|features|convert`` under the ``data`` command."""
-    from lightning_hmd.data.synth.spec import SynthSpec
-
     data = sub.add_parser("data", help="dataset shards").add_subparsers(
         dest="data_command", required=True
     )
+    for add in (_add_check, _add_synth, _add_features, _add_convert):
+        add(data)
+
+
+def _add_check(data: argparse._SubParsersAction) -> None:
     p = data.add_parser(
         "check", help="validate shards against their manifests; non-zero exit on any problem"
     )
@@ -161,6 +164,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="check JPEG frames by their header only instead of decoding every frame",
     )
     p.set_defaults(func=_cmd_check)
+
+
+def _add_synth(data: argparse._SubParsersAction) -> None:
+    from lightning_hmd.data.synth.spec import SynthSpec
 
     d = SynthSpec()
     p = data.add_parser(
@@ -185,6 +192,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=_cmd_synth)
 
+
+def _add_features(data: argparse._SubParsersAction) -> None:
     p = data.add_parser(
         "features", help="precompute image features phi for clip shards (resumable)"
     )
@@ -214,6 +223,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=_cmd_features)
 
+
+def _add_convert(data: argparse._SubParsersAction) -> None:
     p = data.add_parser("convert", help="convert a public dataset from its original layout")
     p.add_argument("name", help=" | ".join(converter_names()))
     p.add_argument("src", help="the dataset's folder, in its original layout")
