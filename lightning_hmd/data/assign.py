@@ -83,12 +83,6 @@ def read_shards(dirs: Sequence[str | Path], kind: str) -> list[ShardRef]:
     return _shard_refs(dirs, read_manifests(dirs, kind))
 
 
-def read_sets(dirs: Sequence[str | Path], kind: str) -> tuple[list[Manifest], list[ShardRef]]:
-    """``(read_manifests(dirs, kind), read_shards(dirs, kind))``, each manifest read once."""
-    manifests = read_manifests(dirs, kind)
-    return manifests, _shard_refs(dirs, manifests)
-
-
 def slot_index(rank: int, world_size: int, worker: int, num_workers: int) -> tuple[int, int]:
     """(slot, number of slots) of a loader worker; ``num_workers=0`` reads in the main process."""
     if not 0 <= rank < world_size:

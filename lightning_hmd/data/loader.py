@@ -17,7 +17,7 @@ import math
 from collections.abc import Sequence
 from pathlib import Path
 
-from lightning_hmd.data.assign import ShardRef, read_sets, spans
+from lightning_hmd.data.assign import ShardRef, read_shards, spans
 from lightning_hmd.data.augment import AugmentConfig
 from lightning_hmd.data.epochs import EpochLoader, make_dataloader
 from lightning_hmd.data.inputs import ReaderError, WindowMaker
@@ -63,8 +63,8 @@ def build_train_loader(
     num_groups = len(sources) if groups is None else max(groups, default=-1) + 1
     if num_groups != len(weights):
         raise ValueError(f"{num_groups} training groups but {len(weights)} weights")
-    source_shards = [read_sets([d], "clip")[1] for d in sources]
-    mocap = read_sets(mocap_dirs, "mocap")[1] if mocap_dirs else None
+    source_shards = [read_shards([d], "clip") for d in sources]
+    mocap = read_shards(mocap_dirs, "mocap") if mocap_dirs else None
     channel = SkipChannel()
     n = batches_per_epoch or derived_batches_per_epoch(
         source_shards, seq_len, batch_size, world_size
@@ -93,7 +93,7 @@ def first_samples(dirs: Sequence[str | Path]) -> dict[str, ClipSample | None]:
     sets against before it starts."""
     out: dict[str, ClipSample | None] = {}
     for d in dirs:
-        shards = read_sets([d], "clip")[1]
+        shards = read_shards([d], "clip")
         out[str(d)] = next(
             (
                 r.sample

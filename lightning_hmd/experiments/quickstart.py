@@ -34,7 +34,7 @@ from omegaconf import DictConfig
 from lightning_hmd.body.model_files import load_mean_params
 from lightning_hmd.body.smpl import BodyModel
 from lightning_hmd.config import load_config, to_container
-from lightning_hmd.data.assign import read_sets
+from lightning_hmd.data.assign import read_shards
 from lightning_hmd.data.features import build_feature_encoder, extract_features
 from lightning_hmd.data.schema import ClipSample
 from lightning_hmd.data.skips import SkipCounter
@@ -303,7 +303,7 @@ def run_quickstart(
 
 def _first_clip(set_dir: Path) -> ClipSample:
     """The first track of a set, with its JPEG frames."""
-    shards = read_sets([set_dir], "clip")[1]
+    shards = read_shards([set_dir], "clip")
     return next(read_tracks(shards, 0, sum(s.samples for s in shards), SkipCounter())).sample
 
 
