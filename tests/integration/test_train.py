@@ -149,11 +149,14 @@ def test_sigkilled_training_resumes_with_continuous_counters(synth_dir, tmp_path
     assert last["global_step"] == 80  # two optimiser steps per batch, before and after the kill
     saved = sorted(int(p.stem[5:]) for p in ckpts.glob("batch*.ckpt"))
     assert saved == list(range(5, 45, 5))
-    # every batch's row in metrics.csv exactly once: the rows up to the checkpoint were on
-    # disk when it was written, those after it are logged again by the resumed run
+    # every batch's row in metrics.csv at most once, and every one but, possibly, the row of
+    # the resumed checkpoint's own batch: Lightning hands a batch's metrics to the logger
+    # after the batch-end hooks that write the checkpoint, so a kill between the two loses
+    # that row; the rows after the checkpoint are logged again by the resumed run
     with open(ckpts.parent / "metrics.csv") as f:
         logged = [float(r["train/batches"]) for r in csv.DictReader(f) if r["train/batches"]]
-    assert logged == [float(b) for b in range(1, 41)]
+    every = [float(b) for b in range(1, 41)]
+    assert logged in (every, [b for b in every if b != killed_at]), logged
 
 
 @pytest.mark.slow
