@@ -242,8 +242,9 @@ def velocity_error(pred: Tensor, gt: Tensor) -> Tensor:
         (..., T-1) error per frame pair in mm/frame.
     """
     p, g = _lsp14(pred, "pred"), _lsp14(gt, "gt")
-    return _mean_distance_mm(p[..., 1:, :, :] - p[..., :-1, :, :],
-                             g[..., 1:, :, :] - g[..., :-1, :, :])  # fmt: skip
+    return _mean_distance_mm(
+        p[..., 1:, :, :] - p[..., :-1, :, :], g[..., 1:, :, :] - g[..., :-1, :, :]
+    )
 
 
 def jitter(joints: Tensor) -> Tensor:

@@ -75,19 +75,24 @@ def job_spec(ns: argparse.Namespace):  # noqa: ANN201 - JobSpec, imported lazily
     from lightning_hmd.experiments.slurm import JobSpec
 
     return JobSpec(
-        nodes=ns.nodes, gpus_per_node=ns.gpus_per_node, cpu_tasks_per_node=ns.tasks_per_node,
-        cpus_per_task=ns.cpus_per_task, time=ns.time, partition=ns.partition,
+        nodes=ns.nodes,
+        gpus_per_node=ns.gpus_per_node,
+        cpu_tasks_per_node=ns.tasks_per_node,
+        cpus_per_task=ns.cpus_per_task,
+        time=ns.time,
+        partition=ns.partition,
         account=ns.account,
-    )  # fmt: skip
+    )
 
 
 def add_model_args(p: argparse.ArgumentParser) -> None:
     """The trained model of ``predict`` and ``hallucinate``."""
     p.add_argument("--ckpt", required=True, help="a lightning_hmd checkpoint")
     p.add_argument(
-        "--encoder", default=None,
+        "--encoder",
+        default=None,
         help="HMR init file / encoder weights (models trained on features)",
-    )  # fmt: skip
+    )
 
 
 def box(text: str) -> list[float]:

@@ -12,8 +12,10 @@ def run(ns: argparse.Namespace) -> int:
 
     result = compare(ns.runs, ns.out, tuple(ns.metric or DEFAULT_METRICS))
     print((Path(ns.out) / "compare.md").read_text(), end="")
-    print(f"{result['runs']} runs, {result['configurations']} configurations; wrote "
-          f"{', '.join(result['files'])} to {ns.out}")  # fmt: skip
+    print(
+        f"{result['runs']} runs, {result['configurations']} configurations; wrote "
+        f"{', '.join(result['files'])} to {ns.out}"
+    )
     if result["unfinished"]:
         print(f"unfinished runs (last metrics shown): {', '.join(result['unfinished'])}")
     return 0
@@ -26,8 +28,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("runs", nargs="+", help="run directories or folders holding runs (a sweep's)")
     p.add_argument("--out", required=True, help="folder for compare.md, compare.csv and PNGs")
     p.add_argument(
-        "--metric", action="append", default=None,
+        "--metric",
+        action="append",
+        default=None,
         help="metric to tabulate (repeatable; the first is plotted); default val/pa_mpjpe, "
         "val/mpjpe",
-    )  # fmt: skip
+    )
     p.set_defaults(func=run)

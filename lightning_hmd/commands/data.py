@@ -135,9 +135,13 @@ def _cmd_synth(ns: argparse.Namespace) -> int:
         render=not ns.no_render,
     )
     manifests = make_synthetic_dataset(
-        ns.out, spec, ns.body_model_dir, overwrite=ns.overwrite, progress=not ns.no_progress,
+        ns.out,
+        spec,
+        ns.body_model_dir,
+        overwrite=ns.overwrite,
+        progress=not ns.no_progress,
         workers=ns.workers,
-    )  # fmt: skip
+    )
     _print_manifests(manifests)
     body = ns.body_model_dir or str(Path(ns.out) / "body_model")
     print(f"synthetic data written to {ns.out} (body model: {body})")

@@ -69,12 +69,15 @@ def _evaluate_predictions(ns: argparse.Namespace) -> int:
     )
     out = Path(ns.out) if ns.out else Path(ns.predictions).with_suffix("") / f"eval-{protocol.name}"
     meta = {
-        "predictions": str(ns.predictions), "format": ns.format, "seq_len": seq_len,
-        "sets": [str(s) for s in ns.sets], "body_model": str(cfg.body.model_dir),
+        "predictions": str(ns.predictions),
+        "format": ns.format,
+        "seq_len": seq_len,
+        "sets": [str(s) for s in ns.sets],
+        "body_model": str(cfg.body.model_dir),
         "joints": "the predictions' SMPL parameters through this body model (the GT's joint "
         "regressor); 2D metrics not scored",
         "unmatched_predictions": unmatched,
-    }  # fmt: skip
+    }
     result = write_results(out, summarise(scores, protocol), protocol, skipped, meta)
     _print_results(result, out)
     return 0
@@ -89,18 +92,34 @@ def register(sub: argparse._SubParsersAction) -> None:
         "checkpoint's; key=value overrides change it.",
     )
     p.add_argument("--ckpt", default=None, help="a lightning_hmd checkpoint")
-    p.add_argument("--predictions", default=None, metavar="FILE",
-                   help="another codebase's outputs (a file or folder), with --format")  # fmt: skip
+    p.add_argument(
+        "--predictions",
+        default=None,
+        metavar="FILE",
+        help="another codebase's outputs (a file or folder), with --format",
+    )
     p.add_argument("--format", choices=PROTOCOLS, default=None, help="the format of --predictions")
     p.add_argument(
-        "--set", dest="sets", action="append", default=None, metavar="DIR",
+        "--set",
+        dest="sets",
+        action="append",
+        default=None,
+        metavar="DIR",
         help="a shard set to score (repeatable; default with --ckpt: data.test_sets)",
-    )  # fmt: skip
-    p.add_argument("--protocol", choices=PROTOCOLS, default=None,
-                   help="the scoring rules (default: eval.protocol, hmmr)")  # fmt: skip
-    p.add_argument("--seq-len", type=int, default=None,
-                   help="--predictions: the window length the protocol's windowing assumes "
-                   "(default: 20 for hmmr, 16 for vibe and tcmr)")  # fmt: skip
+    )
+    p.add_argument(
+        "--protocol",
+        choices=PROTOCOLS,
+        default=None,
+        help="the scoring rules (default: eval.protocol, hmmr)",
+    )
+    p.add_argument(
+        "--seq-len",
+        type=int,
+        default=None,
+        help="--predictions: the window length the protocol's windowing assumes "
+        "(default: 20 for hmmr, 16 for vibe and tcmr)",
+    )
     p.add_argument("--mode", choices=("temporal", "hallucinator", "constant"), default="temporal")
     p.add_argument("--out", default=None, help="output folder (default RUN/eval/MODE-PROTOCOL)")
     add_overrides(p)

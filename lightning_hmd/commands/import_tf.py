@@ -11,14 +11,17 @@ from lightning_hmd.commands.args import add_overrides
 def run(ns: argparse.Namespace) -> int:
     from lightning_hmd.models.tf_import import import_tf
 
-    report = import_tf(ns.hmr, ns.hmmr, ns.out, preset=ns.preset or "paper",
-                       overrides=ns.overrides)  # fmt: skip
+    report = import_tf(ns.hmr, ns.hmmr, ns.out, preset=ns.preset or "paper", overrides=ns.overrides)
     print("model: " + " ".join(report["overrides"]))
-    print(f"imported {report['imported']} tensors; kept at their initial values: "
-          f"{', '.join(report['kept']) or 'none'}")  # fmt: skip
+    print(
+        f"imported {report['imported']} tensors; kept at their initial values: "
+        f"{', '.join(report['kept']) or 'none'}"
+    )
     if report["unused"]:
-        print(f"TF variables not used ({len(report['unused'])}): {', '.join(report['unused'][:8])}"
-              + (" ..." if len(report["unused"]) > 8 else ""))  # fmt: skip
+        print(
+            f"TF variables not used ({len(report['unused'])}): {', '.join(report['unused'][:8])}"
+            + (" ..." if len(report["unused"]) > 8 else "")
+        )
     print(f"wrote {ns.out}")
     return 0
 

@@ -13,12 +13,23 @@ def run_predict(ns: argparse.Namespace) -> int:
     from lightning_hmd.inference.run import run_predict
 
     run_predict(
-        ns.input, ns.ckpt, ns.out, tracks_path=ns.tracks, box=ns.box, encoder=ns.encoder,
-        overrides=ns.overrides, focal=ns.focal, mode=ns.mode, formats=ns.format or ["npz"],
+        ns.input,
+        ns.ckpt,
+        ns.out,
+        tracks_path=ns.tracks,
+        box=ns.box,
+        encoder=ns.encoder,
+        overrides=ns.overrides,
+        focal=ns.focal,
+        mode=ns.mode,
+        formats=ns.format or ["npz"],
         exports=ns.export or [],
-        render=not ns.no_render, side_view=ns.side_view, pngs=ns.png,
-        frame_base=ns.frame_base, progress=not ns.no_progress,
-    )  # fmt: skip
+        render=not ns.no_render,
+        side_view=ns.side_view,
+        pngs=ns.png,
+        frame_base=ns.frame_base,
+        progress=not ns.no_progress,
+    )
     return 0
 
 
@@ -65,18 +76,31 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--tracks", default=None, help="tracks file or OpenPose folder")
     p.add_argument("--box", type=box, default=None, help="x0,y0,x1,y1 pixels, without --tracks")
     p.add_argument("--out", default="predictions", help="output folder")
-    p.add_argument("--focal", type=float, default=None,
-                   help="focal length in pixels for translations (default: max(W, H))")  # fmt: skip
+    p.add_argument(
+        "--focal",
+        type=float,
+        default=None,
+        help="focal length in pixels for translations (default: max(W, H))",
+    )
     p.add_argument("--mode", choices=("temporal", "hallucinator"), default="temporal")
-    p.add_argument("--format", action="append", choices=("npz", "hmmr-pkl"),
-                   help="repeatable; default npz")  # fmt: skip
-    p.add_argument("--export", action="append", choices=("smpl", "obj", "bvh"),
-                   help="repeatable: smpl.npz (AMASS-style), mesh/*.obj, skeleton.bvh")  # fmt: skip
+    p.add_argument(
+        "--format", action="append", choices=("npz", "hmmr-pkl"), help="repeatable; default npz"
+    )
+    p.add_argument(
+        "--export",
+        action="append",
+        choices=("smpl", "obj", "bvh"),
+        help="repeatable: smpl.npz (AMASS-style), mesh/*.obj, skeleton.bvh",
+    )
     p.add_argument("--no-render", action="store_true", help="skip overlay.mp4")
     p.add_argument("--side-view", action="store_true", help="overlay with a side view")
     p.add_argument("--png", action="store_true", help="also write the overlay frames as PNG")
-    p.add_argument("--frame-base", type=int, default=0,
-                   help="number of the first frame in the tracks file's frame names")  # fmt: skip
+    p.add_argument(
+        "--frame-base",
+        type=int,
+        default=0,
+        help="number of the first frame in the tracks file's frame names",
+    )
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("input", metavar="INPUT", help="a video file (PyAV) or a folder of frames")
     add_overrides(p)
@@ -87,8 +111,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="past, present and future poses of the person in one image (the hallucinator)",
     )
     add_model_args(p)
-    p.add_argument("--box", type=box, default=None,
-                   help="x0,y0,x1,y1 pixels (default: the whole image)")  # fmt: skip
+    p.add_argument(
+        "--box", type=box, default=None, help="x0,y0,x1,y1 pixels (default: the whole image)"
+    )
     p.add_argument("--out", default="hallucinated", help="output folder")
     p.add_argument("image", metavar="IMAGE")
     add_overrides(p)

@@ -18,9 +18,12 @@ def run(ns: argparse.Namespace) -> int:
     given = {f.name: getattr(ns, f.name) for f in fields(Plan)}
     plan = replace(Plan(), **{k: v for k, v in given.items() if v is not None})
     metrics = run_quickstart(
-        Path(ns.out), plan, overrides=ns.overrides, hmr_overrides=ns.hmr or [],
+        Path(ns.out),
+        plan,
+        overrides=ns.overrides,
+        hmr_overrides=ns.hmr or [],
         progress=not ns.no_progress,
-    )  # fmt: skip
+    )
     print(json.dumps(metrics, indent=2))
     print(f"wrote {Path(ns.out) / 'metrics.json'} and {Path(ns.out) / 'report.md'}")
     return 0
@@ -40,8 +43,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--copies", type=int, help="augmented feature copies per training clip")
     p.add_argument("--budget", type=int, help="batches per temporal / single-frame run")
     p.add_argument("--batch-size", type=int, help="sequences per batch")
-    p.add_argument("--hmr", action="append", type=override, metavar="key=value",
-                   help="HMR stage override")  # fmt: skip
+    p.add_argument(
+        "--hmr", action="append", type=override, metavar="key=value", help="HMR stage override"
+    )
     p.add_argument("--no-progress", action="store_true")
     add_overrides(p, help="overrides for the temporal runs")
     p.set_defaults(func=run)

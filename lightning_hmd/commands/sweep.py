@@ -13,9 +13,13 @@ def run(ns: argparse.Namespace) -> int:
     from lightning_hmd.experiments.sweeps import load_sweep
 
     runs = run_sweep(
-        load_sweep(ns.sweep), seeds=ns.seeds, count=ns.count, overrides=ns.overrides,
-        dry_run=ns.dry_run, slurm=job_spec(ns) if ns.slurm else None,
-    )  # fmt: skip
+        load_sweep(ns.sweep),
+        seeds=ns.seeds,
+        count=ns.count,
+        overrides=ns.overrides,
+        dry_run=ns.dry_run,
+        slurm=job_spec(ns) if ns.slurm else None,
+    )
     statuses = ("trained", "submitted", "skipped", "planned")
     counts = {s: sum(r.status == s for r in runs) for s in statuses}
     print(", ".join(f"{v} {k}" for k, v in counts.items() if v) or "no trials")
@@ -36,9 +40,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--count", type=int, default=None, help="trials (random sweeps: draws)")
     p.add_argument("--dry-run", action="store_true", help="print the trials' commands")
     p.add_argument(
-        "--slurm", action="store_true",
+        "--slurm",
+        action="store_true",
         help="submit each unfinished trial as its own SLURM job (options below) instead",
-    )  # fmt: skip
+    )
     add_job_args(p)
     p.add_argument("sweep", metavar="SWEEP.yaml", help="a sweeps/*.yaml file")
     add_overrides(p, help="overrides for every trial")

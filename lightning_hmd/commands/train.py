@@ -18,8 +18,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train (or resume) the configured run")
     add_config_args(p)
     p.add_argument(
-        "--allow-config-change", action="store_true",
+        "--allow-config-change",
+        action="store_true",
         help="resume last.ckpt even where the config differs from the one it was trained with "
         "in keys that are not safe to change (they are printed)",
-    )  # fmt: skip
+    )
     p.set_defaults(func=run)

@@ -83,8 +83,10 @@ def build_train_loader(
         num_fake_poses=num_fake_poses,
         channel=channel,
     )
-    listed = {"clip": {str(s.path): s.samples for shards in source_shards for s in shards},
-              "mocap": {str(s.path): s.samples for s in mocap or []}}  # fmt: skip
+    listed = {
+        "clip": {str(s.path): s.samples for shards in source_shards for s in shards},
+        "mocap": {str(s.path): s.samples for s in mocap or []},
+    }
     return EpochLoader(make_dataloader(dataset, num_workers), n, channel, listed)
 
 

@@ -94,8 +94,11 @@ def _endless(
             yield buffer.pop(int(rng.integers(len(buffer))))
             delivered += 1
         if delivered == 0 and not whole:
-            log.warning("reader slot %d: no intact %s sample in its share; it reads the whole "
-                        "source", slot, kind)  # fmt: skip
+            log.warning(
+                "reader slot %d: no intact %s sample in its share; it reads the whole " "source",
+                slot,
+                kind,
+            )
             my_spans, whole = spans(shards, 0, sum(s.samples for s in shards)), True
         elif delivered == 0:
             where = ", ".join(str(s.path) for s in shards)
@@ -118,12 +121,16 @@ class MocapBank:
         self, shards: Sequence[ShardRef], slot: int, num_slots: int, counter: SkipCounter
     ) -> None:
         samples = [
-            r.sample for span in train_spans(shards, slot, num_slots)
+            r.sample
+            for span in train_spans(shards, slot, num_slots)
             for r in read_span(span, "mocap", counter)
-        ]  # fmt: skip
+        ]
         if not samples:  # no intact pose in this slot's share: the whole set instead
-            samples = [r.sample for span in spans(shards, 0, sum(s.samples for s in shards))
-                       for r in read_span(span, "mocap", counter)]  # fmt: skip
+            samples = [
+                r.sample
+                for span in spans(shards, 0, sum(s.samples for s in shards))
+                for r in read_span(span, "mocap", counter)
+            ]
         if not samples:
             where = ", ".join(str(s.path) for s in shards)
             raise ReaderError(
@@ -181,8 +188,9 @@ class TrainWindows(IterableDataset):
         self.members = [
             [i for i, g in enumerate(self.groups) if g == k] for k in range(len(self.counts))
         ]
-        self.share = [np.asarray([shares[i] for i in m]) / sum(shares[i] for i in m)
-                      for m in self.members]  # fmt: skip
+        self.share = [
+            np.asarray([shares[i] for i in m]) / sum(shares[i] for i in m) for m in self.members
+        ]
         self.mocap = None if mocap is None else list(mocap)
         self.batch_size, self.seq_len = batch_size, seq_len
         self.rank, self.world_size, self.seed = rank, world_size, seed
@@ -260,8 +268,9 @@ class TrainWindows(IterableDataset):
         streams = []
         for i, shards in enumerate(self.sources):
             rng = rng_for(i)
-            reads = _endless(shards, "clip", slot, num_slots, rng, counter, self.shuffle_buffer,
-                             bad)  # fmt: skip
+            reads = _endless(
+                shards, "clip", slot, num_slots, rng, counter, self.shuffle_buffer, bad
+            )
             streams.append(self._windows(reads, rng, counter, bad))
         bank = None
         if self.mocap is not None:

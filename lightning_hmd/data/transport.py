@@ -35,9 +35,10 @@ def _tensors(obj: Any, path: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...]
         return [(path, obj)]
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
         return [
-            item for f in dataclasses.fields(obj)
+            item
+            for f in dataclasses.fields(obj)
             for item in _tensors(getattr(obj, f.name), (*path, f.name))
-        ]  # fmt: skip
+        ]
     return []
 
 

@@ -107,10 +107,14 @@ def join_chunks(reads: Sequence[Read]) -> list[Read]:
         else:
             pieces.append([read])
     return [
-        Read(p[0].key, p[0].shard, _join([r.sample for r in p]),
-             None if p[0].images is None else np.concatenate([r.images for r in p]))
+        Read(
+            p[0].key,
+            p[0].shard,
+            _join([r.sample for r in p]),
+            None if p[0].images is None else np.concatenate([r.images for r in p]),
+        )
         for p in pieces
-    ]  # fmt: skip
+    ]
 
 
 def read_tracks(
@@ -215,5 +219,8 @@ def sequences_of(set_dirs: Sequence[str | Path]) -> set[str]:
     """The sequence names of every sample of the sets."""
     shards = read_shards(list(set_dirs), "clip")
     total = sum(s.samples for s in shards)
-    return {r.sample.sequence for span in spans(shards, 0, total)
-            for r in read_span(span, "clip", SkipCounter())}  # fmt: skip
+    return {
+        r.sample.sequence
+        for span in spans(shards, 0, total)
+        for r in read_span(span, "clip", SkipCounter())
+    }

@@ -143,8 +143,9 @@ def _read_vibe(files: Iterable[Path], fmt: str, sequences: set[str]) -> dict:
             )
         data = load_joblib(file)
         if not isinstance(data, dict):
-            raise PredictionsError(f"{file}: expected a dict of person ids, got "
-                                   f"{type(data).__name__}")  # fmt: skip
+            raise PredictionsError(
+                f"{file}: expected a dict of person ids, got " f"{type(data).__name__}"
+            )
         for person, res in data.items():
             where = f"{file} [person {person}]"
             if not isinstance(res, dict):
@@ -225,9 +226,12 @@ def score_predictions(
         params = SMPLParams(torch.zeros(len(frames), 3), matrix_to_axis_angle(rot), rot, betas)
         mesh = posed and s.pose is not None
         out = outputs_from_prediction(
-            ClipPrediction(params, {}, frames), body, mesh=mesh, tpose=tpose and mesh,
+            ClipPrediction(params, {}, frames),
+            body,
+            mesh=mesh,
+            tpose=tpose and mesh,
             keypoints=False,
-        )  # fmt: skip
+        )
         truth = truth_of(s, read.key, body, mesh=mesh, tpose=tpose and mesh)
         scores.append(score_track(out, truth, protocol, img_size))
     if missing:

@@ -52,9 +52,17 @@ class TrackTruth:
         return int(self.kp2d.shape[0])
 
     def cpu(self) -> TrackTruth:
-        return TrackTruth(self.key, self.dataset, self.sequence, self.track_id, self.kp2d.cpu(),
-                          *(None if t is None else t.cpu()
-                            for t in (self.joints3d, self.verts, self.verts_tpose)))  # fmt: skip
+        return TrackTruth(
+            self.key,
+            self.dataset,
+            self.sequence,
+            self.track_id,
+            self.kp2d.cpu(),
+            *(
+                None if t is None else t.cpu()
+                for t in (self.joints3d, self.verts, self.verts_tpose)
+            ),
+        )
 
 
 @dataclass
@@ -78,10 +86,12 @@ class TrackOutputs:
     deltas: dict[int, Tensor] = field(default_factory=dict)
 
     def cpu(self) -> TrackOutputs:
-        return TrackOutputs(self.frames, self.joints.cpu(),
-                            *(None if t is None else t.cpu()
-                              for t in (self.kp2d, self.verts, self.verts_tpose)),
-                            {dt: j.cpu() for dt, j in self.deltas.items()})  # fmt: skip
+        return TrackOutputs(
+            self.frames,
+            self.joints.cpu(),
+            *(None if t is None else t.cpu() for t in (self.kp2d, self.verts, self.verts_tpose)),
+            {dt: j.cpu() for dt, j in self.deltas.items()},
+        )
 
 
 def _device(body: BodyModel) -> torch.device:
@@ -118,9 +128,13 @@ def joints_of(body: BodyModel, pose_rotmat: Tensor, betas: Tensor) -> Tensor:
 
 
 def outputs_from_prediction(
-    pred: ClipPrediction, body: BodyModel, *, mesh: bool, tpose: bool = False,
+    pred: ClipPrediction,
+    body: BodyModel,
+    *,
+    mesh: bool,
+    tpose: bool = False,
     keypoints: bool = True,
-) -> TrackOutputs:  # fmt: skip
+) -> TrackOutputs:
     """Joints (and the posed mesh when ``mesh``, the zero-pose one when ``tpose``, projected
     keypoints when ``keypoints``) of a prediction's current frames and of each Δt head."""
     cur = pred.current

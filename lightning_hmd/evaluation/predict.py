@@ -115,8 +115,12 @@ def predict_clip(
     keep = torch.from_numpy(keep).to(phi.device)
     if len(frames) == 0:
         z = {"device": phi.device}
-        empty = SMPLParams(torch.zeros(0, 3, **z), torch.zeros(0, 24, 3, **z),
-                           torch.zeros(0, 24, 3, 3, **z), torch.zeros(0, 10, **z))  # fmt: skip
+        empty = SMPLParams(
+            torch.zeros(0, 3, **z),
+            torch.zeros(0, 24, 3, **z),
+            torch.zeros(0, 24, 3, 3, **z),
+            torch.zeros(0, 10, **z),
+        )
         deltas = {dt: empty for dt in generator.delta_offsets}
         return ClipPrediction(empty, deltas, frames)
     current, deltas = [], {}

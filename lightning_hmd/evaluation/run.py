@@ -134,7 +134,7 @@ def results(
         "units": {
             k: METRIC_DOC.get(k, "mm, the pose predicted at t for t+dt against the GT at " "t+dt")
             for k in names
-        },  # fmt: skip
+        },
         "num_videos": len(summary.videos),
         "num_tracks": summary.tracks,
         "num_frames": summary.frames,
@@ -163,11 +163,19 @@ def write_results(
     tmp = out / "per_sequence.csv.tmp"
     with open(tmp, "w", newline="") as f:
         w = csv.writer(f)
-        w.writerow(["protocol", "dataset", "sequence", "tracks", "frames", "scored_frames",
-                    *names])  # fmt: skip
+        w.writerow(["protocol", "dataset", "sequence", "tracks", "frames", "scored_frames", *names])
         for r in summary.videos:
-            w.writerow([protocol.name, r.dataset, r.sequence, r.tracks, r.frames, r.predicted,
-                        *(f"{r.values[m]:.6f}" for m in names)])  # fmt: skip
+            w.writerow(
+                [
+                    protocol.name,
+                    r.dataset,
+                    r.sequence,
+                    r.tracks,
+                    r.frames,
+                    r.predicted,
+                    *(f"{r.values[m]:.6f}" for m in names),
+                ]
+            )
     tmp.replace(out / "per_sequence.csv")
     return result
 
@@ -187,10 +195,18 @@ def score_model(
     generator.eval()
     blank = padding_feature(generator, protocol, inputs, img_size)
     return [
-        score_item(generator, body, item, protocol, seq_len=seq_len, img_size=img_size,
-                   mode=mode, blank=blank)
+        score_item(
+            generator,
+            body,
+            item,
+            protocol,
+            seq_len=seq_len,
+            img_size=img_size,
+            mode=mode,
+            blank=blank,
+        )
         for item in items
-    ]  # fmt: skip
+    ]
 
 
 def check_sets(set_dirs: Sequence[str | Path]) -> None:
@@ -237,13 +253,23 @@ def evaluate(
     load_weights(module, ckpt)
     rank, world = _rank_world()
     loader = build_track_loader(
-        set_dirs, rank=rank, world_size=world, num_workers=cfg.data.num_workers,
-        inputs=cfg.data.inputs, img_size=cfg.data.img_size,
-    )  # fmt: skip
+        set_dirs,
+        rank=rank,
+        world_size=world,
+        num_workers=cfg.data.num_workers,
+        inputs=cfg.data.inputs,
+        img_size=cfg.data.img_size,
+    )
     scores = score_model(
-        module.generator, module.body, loader, proto, seq_len=cfg.data.seq_len,
-        inputs=cfg.data.inputs, img_size=cfg.data.img_size, mode=mode,
-    )  # fmt: skip
+        module.generator,
+        module.body,
+        loader,
+        proto,
+        seq_len=cfg.data.seq_len,
+        inputs=cfg.data.inputs,
+        img_size=cfg.data.img_size,
+        mode=mode,
+    )
     scores, skipped = gather_scores(scores, loader.collect().counts())
     if not scores:
         raise DataError(

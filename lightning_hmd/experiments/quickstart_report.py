@@ -148,8 +148,9 @@ class Setting:
     timings: dict[str, float]
 
 
-def write_report(out: Path, metrics: dict, protocol: Protocol, setting: Setting,
-                 picture_names: list[str]) -> None:  # fmt: skip
+def write_report(
+    out: Path, metrics: dict, protocol: Protocol, setting: Setting, picture_names: list[str]
+) -> None:
     """``report.md``: the sizes, the results table, the protocol's card, the targets, the
     pictures."""
     results = metrics["runs"]

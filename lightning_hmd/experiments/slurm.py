@@ -138,8 +138,13 @@ def job_queued(job: str | None, env: Mapping[str, str] | None = None) -> bool:
     if not job or not job.replace("_", "").isdigit():
         return False
     try:
-        proc = subprocess.run(["squeue", "-h", "-j", job, "-o", "%T"], capture_output=True,
-                              text=True, check=False, env=env)  # fmt: skip
+        proc = subprocess.run(
+            ["squeue", "-h", "-j", job, "-o", "%T"],
+            capture_output=True,
+            text=True,
+            check=False,
+            env=env,
+        )
     except FileNotFoundError:
         return False
     return proc.returncode == 0 and bool(proc.stdout.strip())

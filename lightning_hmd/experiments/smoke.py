@@ -69,11 +69,19 @@ def run_smoke(cfg: DictConfig, steps: int = 20) -> SmokeResult:
     batch = synthetic_clip_batch(module.body, d.batch_size, d.seq_len, m.feat_dim, poses, gen)
     record = _Record()
     trainer = pl.Trainer(
-        accelerator="cpu", devices=1, max_steps=2 * steps, max_epochs=-1,
-        logger=False, enable_checkpointing=False, enable_progress_bar=False,
-        enable_model_summary=False, num_sanity_val_steps=0, limit_val_batches=0,
-        log_every_n_steps=1, callbacks=[record],
-    )  # fmt: skip
+        accelerator="cpu",
+        devices=1,
+        max_steps=2 * steps,
+        max_epochs=-1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        limit_val_batches=0,
+        log_every_n_steps=1,
+        callbacks=[record],
+    )
     loader = DataLoader([batch] * steps, batch_size=None, collate_fn=_as_is)
     trainer.fit(module, train_dataloaders=loader)
     return record.result

@@ -38,9 +38,16 @@ def export_smpl_npz(pred: TrackPrediction, path: Path, fps: float) -> None:
     t = len(pred.frames)
     betas = pred.current.betas.numpy()
     tmp = path.with_name(path.name + ".partial.npz")
-    np.savez(tmp, poses=pred.current.pose_aa.numpy().reshape(t, 72), betas=betas.mean(0),
-             betas_per_frame=betas, trans=pred.translation, mocap_framerate=np.float64(fps),
-             gender=np.array("neutral"), frames=pred.frames)  # fmt: skip
+    np.savez(
+        tmp,
+        poses=pred.current.pose_aa.numpy().reshape(t, 72),
+        betas=betas.mean(0),
+        betas_per_frame=betas,
+        trans=pred.translation,
+        mocap_framerate=np.float64(fps),
+        gender=np.array("neutral"),
+        frames=pred.frames,
+    )
     tmp.replace(path)
 
 
@@ -93,9 +100,14 @@ def bvh_text(pred: TrackPrediction, rest: np.ndarray, parents: np.ndarray, fps: 
             joint(c, depth + 1)
         if not children[j]:  # an end site one tenth of the bone on, for viewers
             tip = 0.1 * offset if np.linalg.norm(offset) > 0 else np.array([0.0, 0.05, 0.0])
-            lines.extend([f"{pad}  End Site", f"{pad}  {{",
-                          f"{pad}    OFFSET {tip[0]:.6f} {tip[1]:.6f} {tip[2]:.6f}",
-                          f"{pad}  }}"])  # fmt: skip
+            lines.extend(
+                [
+                    f"{pad}  End Site",
+                    f"{pad}  {{",
+                    f"{pad}    OFFSET {tip[0]:.6f} {tip[1]:.6f} {tip[2]:.6f}",
+                    f"{pad}  }}",
+                ]
+            )
         lines.append(f"{pad}}}")
 
     joint(0, 0)

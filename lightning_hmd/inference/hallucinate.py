@@ -73,8 +73,7 @@ def picture(
     predictor: Predictor, image: np.ndarray, crop: CropBox, poses: dict[int, SMPLParams]
 ) -> np.ndarray:
     """(PANEL, PANEL * n, 3) uint8: the bodies in offset order over the person's crop."""
-    background = crop_image(image, CropBox(crop.cx, crop.cy, crop.scale * PANEL / crop.size,
-                                           PANEL))  # fmt: skip
+    background = crop_image(image, CropBox(crop.cx, crop.cy, crop.scale * PANEL / crop.size, PANEL))
     renderer = BodyRenderer(predictor.body.faces.numpy(), PANEL, PANEL_FOCAL)
     panels = []
     try:
@@ -86,8 +85,16 @@ def picture(
             colour = np.array([0.65, 0.74, 0.86]) if dt == 0 else np.array([0.9, 0.65, 0.5])
             panel, _ = renderer.render(verts + t, colour, background.copy())
             label = "now" if dt == 0 else f"{dt:+d} frames"
-            cv2.putText(panel, label, (6, 18), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 1,
-                        cv2.LINE_AA)  # fmt: skip
+            cv2.putText(
+                panel,
+                label,
+                (6, 18),
+                cv2.FONT_HERSHEY_SIMPLEX,
+                0.5,
+                (255, 255, 255),
+                1,
+                cv2.LINE_AA,
+            )
             panels.append(panel)
     finally:
         renderer.close()
@@ -98,10 +105,14 @@ def save_hallucination(poses: dict[int, SMPLParams], path: Path) -> None:
     """``dt<k>/pose_aa`` ... for every offset (``dt+0`` the current frame)."""
     arrays = {}
     for dt, p in poses.items():
-        arrays.update({f"dt{dt:+d}/pose_aa": p.pose_aa[0].numpy(),
-                       f"dt{dt:+d}/pose_rotmat": p.pose_rotmat[0].numpy(),
-                       f"dt{dt:+d}/betas": p.betas[0].numpy(),
-                       f"dt{dt:+d}/cam": p.cam[0].numpy()})  # fmt: skip
+        arrays.update(
+            {
+                f"dt{dt:+d}/pose_aa": p.pose_aa[0].numpy(),
+                f"dt{dt:+d}/pose_rotmat": p.pose_rotmat[0].numpy(),
+                f"dt{dt:+d}/betas": p.betas[0].numpy(),
+                f"dt{dt:+d}/cam": p.cam[0].numpy(),
+            }
+        )
     tmp = path.with_name(path.name + ".partial.npz")
     np.savez(tmp, offsets=np.array(sorted(poses)), **arrays)
     tmp.replace(path)

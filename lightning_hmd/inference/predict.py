@@ -106,8 +106,9 @@ class TrackCrops:
 def model_crop(center: np.ndarray, scale: float, img_size: int) -> CropBox:
     """HMMR's 224 px crop around ``center`` at the 150-px ``scale``, resized to the model's
     input size ``img_size``."""
-    return CropBox(float(center[0]), float(center[1]), float(scale) * img_size / EVAL_CROP_SIZE,
-                   img_size)  # fmt: skip
+    return CropBox(
+        float(center[0]), float(center[1]), float(scale) * img_size / EVAL_CROP_SIZE, img_size
+    )
 
 
 def plan_crops(track: PersonTrack, num_frames: int, img_size: int) -> TrackCrops:
@@ -120,8 +121,9 @@ def plan_crops(track: PersonTrack, num_frames: int, img_size: int) -> TrackCrops
 
 def cut_crops(source: FrameSource, plans: Sequence[TrackCrops], progress: bool = True) -> None:
     """Decode the input once and cut every track's crops from it (in place)."""
-    for f, frame in enumerate(tqdm(source.frames(), total=source.count, unit="frame",
-                                   desc="crops", disable=not progress)):  # fmt: skip
+    for f, frame in enumerate(
+        tqdm(source.frames(), total=source.count, unit="frame", desc="crops", disable=not progress)
+    ):
         for p in plans:
             if p.start <= f < p.stop:
                 p.crops[f - p.start] = crop_image(frame, p.boxes[f - p.start])
@@ -167,8 +169,9 @@ def crop_cam_to_translation(
     cx = np.array([b.cx for b in boxes])
     cy = np.array([b.cy for b in boxes])
     half = s * side / 2.0
-    return np.stack([tx + (cx - principal[0]) / half, ty + (cy - principal[1]) / half,
-                     focal / half], axis=1)  # fmt: skip
+    return np.stack(
+        [tx + (cx - principal[0]) / half, ty + (cy - principal[1]) / half, focal / half], axis=1
+    )
 
 
 @torch.no_grad()
@@ -241,21 +244,29 @@ def predict_tracks(
 
 
 def _arrays(params: SMPLParams, prefix: str = "") -> dict[str, np.ndarray]:
-    return {f"{prefix}pose_rotmat": params.pose_rotmat.numpy(),
-            f"{prefix}pose_aa": params.pose_aa.numpy(), f"{prefix}betas": params.betas.numpy(),
-            f"{prefix}cam": params.cam.numpy()}  # fmt: skip
+    return {
+        f"{prefix}pose_rotmat": params.pose_rotmat.numpy(),
+        f"{prefix}pose_aa": params.pose_aa.numpy(),
+        f"{prefix}betas": params.betas.numpy(),
+        f"{prefix}cam": params.cam.numpy(),
+    }
 
 
 def save_npz(pred: TrackPrediction, path: Path, source: FrameSource) -> None:
     """``predictions.npz`` of one track (keys in the README; Δt predictions as
     ``dt+5/pose_aa`` ...). Written under a temporary name and renamed."""
     arrays = {
-        "frames": pred.frames, "fps": np.float64(source.fps),
-        "image_size": np.array([source.width, source.height]), "focal": np.float64(pred.focal),
-        "box_center": pred.box_center, "box_scale": pred.box_scale,
-        **_arrays(pred.current), "joints3d": pred.joints3d, "keypoints2d": pred.keypoints2d,
+        "frames": pred.frames,
+        "fps": np.float64(source.fps),
+        "image_size": np.array([source.width, source.height]),
+        "focal": np.float64(pred.focal),
+        "box_center": pred.box_center,
+        "box_scale": pred.box_scale,
+        **_arrays(pred.current),
+        "joints3d": pred.joints3d,
+        "keypoints2d": pred.keypoints2d,
         "translation": pred.translation,
-    }  # fmt: skip
+    }
     for dt, params in pred.deltas.items():
         arrays.update(_arrays(params, f"dt{dt:+d}/"))
     if pred.vertices is not None:
@@ -272,9 +283,15 @@ def save_hmmr_pkl(pred: TrackPrediction, path: Path) -> None:
     if pred.vertices is None:
         raise ConfigError("the hmmr-pkl format holds vertices: predict with vertices")
     cur = pred.current
-    data = {"cams": pred.cam, "joints": pred.joints3d, "kps": pred.kps_crop,
-            "poses": cur.pose_rotmat.numpy(), "shapes": cur.betas.numpy(),
-            "verts": pred.vertices, "omegas": cur.to_theta().numpy()}  # fmt: skip
+    data = {
+        "cams": pred.cam,
+        "joints": pred.joints3d,
+        "kps": pred.kps_crop,
+        "poses": cur.pose_rotmat.numpy(),
+        "shapes": cur.betas.numpy(),
+        "verts": pred.vertices,
+        "omegas": cur.to_theta().numpy(),
+    }
     tmp = path.with_name(path.name + ".partial")
     with open(tmp, "wb") as f:
         pickle.dump(data, f, protocol=2)

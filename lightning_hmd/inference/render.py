@@ -20,8 +20,9 @@ from lightning_hmd.data.synth.render import BodyRenderer
 from lightning_hmd.inference.frames import FrameSource
 from lightning_hmd.inference.predict import TrackPrediction
 
-PALETTE = np.array([[0.65, 0.74, 0.86], [0.9, 0.6, 0.5], [0.6, 0.85, 0.6], [0.85, 0.8, 0.5],
-                    [0.75, 0.6, 0.85]])  # fmt: skip
+PALETTE = np.array(
+    [[0.65, 0.74, 0.86], [0.9, 0.6, 0.5], [0.6, 0.85, 0.6], [0.85, 0.8, 0.5], [0.75, 0.6, 0.85]]
+)
 SIDE = Rotation.from_euler("y", 90, degrees=True).as_matrix()
 
 
@@ -48,8 +49,15 @@ def overlay_frames(
     renderer = BodyRenderer(faces, (source.width, source.height), focal)
     index = [{int(f): i for i, f in enumerate(p.frames)} for p in preds]
     try:
-        for f, frame in enumerate(tqdm(source.frames(), total=source.count, unit="frame",
-                                       desc="render", disable=not progress)):  # fmt: skip
+        for f, frame in enumerate(
+            tqdm(
+                source.frames(),
+                total=source.count,
+                unit="frame",
+                desc="render",
+                disable=not progress,
+            )
+        ):
             views = [(frame, False)]
             if side_view:
                 views.append((np.full_like(frame, 200), True))
@@ -57,9 +65,14 @@ def overlay_frames(
             for background, side in views:
                 image = background
                 # far bodies first, so nearer ones cover them
-                here = sorted(((p.translation[idx[f], 2], k) for k, (p, idx) in
-                               enumerate(zip(preds, index, strict=True)) if f in idx),
-                              reverse=True)  # fmt: skip
+                here = sorted(
+                    (
+                        (p.translation[idx[f], 2], k)
+                        for k, (p, idx) in enumerate(zip(preds, index, strict=True))
+                        if f in idx
+                    ),
+                    reverse=True,
+                )
                 for _, k in here:
                     verts = _posed(preds[k], index[k][f], side)
                     image, _ = renderer.render(verts, PALETTE[k % len(PALETTE)], image)

@@ -187,8 +187,9 @@ def _alphapose(items: list, index: _FrameIndex, path: Path) -> list[PersonTrack]
     untracked: dict[int, list[np.ndarray]] = defaultdict(list)
     for n, det in enumerate(items):
         if not isinstance(det, dict) or "keypoints" not in det or "image_id" not in det:
-            raise TracksError(f"{path}: entry {n} is not an AlphaPose detection (image_id, "
-                              "keypoints)")  # fmt: skip
+            raise TracksError(
+                f"{path}: entry {n} is not an AlphaPose detection (image_id, " "keypoints)"
+            )
         f = index(det["image_id"])
         kp = _keypoints(det["keypoints"], f"{path}: entry {n}")
         idx = det.get("idx")
@@ -247,8 +248,9 @@ def _mot(path: Path, index: _FrameIndex) -> list[PersonTrack]:
             frame, tid = int(float(parts[0])), str(int(float(parts[1])))
             x, y, w, h = map(float, parts[2:6])
         except (ValueError, IndexError):
-            raise TracksError(f"{path}: line {n} is not 'frame, id, left, top, width, height'"
-                              ) from None  # fmt: skip
+            raise TracksError(
+                f"{path}: line {n} is not 'frame, id, left, top, width, height'"
+            ) from None
         rows[tid][index(frame - 1 + index.base)] = np.array([x, y, x + w, y + h])
     tracks = []
     for tid, by_frame in rows.items():

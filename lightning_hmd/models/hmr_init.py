@@ -74,8 +74,11 @@ def read_hmr_init(path: str | Path) -> dict[str, torch.Tensor]:
         raise HMRInitError(f"{path}: not a readable HMR init file ({err})") from None
     state = blob.get("state_dict") if isinstance(blob, dict) else None
     if isinstance(blob, dict) and "format" not in blob and isinstance(state, dict):
-        gen = {k[len(GENERATOR_PREFIX) :]: v for k, v in state.items()
-               if k.startswith(GENERATOR_PREFIX)}  # fmt: skip
+        gen = {
+            k[len(GENERATOR_PREFIX) :]: v
+            for k, v in state.items()
+            if k.startswith(GENERATOR_PREFIX)
+        }
         if gen:
             return gen
     if not isinstance(blob, dict) or blob.get("format") != FORMAT:

@@ -205,9 +205,14 @@ def logged_config(config: dict, out: Path, logger: Logger) -> dict:
     flat = dotted_keys(config)
     sweep = read_sweep_record(out)
     if sweep:
-        flat.update({"sweep.name": sweep.get("sweep", ""), "sweep.trial": sweep.get("trial"),
-                     "sweep.seed": sweep.get("seed"),
-                     "sweep.parameters": sorted(sweep.get("params", {}))})  # fmt: skip
+        flat.update(
+            {
+                "sweep.name": sweep.get("sweep", ""),
+                "sweep.trial": sweep.get("trial"),
+                "sweep.seed": sweep.get("seed"),
+                "sweep.parameters": sorted(sweep.get("params", {})),
+            }
+        )
     return flat
 
 
@@ -293,8 +298,10 @@ def _fit(
     if init and ckpt is None:  # a resumed run has its own weights
         keys = load_hmr_init(module.generator, init, cfg.model.init_parts)
         if trainer.is_global_zero:
-            print(f"initialised {len(keys)} tensors ({', '.join(cfg.model.init_parts)}) from "
-                  f"{init}")  # fmt: skip
+            print(
+                f"initialised {len(keys)} tensors ({', '.join(cfg.model.init_parts)}) from "
+                f"{init}"
+            )
     trainer.logger.log_hyperparams(logged_config(config, out, trainer.logger))
     try:
         # weights_only pinned: TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1 would otherwise unpickle
@@ -309,10 +316,15 @@ def _fit(
             )
             if isinstance(trainer.logger, WandbLogger):
                 trainer.logger.experiment.summary.update(
-                    {**summary["metrics"], "batches": batches, "finished": summary["finished"],
-                     "protocol": protocol["name"], "protocol_card": protocol["card"],
-                     "skipped": skipped}
-                )  # fmt: skip
+                    {
+                        **summary["metrics"],
+                        "batches": batches,
+                        "finished": summary["finished"],
+                        "protocol": protocol["name"],
+                        "protocol_card": protocol["card"],
+                        "skipped": skipped,
+                    }
+                )
     finally:
         if isinstance(trainer.logger, WandbLogger) and trainer.is_global_zero:
             trainer.logger.experiment.finish()  # flush this run now, not at interpreter exit

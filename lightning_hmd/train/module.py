@@ -254,9 +254,16 @@ class HMMRModule(pl.LightningModule):
     def validation_step(self, item: TrackItem, batch_idx: int) -> None:
         d = self.cfg.data
         self._val_scores.append(
-            score_item(self.generator, self.body, item, self.protocol, seq_len=d.seq_len,
-                       img_size=d.img_size, blank=self._val_blank)
-        )  # fmt: skip
+            score_item(
+                self.generator,
+                self.body,
+                item,
+                self.protocol,
+                seq_len=d.seq_len,
+                img_size=d.img_size,
+                blank=self._val_blank,
+            )
+        )
 
     def on_validation_epoch_end(self) -> None:
         # Every rank holds every track's score after the gather and logs the same numbers;

@@ -73,26 +73,28 @@ def read_sweep_record(out: Path) -> dict:
 
 # Dotted keys a resumed run may change without --allow-config-change: none of them changes
 # the batches the run trains on or the updates its weights get.
-RESUME_SAFE_KEYS = frozenset({
-    # the budget: resuming with a larger one is how a run is continued
-    "trainer.max_batches",
-    # how often the run writes scalars, checkpoints and keypoint panels
-    "trainer.log_every_batches",
-    "trainer.ckpt_every_batches",
-    "trainer.image_every_batches",
-    # validation only reads the model (eval mode, no gradients; dropout is seeded per batch,
-    # so it draws nothing from the training's randomness)
-    "trainer.val_every_batches",
-    "trainer.val_batches",
-    "trainer.progress_bar",  # the console only
-    # the tolerance for damaged data: raising it lets a run that stopped on it go on
-    "data.max_skip_fraction",
-    # where the run lives and whether to resume: the same directory is the same run (a
-    # derived name hashes the config without run.*, and may be given later as run.name)
-    "run.root",
-    "run.name",
-    "run.resume",
-})  # fmt: skip
+RESUME_SAFE_KEYS = frozenset(
+    {
+        # the budget: resuming with a larger one is how a run is continued
+        "trainer.max_batches",
+        # how often the run writes scalars, checkpoints and keypoint panels
+        "trainer.log_every_batches",
+        "trainer.ckpt_every_batches",
+        "trainer.image_every_batches",
+        # validation only reads the model (eval mode, no gradients; dropout is seeded per batch,
+        # so it draws nothing from the training's randomness)
+        "trainer.val_every_batches",
+        "trainer.val_batches",
+        "trainer.progress_bar",  # the console only
+        # the tolerance for damaged data: raising it lets a run that stopped on it go on
+        "data.max_skip_fraction",
+        # where the run lives and whether to resume: the same directory is the same run (a
+        # derived name hashes the config without run.*, and may be given later as run.name)
+        "run.root",
+        "run.name",
+        "run.resume",
+    }
+)
 # Not in the set: data.num_workers, because every loader worker reads its own slice of the
 # shards with its own random stream, so the number of workers decides which windows make up
 # each batch. W&B online or offline is chosen by the environment (WANDB_MODE, an API key),

@@ -65,8 +65,11 @@ def describe(holder: dict | None) -> str:
     if not holder:
         return "a process that has not written its identity yet"
     job = holder.get("slurm_job")
-    parts = [f"host {holder.get('host', '?')}", f"pid {holder.get('pid', '?')}",
-             f"SLURM job {job}" if job else "no SLURM job"]  # fmt: skip
+    parts = [
+        f"host {holder.get('host', '?')}",
+        f"pid {holder.get('pid', '?')}",
+        f"SLURM job {job}" if job else "no SLURM job",
+    ]
     if holder.get("started"):
         parts.append(f"since {holder['started']}")
     return ", ".join(parts)
@@ -107,9 +110,13 @@ class RunLock:
             if err.errno not in _NO_FLOCK:
                 os.close(fd)
                 raise
-            print(f"warning: cannot lock {self.path} ({err.strerror}): this file system has "
-                  "no flock, so nothing stops a second process from training into "
-                  f"{self.run_dir} at the same time", file=sys.stderr, flush=True)  # fmt: skip
+            print(
+                f"warning: cannot lock {self.path} ({err.strerror}): this file system has "
+                "no flock, so nothing stops a second process from training into "
+                f"{self.run_dir} at the same time",
+                file=sys.stderr,
+                flush=True,
+            )
         self._fd = fd
         self.previous = _read(fd) or None
         data = (json.dumps(identity(self.env)) + "\n").encode()
@@ -157,6 +164,8 @@ def hold_run(run_dir: str | Path, env: Mapping[str, str]) -> Iterator[RunLock | 
         return
     with RunLock(run_dir, env) as lock:
         if lock.previous and lock.locked:
-            print(f"took over {lock.path} from {describe(lock.previous)} (no longer running)",
-                  flush=True)  # fmt: skip
+            print(
+                f"took over {lock.path} from {describe(lock.previous)} (no longer running)",
+                flush=True,
+            )
         yield lock

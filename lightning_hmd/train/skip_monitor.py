@@ -100,8 +100,9 @@ class SkipMonitor(Callback):
         values = {f"train/skipped/{r}": float(c) for r, c in self.train_counts.items()}
         values["train/skipped/total"] = float(sum(self.train_counts.values()))
         module.log_dict(values, batch_size=1)
-        module.log("skipped", values["train/skipped/total"], prog_bar=True, logger=False,
-                   batch_size=1)  # fmt: skip
+        module.log(
+            "skipped", values["train/skipped/total"], prog_bar=True, logger=False, batch_size=1
+        )
 
     def on_validation_epoch_end(self, trainer, module) -> None:  # noqa: ANN001
         loaders = trainer.val_dataloaders
@@ -112,13 +113,16 @@ class SkipMonitor(Callback):
                 log.add(list(loader.collect().events.values()))
         self.val_counts = reduced_counts(trainer, log)
         if self.val_counts:
-            module.log_dict({f"val/skipped/{r}": float(c) for r, c in self.val_counts.items()},
-                            batch_size=1)  # fmt: skip
+            module.log_dict(
+                {f"val/skipped/{r}": float(c) for r, c in self.val_counts.items()}, batch_size=1
+            )
 
     def on_train_end(self, trainer, module) -> None:  # noqa: ANN001
         self.update(trainer, check=False)  # the last counts, for summary.json
 
     def summary(self) -> dict:
         """The counts ``summary.json`` records: by reason, for training and validation."""
-        return {"train": dict(sorted(self.train_counts.items())),
-                "val": dict(sorted(self.val_counts.items()))}  # fmt: skip
+        return {
+            "train": dict(sorted(self.train_counts.items())),
+            "val": dict(sorted(self.val_counts.items())),
+        }

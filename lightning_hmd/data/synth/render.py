@@ -41,8 +41,12 @@ def _one_context_program_cache() -> object:
             geometry_shader: str | None = None,
             defines: dict | None = None,
         ) -> object:
-            key = (vertex_shader, fragment_shader, geometry_shader,
-                   tuple(sorted((defines or {}).items())))  # fmt: skip
+            key = (
+                vertex_shader,
+                fragment_shader,
+                geometry_shader,
+                tuple(sorted((defines or {}).items())),
+            )
             if key not in self._by_source:
                 self._by_source[key] = super().get_program(
                     vertex_shader, fragment_shader, geometry_shader, defines
