@@ -28,13 +28,13 @@ import yaml
 
 from lightning_hmd.errors import MissingPathError
 from lightning_hmd.evaluation.protocols import PROTOCOLS
+from lightning_hmd.experiments.compare_plots import ACCURACY, SMOOTHNESS, write_plots
 from lightning_hmd.experiments.wandb_offline import OFFLINE_GLOB, OfflineRun, offline_runs
 from lightning_hmd.train.run_dir import SUMMARY, read_summary, read_sweep_record
 
 METRICS_CSV = "metrics.csv"
 STEP_KEY = "trainer/global_step"  # what Lightning's WandbLogger logs as the step
 DEFAULT_METRICS = ("val/pa_mpjpe", "val/mpjpe")
-ACCURACY, SMOOTHNESS = "val/pa_mpjpe", "val/accel_error"  # the accuracy-against-smoothness plot
 UNRECORDED = "protocol not recorded"  # runs written before results named their protocol
 
 
@@ -242,9 +242,12 @@ def markdown_table(rows: Sequence[ConfigRow], metrics: Sequence[str]) -> str:
     """The table of configurations: protocol, seeds and mean ± std of each metric, one
     column per metric and protocol; then the card of each protocol in the table."""
     cols = columns(rows, metrics)
-    lines = ["| configuration | protocol | seeds | "
-             + " | ".join(column_name(m, p) for m, p in cols) + " |",
-             "|---|---|---|" + "---|" * len(cols)]  # fmt: skip
+    lines = [
+        "| configuration | protocol | seeds | "
+        + " | ".join(column_name(m, p) for m, p in cols)
+        + " |",
+        "|---|---|---|" + "---|" * len(cols),
+    ]
     for r in rows:
         cells = " | ".join(_fmt(*_cell(r, m, p)) for m, p in cols)
         lines.append(f"| {r.label} | {r.protocol} | {r.runs} | {cells} |")
@@ -268,100 +271,7 @@ def write_tables(rows: Sequence[ConfigRow], metrics: Sequence[str], out: Path) -
         heads = [f"{column_name(m, p)} {s}" for m, p in cols for s in ("mean", "std")]
         w.writerow(["configuration", "protocol", "seeds", *heads])
         for r in rows:
-            w.writerow([r.label, r.protocol, r.runs,
-                        *(v for m, p in cols for v in _cell(r, m, p))])  # fmt: skip
-
-
-def _slug(text: str) -> str:
-    return "".join(c if c.isalnum() else "_" for c in text).strip("_")
-
-
-def _tag(label: str, protocol: str, several: bool) -> str:
-    return f"{label} [{protocol}]" if several else label
-
-
-def write_plots(
-    runs: Sequence[RunRecord], rows: Sequence[ConfigRow], metric: str, out: Path
-) -> list[str]:
-    """Learning curves per configuration, accuracy against smoothness, and ``metric``
-    against each swept parameter; a protocol's numbers never share a line with another's."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    names = []
-    several = len({r.protocol for r in runs}) > 1
-    fig, ax = plt.subplots(figsize=(7, 4))
-    groups: dict[tuple[str, str], list[RunRecord]] = defaultdict(list)
-    for r in runs:
-        groups[(r.config_label, r.protocol)].append(r)
-    for (label, protocol), rs in groups.items():
-        curves = [dict(r.curves.get(metric, [])) for r in rs]
-        steps = sorted(set.intersection(*(set(c) for c in curves))) if curves else []
-        if steps:
-            ax.plot(steps, [np.mean([c[s] for c in curves]) for s in steps], marker="o",
-                    label=_tag(label, protocol, several))  # fmt: skip
-    ax.set(title=f"{metric} (mean over seeds)", xlabel="batch", ylabel=metric)
-    if ax.lines:
-        ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(out / "learning_curves.png", dpi=100)
-    names.append("learning_curves.png")
-
-    names += _accuracy_vs_smoothness(plt, runs, out)
-
-    keys = sorted({k for r in rows for k in r.params})
-    for key in keys:
-        fig, ax = plt.subplots(figsize=(6, 4))
-        for protocol in sorted({r.protocol for r in rows}):
-            pts = [(r.params[key], r.mean[metric], r.std[metric]) for r in rows
-                   if key in r.params and r.protocol == protocol]  # fmt: skip
-            labels = [str(v) for v, _, _ in pts]
-            numeric = all(isinstance(v, int | float) and not isinstance(v, bool) for v, _, _ in pts)
-            x = [v for v, _, _ in pts] if numeric else list(range(len(pts)))
-            order = np.argsort(x)
-            ax.errorbar(np.asarray(x)[order], [pts[i][1] for i in order],
-                        [pts[i][2] for i in order], marker="o", capsize=4,
-                        label=protocol)  # fmt: skip
-            if not numeric:
-                ax.set_xticks(x, labels)
-        ax.set(title=f"{metric} against {key}", xlabel=key, ylabel=metric)
-        if several:
-            ax.legend(fontsize=7)
-        fig.tight_layout()
-        name = f"{_slug(metric)}_vs_{_slug(key)}.png"
-        fig.savefig(out / name, dpi=100)
-        names.append(name)
-    plt.close("all")
-    return names
-
-
-def _accuracy_vs_smoothness(plt, runs: Sequence[RunRecord], out: Path) -> list[str]:  # noqa: ANN001
-    """PA-MPJPE against acceleration error, one point (mean ± std over seeds) per
-    configuration and protocol: the trade-off a temporal model makes (a model can be
-    smooth by being wrong, and accurate by jittering)."""
-    rows = summarise_configs(runs, [SMOOTHNESS, ACCURACY])
-    rows = [r for r in rows if not (math.isnan(r.mean[SMOOTHNESS]) or math.isnan(r.mean[ACCURACY]))]
-    if not rows:
-        return []
-    several = len({r.protocol for r in rows}) > 1
-    fig, ax = plt.subplots(figsize=(7, 5))
-    for protocol in sorted({r.protocol for r in rows}):
-        part = [r for r in rows if r.protocol == protocol]
-        ax.errorbar([r.mean[SMOOTHNESS] for r in part], [r.mean[ACCURACY] for r in part],
-                    xerr=[r.std[SMOOTHNESS] for r in part], yerr=[r.std[ACCURACY] for r in part],
-                    fmt="o", capsize=4, label=f"protocol {protocol}")  # fmt: skip
-        for r in part:
-            ax.annotate(_tag(r.label, protocol, several), (r.mean[SMOOTHNESS], r.mean[ACCURACY]),
-                        fontsize=7, xytext=(4, 4), textcoords="offset points")  # fmt: skip
-    ax.set(title="accuracy against smoothness (mean ± std over seeds)",
-           xlabel=f"{SMOOTHNESS} (mm/frame², lower is smoother)",
-           ylabel=f"{ACCURACY} (mm, lower is more accurate)")  # fmt: skip
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(out / "accuracy_vs_smoothness.png", dpi=100)
-    return ["accuracy_vs_smoothness.png"]
+            w.writerow([r.label, r.protocol, r.runs, *(v for m, p in cols for v in _cell(r, m, p))])
 
 
 def compare(
@@ -374,7 +284,8 @@ def compare(
     runs = find_runs(paths, metrics)
     rows = summarise_configs(runs, metrics)
     write_tables(rows, metrics, out)
-    pictures = write_plots(runs, rows, metrics[0], out)
+    trade_off = summarise_configs(runs, [ACCURACY, SMOOTHNESS])
+    pictures = write_plots(runs, rows, trade_off, metrics[0], out)
     unfinished = [str(r.path) for r in runs if not r.finished]
     return {
         "runs": len(runs),

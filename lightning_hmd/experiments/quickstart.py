@@ -161,11 +161,18 @@ def _train_side_by_side(runs: dict[str, list[str]]) -> dict[str, Path]:
         return {n: Path(job.get()) for n, job in jobs.items()}
 
 
-def _score(preds: list[ClipPrediction], items: list[TrackItem], body: BodyModel,
-           protocol: Protocol, img_size: int) -> Scored:  # fmt: skip
+def _score(
+    preds: list[ClipPrediction],
+    items: list[TrackItem],
+    body: BodyModel,
+    protocol: Protocol,
+    img_size: int,
+) -> Scored:
     """The protocol's scorer over the test tracks, and the first track's joints."""
-    scores = [score_prediction(p, it, body, protocol, img_size)
-              for p, it in zip(preds, items, strict=True)]  # fmt: skip
+    scores = [
+        score_prediction(p, it, body, protocol, img_size)
+        for p, it in zip(preds, items, strict=True)
+    ]
     first = outputs_from_prediction(preds[0], body, mesh=False)
     return Scored(summarise(scores, protocol), first.joints.numpy(), first.kp2d.numpy())
 
@@ -193,9 +200,12 @@ def _mean_pose_predictions(
         frames = np.flatnonzero(frames)
         n = len(frames)
         aa = torch.as_tensor(pose, dtype=torch.float32).view(1, 24, 3).expand(n, 24, 3)
-        params = SMPLParams(torch.tensor([[1.0, 0.0, 0.0]]).expand(n, 3), aa,
-                            axis_angle_to_matrix(aa),
-                            torch.as_tensor(shape, dtype=torch.float32).expand(n, 10))  # fmt: skip
+        params = SMPLParams(
+            torch.tensor([[1.0, 0.0, 0.0]]).expand(n, 3),
+            aa,
+            axis_angle_to_matrix(aa),
+            torch.as_tensor(shape, dtype=torch.float32).expand(n, 10),
+        )
         out.append(ClipPrediction(params, {}, frames))
     return out
 
@@ -208,28 +218,46 @@ def _data(out: Path, plan: Plan, progress: bool) -> tuple[Path, SynthSpec]:
     return out / "data", spec
 
 
-def _features(data: Path, features: Path, cfg: DictConfig, hmr_init: Path, copies: int,
-              progress: bool) -> None:  # fmt: skip
+def _features(
+    data: Path, features: Path, cfg: DictConfig, hmr_init: Path, copies: int, progress: bool
+) -> None:
     """phi of the HMR stage's frozen encoder for every frame (training clips as copies)."""
     encoder, encoder_id = build_feature_encoder(
         cfg.model.encoder, cfg.model.feat_dim, hmr_init, seed=cfg.seed
     )
     extract_features(
-        data, features, encoder, encoder_id, img_size=cfg.data.img_size, augment=cfg.data.augment,
-        copies=copies, seed=cfg.seed, overwrite=True, progress=progress,
-    )  # fmt: skip
+        data,
+        features,
+        encoder,
+        encoder_id,
+        img_size=cfg.data.img_size,
+        augment=cfg.data.augment,
+        copies=copies,
+        seed=cfg.seed,
+        overwrite=True,
+        progress=progress,
+    )
 
 
 def _test_items(cfg: DictConfig, test_set: Path) -> list[TrackItem]:
-    loader = build_track_loader([test_set], rank=0, world_size=1, num_workers=0,
-                                inputs=cfg.data.inputs, img_size=cfg.data.img_size)  # fmt: skip
+    loader = build_track_loader(
+        [test_set],
+        rank=0,
+        world_size=1,
+        num_workers=0,
+        inputs=cfg.data.inputs,
+        img_size=cfg.data.img_size,
+    )
     return list(loader)
 
 
 def _score_runs(
-    run_dirs: dict[str, Path], run_overrides: dict[str, list[str]], items: list[TrackItem],
-    protocol: Protocol, body_dir: Path,
-) -> tuple[dict[str, Scored], int]:  # fmt: skip
+    run_dirs: dict[str, Path],
+    run_overrides: dict[str, list[str]],
+    items: list[TrackItem],
+    protocol: Protocol,
+    body_dir: Path,
+) -> tuple[dict[str, Scored], int]:
     """Each run's last checkpoint and the mean-pose baseline (first) scored on the test
     tracks; and the runs' window length."""
     scored = {}
@@ -241,6 +269,20 @@ def _score_runs(
     means = _mean_pose_predictions(body_dir, items, protocol, cfg.data.seq_len)
     baseline = _score(means, items, body, protocol, cfg.data.img_size)
     return {"mean pose": baseline, **scored}, cfg.data.seq_len
+
+
+def _temporal_overrides(
+    data: Path, out: Path, plan: Plan, hmr_init: Path, overrides: Sequence[str]
+) -> list[str]:
+    """The overrides the temporal and single-frame runs share: the plan's budget, the
+    feature sets, the HMR stage's weights as the starting point, then the user's."""
+    return [
+        *_common(data, out, plan.budget, plan.batch_size),
+        *_sets(out / "features"),
+        f"model.init_checkpoint={hmr_init}",
+        "model.init_parts=[mean,f3d]",
+        *overrides,
+    ]
 
 
 def run_quickstart(
@@ -267,13 +309,7 @@ def run_quickstart(
     hmr_init = _hmr_stage(data, out, plan, hmr_overrides)
     clock.stage("hmr_stage")
     features = out / "features"
-    base = [
-        *_common(data, out, plan.budget, plan.batch_size),
-        *_sets(features),
-        f"model.init_checkpoint={hmr_init}",
-        "model.init_parts=[mean,f3d]",
-        *overrides,
-    ]
+    base = _temporal_overrides(data, out, plan, hmr_init, overrides)
     cfg = load_config(PRESET, overrides=base)
     _features(data, features, cfg, hmr_init, plan.copies, progress)
     clock.stage("features")
@@ -285,18 +321,22 @@ def run_quickstart(
     items = _test_items(cfg, features / "test")
     scored, seq_len = _score_runs(run_dirs, run_overrides, items, protocol, data / "body_model")
     runs = {n: s.summary.metrics for n, s in scored.items() if n != "mean pose"}
-    metrics = {"protocol": protocol.describe(),
-               "baseline_mean_pose": scored["mean pose"].summary.metrics, "runs": runs}  # fmt: skip
-    curves = {"hmr stage": read_curves(out / "runs" / "hmr", CURVES),
-              **{name: read_curves(d, CURVES) for name, d in run_dirs.items()}}  # fmt: skip
+    metrics = {
+        "protocol": protocol.describe(),
+        "baseline_mean_pose": scored["mean pose"].summary.metrics,
+        "runs": runs,
+    }
+    curves = {"hmr stage": read_curves(out / "runs" / "hmr", CURVES)}
+    curves |= {name: read_curves(d, CURVES) for name, d in run_dirs.items()}
     # the features' test set has no frames: the pictures take them from the rendered set
     names = pictures(out, scored, curves, _first_clip(data / "test"))
     metrics["wall_time_s"] = round(clock.elapsed(), 1)
     metrics["stage_time_s"] = {k: round(v, 1) for k, v in clock.stages.items()}
     metrics["plan"] = asdict(plan)
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
-    setting = Setting(plan, spec.frames, spec.image_size, spec.img_size, seq_len,
-                      clock.elapsed(), clock.stages)  # fmt: skip
+    setting = Setting(
+        plan, spec.frames, spec.image_size, spec.img_size, seq_len, clock.elapsed(), clock.stages
+    )
     write_report(out, metrics, protocol, setting, names)
     return metrics
 
