@@ -40,8 +40,10 @@ NCHW RGB in [-1, 1] (HMR's ``(x / 255 - 0.5) * 2``), where TF took NHWC.
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Mapping
 
 import torch
+from numpy.typing import ArrayLike
 from torch import Tensor, nn
 from torch.nn import functional
 
@@ -218,24 +220,45 @@ def _slim_scope(module_name: str) -> str:
     return "/".join([SCOPE, *parts])
 
 
+class MissingSlimVariableError(KeyError):
+    """A TF-slim variable (``tf_name``) that the given variables lack, for state-dict ``key``."""
+
+    def __init__(self, tf_name: str, key: str):
+        super().__init__(f"missing TF variable {tf_name!r} for {key!r}")
+        self.tf_name = tf_name
+        self.key = key
+
+
+def slim_state(model: ResNetV2, variables: Mapping[str, ArrayLike]) -> dict[str, Tensor]:
+    """``model``'s state-dict key -> its TF-slim variable in PyTorch's layout (conv kernels
+    HWIO -> OIHW), in :meth:`ResNetV2.slim_variable_names` order; shapes are not checked.
+
+    Raises:
+        MissingSlimVariableError: naming the first TF variable that ``variables`` lacks.
+    """
+    state = {}
+    for key, tf_name in model.slim_variable_names().items():
+        if tf_name not in variables:
+            raise MissingSlimVariableError(tf_name, key)
+        value = torch.as_tensor(variables[tf_name])
+        state[key] = value.permute(3, 2, 0, 1) if value.ndim == 4 else value  # HWIO -> OIHW
+    return state
+
+
 @torch.no_grad()
-def load_slim_weights(model: ResNetV2, variables: dict[str, Tensor]) -> None:
+def load_slim_weights(model: ResNetV2, variables: Mapping[str, ArrayLike]) -> None:
     """Copy TF-slim variables (name -> tensor, conv kernels HWIO) into ``model`` in place.
 
     Raises:
-        KeyError: naming the first TF variable that ``variables`` lacks.
+        KeyError: naming the first TF variable that ``variables`` lacks (nothing is copied).
         ValueError: naming a variable whose shape does not fit.
     """
+    names = model.slim_variable_names()
     state = model.state_dict()
-    for key, tf_name in model.slim_variable_names().items():
-        if tf_name not in variables:
-            raise KeyError(f"missing TF variable {tf_name!r} for {key!r}")
-        value = torch.as_tensor(variables[tf_name])
-        if value.ndim == 4:
-            value = value.permute(3, 2, 0, 1)  # HWIO -> OIHW
+    for key, value in slim_state(model, variables).items():
         if value.shape != state[key].shape:
             raise ValueError(
-                f"{tf_name}: shape {tuple(value.shape)} does not match {key} "
+                f"{names[key]}: shape {tuple(value.shape)} does not match {key} "
                 f"{tuple(state[key].shape)} (after HWIO -> OIHW)"
             )
         state[key].copy_(value)

@@ -43,6 +43,7 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -50,6 +51,7 @@ import torch
 
 from lightning_hmd.errors import CheckpointError
 from lightning_hmd.models.generator import delta_key
+from lightning_hmd.models.resnet_v2 import MissingSlimVariableError, ResNetV2, slim_state
 
 TRAINING_ONLY = re.compile(
     r"(/Adam(_\d+)?$|^beta[12]_power|^global_step$|/ExponentialMovingAverage)"
@@ -74,8 +76,10 @@ def read_checkpoint(prefix: str | Path) -> dict[str, np.ndarray]:
         out = Path(tmp) / "variables.npz"
         done = subprocess.run(
             [sys.executable, "-m", "lightning_hmd.models.tf_reader", str(prefix), str(out)],
-            capture_output=True, text=True, check=False,
-        )  # fmt: skip
+            capture_output=True,
+            text=True,
+            check=False,
+        )
         if done.returncode == 3:
             raise TFImportError(
                 "reading TensorFlow checkpoints needs tensorflow: pip install 'lightning-hmd[tf]'"
@@ -133,9 +137,104 @@ def model_overrides(hmr: Mapping[str, np.ndarray], hmmr: Mapping[str, np.ndarray
     return over
 
 
-def _dense(tf_vars: Mapping[str, np.ndarray], scope: str, prefix: str) -> dict[str, np.ndarray]:
-    return {f"{prefix}.weight": tf_vars[f"{scope}/weights"].T,
-            f"{prefix}.bias": tf_vars[f"{scope}/biases"]}  # fmt: skip
+@dataclass
+class _Conversion:
+    """TF variables on their way to a state dict: ``out`` (state-dict key -> array in our
+    layout) and ``used`` (the TF variables taken so far)."""
+
+    src: Mapping[str, np.ndarray]
+    out: dict[str, np.ndarray] = field(default_factory=dict)
+    used: set[str] = field(default_factory=set)
+
+    def take(self, name: str) -> np.ndarray:
+        self.used.add(name)
+        return self.src[name]
+
+    def dense(self, scope: str, prefix: str) -> None:
+        """A TF dense layer ``scope/{weights,biases}`` (kernel ``(in, out)``) as ``prefix``'s
+        ``nn.Linear`` weight ``(out, in)`` and bias."""
+        self.out[f"{prefix}.weight"] = self.take(f"{scope}/weights").T
+        self.out[f"{prefix}.bias"] = self.take(f"{scope}/biases")
+
+
+def _image_encoder(cv: _Conversion, backbone: ResNetV2) -> None:
+    """The ResNet-50 v2 backbone from its TF-slim variables (:func:`slim_state`)."""
+    try:
+        weights = slim_state(backbone, cv.src)
+    except MissingSlimVariableError as err:
+        raise TFImportError(f"{err.tf_name} not in the checkpoints (the image encoder)") from None
+    cv.used.update(backbone.slim_variable_names().values())
+    for key, value in weights.items():
+        cv.out[f"generator.image_encoder.backbone.{key}"] = value.numpy()
+
+
+def _f3d_heads(cv: _Conversion, scope: str, offsets: Sequence[int]) -> None:
+    """f_3D (``scope``: HMMR's ``single_view_ief/3D_module`` or HMR's ``3D_module``) and the
+    Δt heads (``single_view_ief_{future,past}{|Δt|}/3D_module``), three dense layers each."""
+    for k in (1, 2, 3):
+        cv.dense(f"{scope}/fc{k}", f"generator.smpl_head.ief.fc{k}")
+    for dt in offsets:
+        head = f"single_view_ief_{'future' if dt > 0 else 'past'}{abs(dt)}/3D_module"
+        for k in (1, 2, 3):
+            cv.dense(f"{head}/fc{k}", f"generator.delta_heads.{delta_key(dt)}.ief.fc{k}")
+
+
+def _temporal_blocks(cv: _Conversion, num_blocks: int) -> None:
+    """The temporal encoder's residual blocks: group norm gamma/beta and the ``[k, 1, C_in,
+    C_out]`` conv kernels as Conv1d ``(C_out, C_in, k)``."""
+    for i in range(num_blocks):
+        p = f"generator.temporal.blocks.{i}"
+        for n in (1, 2):
+            gn, conv = f"AZ_FC_block_preact_gn{n}block_{i}", f"AZ_FC_block2_conv{n}block_{i}"
+            cv.out[f"{p}.norm{n}.weight"] = cv.take(f"{gn}/gamma")
+            cv.out[f"{p}.norm{n}.bias"] = cv.take(f"{gn}/beta")
+            kernel = cv.take(f"{conv}/weights")  # [k, 1, C_in, C_out]
+            cv.out[f"{p}.conv{n}.weight"] = kernel[:, 0].transpose(2, 1, 0)
+            cv.out[f"{p}.conv{n}.bias"] = cv.take(f"{conv}/biases")
+
+
+def _pose_discriminator(cv: _Conversion, num_joints: int) -> None:
+    """``D_pose``: its 1x1 convs as dense layers on the 9 rotation entries, the per-joint
+    outputs stacked into one ``joint_heads`` layer, then the all-joints MLP."""
+    d = "discriminator.pose"
+    for n in (1, 2):
+        cv.out[f"{d}.conv{n}.weight"] = cv.take(f"D_pose/D_conv{n}/weights")[0, 0].T
+        cv.out[f"{d}.conv{n}.bias"] = cv.take(f"D_pose/D_conv{n}/biases")
+    joints = range(num_joints)
+    cv.out[f"{d}.joint_heads.weight"] = np.stack(
+        [cv.take(f"D_pose/pose_out_j{j}/weights")[:, 0] for j in joints]
+    )
+    cv.out[f"{d}.joint_heads.bias"] = np.concatenate(
+        [cv.take(f"D_pose/pose_out_j{j}/biases") for j in joints]
+    )
+    for ours, theirs in (
+        ("fc1", "D_alljoints_fc1"),
+        ("fc2", "D_alljoints_fc2"),
+        ("fc_out", "D_alljoints_out"),
+    ):
+        cv.dense(f"D_pose/{theirs}", f"{d}.{ours}")
+
+
+def _as_tensors(
+    arrays: Mapping[str, np.ndarray], state: Mapping[str, torch.Tensor]
+) -> dict[str, torch.Tensor]:
+    """The converted arrays as tensors of ``state``'s dtypes, each checked against the
+    parameter of the same name.
+
+    Raises:
+        TFImportError: a key ``state`` lacks, or a shape that does not fit (names both sides).
+    """
+    tensors = {}
+    for key, value in arrays.items():
+        if key not in state:
+            raise TFImportError(f"{key}: no such parameter in the configured model")
+        if tuple(state[key].shape) != value.shape:
+            raise TFImportError(
+                f"{key}: TF gives shape {value.shape}, the configured model has "
+                f"{tuple(state[key].shape)} (give the matching config overrides)"
+            )
+        tensors[key] = torch.from_numpy(np.ascontiguousarray(value)).to(state[key].dtype)
+    return tensors
 
 
 def convert(
@@ -148,76 +247,19 @@ def convert(
         TFImportError: a variable whose shape does not fit (names both sides).
     """
     g = module.generator
-    src = {**hmr, **hmmr}  # HMMR's mean_param wins: its f_3D iterates from it
-    out: dict[str, np.ndarray] = {}
-    used: set[str] = set()
-
-    def take(name: str) -> np.ndarray:
-        used.add(name)
-        return src[name]
-
+    cv = _Conversion({**hmr, **hmmr})  # HMMR's mean_param wins: its f_3D iterates from it
     if g.image_encoder is not None:
-        for key, name in g.image_encoder.backbone.slim_variable_names().items():
-            if name not in src:
-                raise TFImportError(f"{name} not in the checkpoints (the image encoder)")
-            value = take(name)
-            out[f"generator.image_encoder.backbone.{key}"] = (
-                value.transpose(3, 2, 0, 1) if value.ndim == 4 else value
-            )
-    out["generator.smpl_head.theta_mean"] = take("mean_param").reshape(-1)
-    scope = "single_view_ief/3D_module" if hmmr else "3D_module"
-    for k in (1, 2, 3):
-        out.update(_dense(src, f"{scope}/fc{k}", f"generator.smpl_head.ief.fc{k}"))
-        used.update({f"{scope}/fc{k}/weights", f"{scope}/fc{k}/biases"})
-    for dt in g.delta_offsets:
-        head = f"single_view_ief_{'future' if dt > 0 else 'past'}{abs(dt)}/3D_module"
-        for k in (1, 2, 3):
-            out.update(
-                _dense(src, f"{head}/fc{k}", f"generator.delta_heads.{delta_key(dt)}.ief.fc{k}")
-            )
-            used.update({f"{head}/fc{k}/weights", f"{head}/fc{k}/biases"})
-    for i, _ in enumerate(g.temporal.blocks):
-        p = f"generator.temporal.blocks.{i}"
-        for n in (1, 2):
-            gn, conv = f"AZ_FC_block_preact_gn{n}block_{i}", f"AZ_FC_block2_conv{n}block_{i}"
-            out[f"{p}.norm{n}.weight"], out[f"{p}.norm{n}.bias"] = (
-                take(f"{gn}/gamma"),
-                take(f"{gn}/beta"),
-            )
-            out[f"{p}.conv{n}.weight"] = take(f"{conv}/weights")[:, 0].transpose(2, 1, 0)
-            out[f"{p}.conv{n}.bias"] = take(f"{conv}/biases")
+        _image_encoder(cv, g.image_encoder.backbone)
+    cv.out["generator.smpl_head.theta_mean"] = cv.take("mean_param").reshape(-1)
+    _f3d_heads(cv, "single_view_ief/3D_module" if hmmr else "3D_module", g.delta_offsets)
+    _temporal_blocks(cv, len(g.temporal.blocks))
     if g.hallucinator is not None:
         for k in (1, 2, 3):
-            out.update(_dense(src, f"fc2_res/fc{k}", f"generator.hallucinator.fc{k}"))
-            used.update({f"fc2_res/fc{k}/weights", f"fc2_res/fc{k}/biases"})
-    if "D_pose/D_conv1/weights" in src:
-        d = "discriminator.pose"
-        for n in (1, 2):
-            out[f"{d}.conv{n}.weight"] = take(f"D_pose/D_conv{n}/weights")[0, 0].T
-            out[f"{d}.conv{n}.bias"] = take(f"D_pose/D_conv{n}/biases")
-        joints = module.discriminator.pose.num_joints
-        out[f"{d}.joint_heads.weight"] = np.stack(
-            [take(f"D_pose/pose_out_j{j}/weights")[:, 0] for j in range(joints)]
-        )
-        out[f"{d}.joint_heads.bias"] = np.concatenate(
-            [take(f"D_pose/pose_out_j{j}/biases") for j in range(joints)]
-        )
-        for ours, theirs in (("fc1", "D_alljoints_fc1"), ("fc2", "D_alljoints_fc2"),
-                             ("fc_out", "D_alljoints_out")):  # fmt: skip
-            out.update(_dense(src, f"D_pose/{theirs}", f"{d}.{ours}"))
-            used.update({f"D_pose/{theirs}/weights", f"D_pose/{theirs}/biases"})
-    state = module.state_dict()
-    tensors = {}
-    for key, value in out.items():
-        if key not in state:
-            raise TFImportError(f"{key}: no such parameter in the configured model")
-        if tuple(state[key].shape) != value.shape:
-            raise TFImportError(
-                f"{key}: TF gives shape {value.shape}, the configured model has "
-                f"{tuple(state[key].shape)} (give the matching config overrides)"
-            )
-        tensors[key] = torch.from_numpy(np.ascontiguousarray(value)).to(state[key].dtype)
-    unused = sorted(set(src) - used - {"mean_param"})
+            cv.dense(f"fc2_res/fc{k}", f"generator.hallucinator.fc{k}")
+    if "D_pose/D_conv1/weights" in cv.src:
+        _pose_discriminator(cv, module.discriminator.pose.num_joints)
+    tensors = _as_tensors(cv.out, module.state_dict())
+    unused = sorted(set(cv.src) - cv.used - {"mean_param"})
     return tensors, unused
 
 
@@ -228,8 +270,12 @@ def bare_module(cfg) -> torch.nn.Module:  # noqa: ANN001 - a DictConfig
     from lightning_hmd.models.build import build_discriminator, build_generator
 
     module = torch.nn.Module()
-    module.generator = build_generator(cfg.model, torch.zeros(24, 3), torch.zeros(10),
-                                       with_image_encoder=cfg.data.inputs == "images")  # fmt: skip
+    module.generator = build_generator(
+        cfg.model,
+        torch.zeros(24, 3),
+        torch.zeros(10),
+        with_image_encoder=cfg.data.inputs == "images",
+    )
     module.discriminator = build_discriminator(cfg.model)
     module.register_buffer("batches_done", torch.zeros((), dtype=torch.long))
     module.register_buffer("nonfinite_total", torch.zeros((), dtype=torch.long))
