@@ -35,6 +35,16 @@ KEYPOINT_NAMES: tuple[str, ...] = (
 )
 NUM_KEYPOINTS = len(KEYPOINT_NAMES)  # 25
 NUM_LSP_JOINTS = 14
+# The 14 LSP joints by name (the first 14 keypoints, whose heel slots hold the ankles).
+LSP14_NAMES: tuple[str, ...] = (
+    "r_ankle", "r_knee", "r_hip", "l_hip", "l_knee", "l_ankle", "r_wrist", "r_elbow",
+    "r_shoulder", "l_shoulder", "l_elbow", "l_wrist", "neck", "head_top",
+)  # fmt: skip
+# The limbs of the LSP-14 skeleton, as pairs of joint indices (legs, arms, torso, head).
+LSP14_LIMBS: tuple[tuple[int, int], ...] = (
+    (0, 1), (1, 2), (3, 4), (4, 5), (6, 7), (7, 8), (9, 10), (10, 11), (2, 3),
+    (8, 12), (9, 12), (12, 13), (2, 8), (3, 9),
+)  # fmt: skip
 R_HIP, L_HIP = 2, 3  # pelvis = midpoint of these two (HMMR's align_by_pelvis)
 
 SMPL_JOINT_NAMES: tuple[str, ...] = (

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
+from lightning_hmd.body.joints import LSP14_LIMBS, LSP14_NAMES
 from lightning_hmd.data.schema import ClipSample
 from lightning_hmd.evaluation.protocols import Protocol
 from lightning_hmd.evaluation.scorer import Summary
@@ -19,11 +20,6 @@ from lightning_hmd.metrics import acceleration
 
 if TYPE_CHECKING:
     from lightning_hmd.experiments.quickstart import Plan
-
-LSP_NAMES = ("r_ankle", "r_knee", "r_hip", "l_hip", "l_knee", "l_ankle", "r_wrist", "r_elbow",
-             "r_shoulder", "l_shoulder", "l_elbow", "l_wrist", "neck", "head_top")  # fmt: skip
-LSP_EDGES = ((0, 1), (1, 2), (3, 4), (4, 5), (6, 7), (7, 8), (9, 10), (10, 11), (2, 3),
-             (8, 12), (9, 12), (12, 13), (2, 8), (3, 9))  # fmt: skip
 
 
 @dataclass
@@ -76,7 +72,7 @@ def _per_joint_error(plt, scored: dict[str, Scored]):  # noqa: ANN001, ANN202
     width = 0.8 / len(scored)
     for i, (name, s) in enumerate(scored.items()):
         ax.bar(np.arange(14) + i * width, s.summary.per_joint_pa, width, label=name)
-    ax.set_xticks(np.arange(14) + 0.4 - width / 2, LSP_NAMES, rotation=45)
+    ax.set_xticks(np.arange(14) + 0.4 - width / 2, LSP14_NAMES, rotation=45)
     ax.set(title="PA-MPJPE per joint on the test split (mm)")
     ax.legend()
     return fig
@@ -105,7 +101,7 @@ def _skeletons(plt, scored: dict[str, Scored], sample: ClipSample):  # noqa: ANN
         pred = scored["temporal"].example_kp2d[t, :14]
         for kp, colour in ((sample.kp2d[t, :14, :2], "lime"), (pred, "red")):
             px = (np.asarray(kp) + 1) * size / 2
-            for a, b in LSP_EDGES:
+            for a, b in LSP14_LIMBS:
                 ax.plot(px[[a, b], 0], px[[a, b], 1], color=colour, lw=1.2)
         ax.set_title(f"frame {t}", fontsize=8)
         ax.axis("off")

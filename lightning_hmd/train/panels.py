@@ -13,13 +13,11 @@ import torch
 from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.loggers import TensorBoardLogger, WandbLogger
 
+from lightning_hmd.body.joints import LSP14_LIMBS
 from lightning_hmd.geometry.camera import project_weak_perspective
 
 PANEL_FRAMES = 4
 PANEL_SIZE = 160  # pixels per frame in the panel
-# LSP-14 limbs (indices into the first 14 keypoints).
-LIMBS = ((0, 1), (1, 2), (3, 4), (4, 5), (6, 7), (7, 8), (9, 10), (10, 11), (2, 3),
-         (8, 12), (9, 12), (12, 13), (2, 8), (3, 9))  # fmt: skip
 
 
 def draw_skeleton(image: np.ndarray, kp: np.ndarray, colour: tuple[int, int, int]) -> None:
@@ -31,7 +29,7 @@ def draw_skeleton(image: np.ndarray, kp: np.ndarray, colour: tuple[int, int, int
     vis = np.ones(len(kp), bool) if kp.shape[1] < 3 else kp[:, 2] > 0
     vis &= np.isfinite(kp[:, :2]).all(axis=1)
     px = np.where(vis[:, None], px, 0)
-    for a, b in LIMBS:
+    for a, b in LSP14_LIMBS:
         if vis[a] and vis[b]:
             cv2.line(image, tuple(px[a]), tuple(px[b]), colour, 2, cv2.LINE_AA)
 

@@ -7,8 +7,11 @@ import torch
 
 from lightning_hmd.body.joints import (
     KEYPOINT_FLIP_PERM,
+    KEYPOINT_NAMES,
     L_HIP,
     LSP14_FLIP_PERM,
+    LSP14_LIMBS,
+    LSP14_NAMES,
     NUM_KEYPOINTS,
     R_HIP,
     SMPL_FLIP_PERM,
@@ -90,3 +93,16 @@ def test_wrong_permutation_length_raises():
         flip_keypoints_2d(torch.zeros(NUM_KEYPOINTS, 1))
     with pytest.raises(ValueError, match=r"pose_aa must have shape \(\.\.\., 24, 3\)"):
         flip_smpl_pose(torch.zeros(23, 3))
+
+
+def test_lsp14_names_and_limbs_are_the_keypoints_skeleton():
+    # the LSP names are the first 14 keypoints', the heel slots naming the ankles they hold
+    assert [n.replace("heel", "ankle") for n in KEYPOINT_NAMES[:14]] == list(LSP14_NAMES)
+    # 14 distinct limbs over all 14 joints: legs, arms and head hang off a torso loop
+    # (hip, hip, side, shoulder, neck, shoulder, side)
+    assert len(set(LSP14_LIMBS)) == 14
+    assert {j for limb in LSP14_LIMBS for j in limb} == set(range(14))
+    # a left/right flip maps the skeleton onto itself
+    perm = list(LSP14_FLIP_PERM)
+    flipped = {frozenset((int(perm[a]), int(perm[b]))) for a, b in LSP14_LIMBS}
+    assert flipped == {frozenset(limb) for limb in LSP14_LIMBS}
