@@ -12,9 +12,10 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
+from lightning_hmd.data.manifest import MANIFEST_NAME, Manifest, read_manifest
 from lightning_hmd.data.safe_pickle import load_pickle
 from lightning_hmd.data.schema import MocapSample, make_mocap_key
-from lightning_hmd.data.shards import MANIFEST_NAME, Manifest, ShardSetWriter, read_manifest
+from lightning_hmd.data.shards import ShardSetWriter
 from lightning_hmd.data.tracks import (
     DEFAULT_CHUNK_LEN,
     JPEG_QUALITY,

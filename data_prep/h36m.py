@@ -33,7 +33,7 @@ from data_prep.common import (
 )
 from data_prep.video import VideoFrames
 from lightning_hmd.body.joints import H36M_TO_LSP14, NUM_KEYPOINTS, NUM_LSP_JOINTS
-from lightning_hmd.data.shards import Manifest
+from lightning_hmd.data.manifest import Manifest
 from lightning_hmd.errors import DataError, MissingPathError
 
 NAME = "h36m"

@@ -37,8 +37,9 @@ from tqdm import tqdm
 
 from data_prep.common import LayoutError, write_mocap
 from lightning_hmd.body.joints import NUM_BETAS, NUM_KEYPOINTS, NUM_LSP_JOINTS, POSE_DIM
+from lightning_hmd.data.manifest import MANIFEST_NAME, Manifest, read_manifest
 from lightning_hmd.data.schema import ClipSample, MocapSample, make_key
-from lightning_hmd.data.shards import MANIFEST_NAME, Manifest, ShardSetWriter, read_manifest
+from lightning_hmd.data.shards import ShardSetWriter
 from lightning_hmd.errors import DataError
 
 NAME = "hmmr-tfrecord"

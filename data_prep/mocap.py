@@ -24,8 +24,8 @@ import numpy as np
 
 from data_prep.common import LayoutError, load_pickle, require_keys, write_mocap
 from lightning_hmd.body.joints import NUM_BETAS, POSE_DIM
+from lightning_hmd.data.manifest import Manifest
 from lightning_hmd.data.schema import MocapSample
-from lightning_hmd.data.shards import Manifest
 from lightning_hmd.errors import ConfigError, DataError
 
 NAME = "mocap"

@@ -35,7 +35,7 @@ from data_prep.common import (
 )
 from lightning_hmd.body.joints import KEYPOINT_NAMES, NUM_KEYPOINTS
 from lightning_hmd.data.cropping import visible_runs
-from lightning_hmd.data.shards import Manifest
+from lightning_hmd.data.manifest import Manifest
 from lightning_hmd.errors import DataError
 
 NAME = "penn-action"

@@ -46,7 +46,7 @@ from lightning_hmd.body.joints import KEYPOINT_NAMES, NUM_BETAS, NUM_KEYPOINTS, 
 from lightning_hmd.body.model_files import load_smpl_arrays, smpl_filename
 from lightning_hmd.body.smpl import BodyModel
 from lightning_hmd.data.cropping import visible_runs
-from lightning_hmd.data.shards import Manifest
+from lightning_hmd.data.manifest import Manifest
 from lightning_hmd.errors import DataError
 from lightning_hmd.geometry.rotations import axis_angle_to_matrix, matrix_to_axis_angle
 

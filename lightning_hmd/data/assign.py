@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from lightning_hmd.data.shards import Manifest, SampleEntry, read_manifest
+from lightning_hmd.data.manifest import Manifest, SampleEntry, read_manifest
 from lightning_hmd.errors import DataError
 
 

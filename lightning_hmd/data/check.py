@@ -21,15 +21,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from lightning_hmd.data.assign import ShardRef, ShardSpan
-from lightning_hmd.data.schema import SCHEMA_VERSION, num_frames_of
-from lightning_hmd.data.shards import (
+from lightning_hmd.data.manifest import (
     MANIFEST_NAME,
-    TMP_SUFFIX,
     Manifest,
     ManifestError,
     read_manifest,
     sha256_file,
 )
+from lightning_hmd.data.schema import SCHEMA_VERSION, num_frames_of
+from lightning_hmd.data.shards import TMP_SUFFIX
 from lightning_hmd.data.skips import SkipCounter
 from lightning_hmd.data.stream import read_span
 from lightning_hmd.data.tario import Problem

@@ -38,13 +38,9 @@ from tqdm import tqdm
 from lightning_hmd.config import AugmentConfig
 from lightning_hmd.data.augment import apply_jitter, frame_affines, sample_jitter
 from lightning_hmd.data.cropping import CropBox, crop_image, to_crop_normalised
+from lightning_hmd.data.manifest import MANIFEST_NAME, Manifest, read_manifest
 from lightning_hmd.data.schema import ClipSample, decode_clip, decode_mocap
-from lightning_hmd.data.shards import (
-    MANIFEST_NAME,
-    Manifest,
-    ShardSetWriter,
-    read_manifest,
-)
+from lightning_hmd.data.shards import ShardSetWriter
 from lightning_hmd.data.tario import TarReadError, iter_shard_members
 from lightning_hmd.errors import DataError
 

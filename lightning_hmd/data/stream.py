@@ -32,6 +32,7 @@ import cv2
 import numpy as np
 
 from lightning_hmd.data.assign import ShardSpan
+from lightning_hmd.data.manifest import sample_sha256
 from lightning_hmd.data.schema import (
     ClipSample,
     MocapSample,
@@ -39,7 +40,6 @@ from lightning_hmd.data.schema import (
     decode_clip,
     decode_mocap,
 )
-from lightning_hmd.data.shards import sample_sha256
 from lightning_hmd.data.skips import (
     CHECKSUM,
     DUPLICATE_SAMPLE,

@@ -21,7 +21,7 @@ from lightning_hmd.data.loader import (
     first_samples,
     num_fake_poses,
 )
-from lightning_hmd.data.shards import MANIFEST_NAME
+from lightning_hmd.data.manifest import MANIFEST_NAME
 from lightning_hmd.data.whole_tracks import build_track_loader
 from lightning_hmd.errors import MissingPathError
 

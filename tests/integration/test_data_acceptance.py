@@ -16,8 +16,9 @@ from lightning_hmd.commands import main
 from lightning_hmd.data.assign import read_shards
 from lightning_hmd.data.augment import AugmentConfig
 from lightning_hmd.data.loader import build_train_loader
+from lightning_hmd.data.manifest import read_manifest
 from lightning_hmd.data.schema import make_key
-from lightning_hmd.data.shards import ShardSetWriter, read_manifest
+from lightning_hmd.data.shards import ShardSetWriter
 from lightning_hmd.data.skips import SkipCounter
 from lightning_hmd.data.whole_tracks import build_track_loader, read_tracks
 from lightning_hmd.data.windows import cut_window

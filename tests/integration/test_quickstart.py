@@ -7,7 +7,7 @@ import json
 import pytest
 
 from lightning_hmd.commands import main
-from lightning_hmd.data.shards import read_manifest
+from lightning_hmd.data.manifest import read_manifest
 
 
 @pytest.mark.slow

@@ -16,7 +16,7 @@ from fixtures.faults import FAULTS, MARKER, Fault, Member, inject
 from test_train import overrides
 
 from lightning_hmd.commands import main
-from lightning_hmd.data.shards import read_manifest
+from lightning_hmd.data.manifest import read_manifest
 
 
 def _every_frame_corrupt(members: list[Member], key: str) -> list[Member]:

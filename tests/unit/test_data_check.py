@@ -15,8 +15,9 @@ from test_data_schema import make_clip
 
 from lightning_hmd.commands import main
 from lightning_hmd.data.check import check_shards, format_report
+from lightning_hmd.data.manifest import sample_sha256
 from lightning_hmd.data.schema import make_key
-from lightning_hmd.data.shards import ShardSetWriter, sample_sha256
+from lightning_hmd.data.shards import ShardSetWriter
 from lightning_hmd.data.tario import iter_shard_members
 
 

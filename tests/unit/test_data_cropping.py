@@ -23,8 +23,9 @@ from lightning_hmd.data.cropping import (
     to_crop_pixels,
     visible_runs,
 )
+from lightning_hmd.data.manifest import read_manifest
 from lightning_hmd.data.schema import decode_clip
-from lightning_hmd.data.shards import ShardSetWriter, read_manifest
+from lightning_hmd.data.shards import ShardSetWriter
 
 
 def test_box_from_keypoints_by_hand() -> None:

@@ -23,8 +23,9 @@ from lightning_hmd.data.features import (
     extract_features,
     to_tensor,
 )
+from lightning_hmd.data.manifest import read_manifest
 from lightning_hmd.data.schema import decode_clip, make_key
-from lightning_hmd.data.shards import ShardSetWriter, read_manifest
+from lightning_hmd.data.shards import ShardSetWriter
 
 SIZE = 64
 

@@ -11,8 +11,9 @@ import numpy as np
 import pytest
 from test_data_schema import assert_clips_equal, make_clip
 
+from lightning_hmd.data.manifest import ManifestError, read_manifest
 from lightning_hmd.data.schema import MocapSample, SchemaError, decode_clip, make_key
-from lightning_hmd.data.shards import ManifestError, ShardSetWriter, read_manifest
+from lightning_hmd.data.shards import ShardSetWriter
 
 
 def write_set(out: Path, n: int = 5, per_shard: int = 2, **kw) -> list:

@@ -14,7 +14,7 @@ from lightning_hmd.body.joints import SMPL_JOINT_NAMES
 from lightning_hmd.body.smpl import BodyModel
 from lightning_hmd.commands import main
 from lightning_hmd.data.check import check_shards
-from lightning_hmd.data.shards import read_manifest
+from lightning_hmd.data.manifest import read_manifest
 from lightning_hmd.data.synth import make as make_mod
 from lightning_hmd.data.synth.make import make_synthetic_dataset, pose_motion, project
 from lightning_hmd.data.synth.motion import make_motion

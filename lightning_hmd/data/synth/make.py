@@ -28,8 +28,9 @@ from tqdm.auto import tqdm
 from lightning_hmd.body.joints import NUM_LSP_JOINTS
 from lightning_hmd.body.smpl import BodyModel
 from lightning_hmd.body.synth import write_synthetic_model
+from lightning_hmd.data.manifest import MANIFEST_NAME, Manifest, read_manifest
 from lightning_hmd.data.schema import MocapSample
-from lightning_hmd.data.shards import MANIFEST_NAME, Manifest, ShardSetWriter, read_manifest
+from lightning_hmd.data.shards import ShardSetWriter
 from lightning_hmd.data.synth.appearance import part_colours
 from lightning_hmd.data.synth.motion import Motion, make_motion
 from lightning_hmd.data.synth.spec import SPLITS, SynthSpec
