@@ -118,37 +118,56 @@ def visible_3d(truth: TrackTruth, protocol: Protocol) -> np.ndarray:
     return (vis > protocol.min_visible_3d).numpy()
 
 
-def score_track(
-    out: TrackOutputs, truth: TrackTruth, protocol: Protocol, img_size: int
-) -> TrackScore:
-    """Every metric of ``protocol`` over one track.
+@dataclass(frozen=True)
+class _Scored:
+    """A track's predictions and ground truth, at the M predicted frames.
 
-    Args:
-        out: the predictions of M frames of the track (``out.frames``).
-        truth: the track's ground truth (N frames).
-        protocol: the rules.
-        img_size: crop side in pixels (2D metrics).
+    Attributes:
+        out, truth: the predictions (M frames) and the track's ground truth (N frames).
+        frames: (M,) the predicted frame numbers, increasing within [0, N).
+        visible_all: (N,) bool, the frames 3D metrics count (:func:`visible_3d`).
+        visible: (M,) bool, the same at the predicted frames.
+        gt: (M, J, 3) the ground-truth 3D joints at the predicted frames, or None.
+        pred_t, gt_t: (M, 14, 3) float64, the predicted / ground-truth LSP joints in the
+            protocol's temporal frame (``gt_t`` None without 3D labels).
     """
+
+    out: TrackOutputs
+    truth: TrackTruth
+    frames: np.ndarray
+    visible_all: np.ndarray
+    visible: np.ndarray
+    gt: Tensor | None
+    pred_t: Tensor
+    gt_t: Tensor | None
+
+
+def _predicted_frames(out: TrackOutputs, truth: TrackTruth) -> np.ndarray:
+    """(M,) int64: ``out.frames``, checked to increase within the track's N frames."""
     f = np.asarray(out.frames, dtype=np.int64)
     n = truth.num_frames
     if len(f) and (f.min() < 0 or f.max() >= n or np.any(np.diff(f) <= 0)):
         raise ValueError(f"{truth.key}: predicted frames must increase within [0, {n})")
-    score = TrackScore(truth.key, truth.dataset, truth.sequence, truth.track_id, n, len(f))
-    if len(f) == 0:  # not predicted under this protocol (e.g. shorter than its windows)
-        return score
-    wanted = set(protocol.metrics)
-    fi = torch.from_numpy(f)
-    vis_all = visible_3d(truth, protocol)
-    vis = vis_all[f]
-    vmask = torch.from_numpy(vis)
-    gt = truth.joints3d[fi] if truth.joints3d is not None else None
+    return f
+
+
+def _scored(out: TrackOutputs, truth: TrackTruth, protocol: Protocol, f: np.ndarray) -> _Scored:
+    """The ground truth at the predicted frames ``f`` (M >= 1) and both sides' temporal joints."""
+    visible_all = visible_3d(truth, protocol)
+    gt = truth.joints3d[torch.from_numpy(f)] if truth.joints3d is not None else None
     pred_t = _temporal(out.joints, protocol.temporal_frame)
     gt_t = _temporal(gt, protocol.temporal_frame) if gt is not None else None
+    return _Scored(out, truth, f, visible_all, visible_all[f], gt, pred_t, gt_t)
 
-    # per-frame accuracy
-    if gt is not None:
-        score.add("mpjpe", mpjpe(out.joints, gt)[vmask])
-        per_joint = pa_joint_errors(out.joints, gt)[vmask].double()
+
+def _add_accuracy(score: TrackScore, sc: _Scored, protocol: Protocol, img_size: int) -> None:
+    """Per-frame accuracy: 3D joint and vertex errors over the visible frames, 2D keypoint
+    errors (their own visibility rule)."""
+    out, truth, wanted = sc.out, sc.truth, set(protocol.metrics)
+    fi, vmask = torch.from_numpy(sc.frames), torch.from_numpy(sc.visible)
+    if sc.gt is not None:
+        score.add("mpjpe", mpjpe(out.joints, sc.gt)[vmask])
+        per_joint = pa_joint_errors(out.joints, sc.gt)[vmask].double()
         score.add("pa_mpjpe", per_joint.mean(dim=-1))
         score.joint_sums = per_joint.sum(dim=0).numpy()
     if truth.verts is not None and out.verts is not None and "pve" in wanted:
@@ -162,39 +181,73 @@ def score_track(
         score.add("kp_pa", kp_error_px(out.kp2d, kp, img_size, aligned=True, min_visible=m2))
         score.add("pck", pck_2d(out.kp2d, kp, img_size, min_visible=m2))
 
-    # temporal quality, within the track (windows of consecutive predicted frames)
-    # (the joints are already in the protocol's frame: the metrics take them as they are)
+
+def _add_temporal(score: TrackScore, sc: _Scored) -> None:
+    """Temporal quality within the track, over windows of consecutive predicted frames (all
+    of them for the prediction's own smoothness, visible ones against the ground truth). The
+    joints are already in the protocol's frame: the metrics take them as they are."""
+    f = sc.frames
     every = np.ones(len(f), dtype=bool)
     ok_acc = _windows_ok(f, every, 2)
     if len(ok_acc):
-        score.add("accel", acceleration(pred_t)[ok_acc])
+        score.add("accel", acceleration(sc.pred_t)[ok_acc])
     ok_jerk = _windows_ok(f, every, 3)
     if len(ok_jerk):
-        score.add("jitter", jitter(pred_t)[ok_jerk])
-    if gt_t is not None:
-        ok_vel, ok_acc_gt = _windows_ok(f, vis, 1), _windows_ok(f, vis, 2)
+        score.add("jitter", jitter(sc.pred_t)[ok_jerk])
+    if sc.gt_t is not None:
+        ok_vel, ok_acc_gt = _windows_ok(f, sc.visible, 1), _windows_ok(f, sc.visible, 2)
         if len(ok_vel):
-            score.add("vel_error", velocity_error(pred_t, gt_t)[ok_vel])
+            score.add("vel_error", velocity_error(sc.pred_t, sc.gt_t)[ok_vel])
         if len(ok_acc_gt):
-            score.add("accel_error", acceleration_error(pred_t, gt_t, "hmmr")[ok_acc_gt])
+            score.add("accel_error", acceleration_error(sc.pred_t, sc.gt_t, "hmmr")[ok_acc_gt])
 
-    # Δt heads: the pose predicted at t for t + Δt against the GT at t + Δt
-    if gt is not None:
-        slot = np.full(n, -1, dtype=np.int64)
-        slot[f] = np.arange(len(f))
-        for dt, joints in sorted(out.deltas.items()):
-            target = f + dt
-            inside = (target >= 0) & (target < n)
-            src = np.flatnonzero(inside)
-            tgt = slot[target[inside]]
-            keep = (tgt >= 0) & vis_all[target[inside]]
-            src, tgt = torch.from_numpy(src[keep]), torch.from_numpy(tgt[keep])
-            score.add(f"mpjpe_dt{dt:+d}", mpjpe(joints[src], gt[tgt]))
-            score.add(f"pa_mpjpe_dt{dt:+d}", pa_mpjpe(joints[src], gt[tgt]))
 
-    if protocol.concatenated_accel and len(f):
-        score.head = _edge(pred_t[:EDGE], gt_t[:EDGE] if gt_t is not None else None)
-        score.tail = _edge(pred_t[-EDGE:], gt_t[-EDGE:] if gt_t is not None else None)
+def _delta_pairs(frames: np.ndarray, dt: int, visible_all: np.ndarray) -> tuple[Tensor, Tensor]:
+    """For offset ``dt``: the positions ``src`` (in ``frames``) whose frame + dt is also
+    predicted and visible, and ``tgt``, the position of that frame; both (K,) int64."""
+    n = len(visible_all)
+    slot = np.full(n, -1, dtype=np.int64)
+    slot[frames] = np.arange(len(frames))
+    target = frames + dt
+    inside = (target >= 0) & (target < n)
+    src = np.flatnonzero(inside)
+    tgt = slot[target[inside]]
+    keep = (tgt >= 0) & visible_all[target[inside]]
+    return torch.from_numpy(src[keep]), torch.from_numpy(tgt[keep])
+
+
+def _add_delta_errors(score: TrackScore, sc: _Scored) -> None:
+    """Δt heads: the pose predicted at t for t + Δt against the ground truth at t + Δt."""
+    for dt, joints in sorted(sc.out.deltas.items()):
+        src, tgt = _delta_pairs(sc.frames, dt, sc.visible_all)
+        score.add(f"mpjpe_dt{dt:+d}", mpjpe(joints[src], sc.gt[tgt]))
+        score.add(f"pa_mpjpe_dt{dt:+d}", pa_mpjpe(joints[src], sc.gt[tgt]))
+
+
+def score_track(
+    out: TrackOutputs, truth: TrackTruth, protocol: Protocol, img_size: int
+) -> TrackScore:
+    """Every metric of ``protocol`` over one track.
+
+    Args:
+        out: the predictions of M frames of the track (``out.frames``).
+        truth: the track's ground truth (N frames).
+        protocol: the rules.
+        img_size: crop side in pixels (2D metrics).
+    """
+    f, n = _predicted_frames(out, truth), truth.num_frames
+    score = TrackScore(truth.key, truth.dataset, truth.sequence, truth.track_id, n, len(f))
+    if len(f) == 0:  # not predicted under this protocol (e.g. shorter than its windows)
+        return score
+    sc = _scored(out, truth, protocol, f)
+    _add_accuracy(score, sc, protocol, img_size)
+    _add_temporal(score, sc)
+    if sc.gt is not None:
+        _add_delta_errors(score, sc)
+    if protocol.concatenated_accel:
+        gt_t = sc.gt_t
+        score.head = _edge(sc.pred_t[:EDGE], gt_t[:EDGE] if gt_t is not None else None)
+        score.tail = _edge(sc.pred_t[-EDGE:], gt_t[-EDGE:] if gt_t is not None else None)
     return score
 
 
@@ -262,8 +315,8 @@ def video_rows(scores: Sequence[TrackScore], names: Sequence[str]) -> list[Video
         for m in names:
             count = sum(s.counts.get(m, 0) for s in ss)
             values[m] = sum(s.sums.get(m, 0.0) for s in ss) / count if count else math.nan
-        rows.append(VideoRow(ds, seq, len(ss), sum(s.frames for s in ss),
-                             sum(s.predicted for s in ss), values))  # fmt: skip
+        frames, predicted = sum(s.frames for s in ss), sum(s.predicted for s in ss)
+        rows.append(VideoRow(ds, seq, len(ss), frames, predicted, values))
     return rows
 
 
