@@ -1,15 +1,14 @@
 """A synthetic, SMPL-compatible body model for tests and smoke runs (not SMPL, not derived from it).
 
-The mesh is a union of closed tubes (torso, neck, head, upper/lower limbs, hands, feet) around
-a T-pose skeleton on the SMPL 24-joint tree: 6890 vertices (so smplx's default extra-joint
-vertex ids are valid), y up, facing +z, +x on the body's left, pelvis at the origin, about
-1.74 m tall. Skinning weights, joint regressors, 10 shape directions and pose correctives are
-built from that geometry; see :func:`write_synthetic_model`.
+The mesh is a union of closed tubes around a T-pose skeleton on the SMPL 24-joint tree
+(:mod:`lightning_hmd.body.synth_mesh`: 6890 vertices, y up, facing +z, +x on the body's
+left, pelvis at the origin, about 1.74 m tall). Skinning weights, joint regressors, 10 shape
+directions and pose correctives are built here from that geometry, then made exactly
+mirror-symmetric; see :func:`write_synthetic_model`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -37,170 +36,16 @@ from lightning_hmd.body.model_files import (
     save_npz,
     smpl_filename,
 )
-
-NUM_VERTICES = 6890
-_J = {name: i for i, name in enumerate(SMPL_JOINT_NAMES)}
-
-# Left and centre joints of the T-pose skeleton (metres); right joints mirror x.
-_LEFT_SKELETON: dict[str, tuple[float, float, float]] = {
-    "pelvis": (0.0, 0.0, 0.0),
-    "l_hip": (0.085, -0.075, 0.0),
-    "spine1": (0.0, 0.11, 0.0),
-    "l_knee": (0.10, -0.47, 0.0),
-    "spine2": (0.0, 0.24, 0.0),
-    "l_ankle": (0.10, -0.86, -0.025),
-    "spine3": (0.0, 0.30, 0.0),
-    "l_foot": (0.115, -0.915, 0.095),
-    "neck": (0.0, 0.50, 0.0),
-    "l_collar": (0.075, 0.41, 0.0),
-    "head": (0.0, 0.58, 0.01),
-    "l_shoulder": (0.175, 0.435, -0.01),
-    "l_elbow": (0.43, 0.435, -0.02),
-    "l_wrist": (0.68, 0.435, -0.01),
-    "l_hand": (0.765, 0.435, -0.01),
-}
-# Where the bone of each leaf joint ends (toe tip, head top, fingertips).
-_LEFT_LEAF_ENDS = {
-    "l_foot": (0.115, -0.91, 0.18),
-    "head": (0.0, 0.80, 0.01),
-    "l_hand": (0.86, 0.435, -0.01),
-}
-
-
-def _mirror(p: tuple[float, float, float]) -> tuple[float, float, float]:
-    return (-p[0], p[1], p[2])
-
-
-def _rname(name: str) -> str:
-    return "r_" + name[2:] if name.startswith("l_") else name
-
-
-def _skeleton() -> np.ndarray:
-    """(24, 3) T-pose joint targets."""
-    joints = np.zeros((len(SMPL_JOINT_NAMES), 3))
-    for name, p in _LEFT_SKELETON.items():
-        joints[_J[name]] = p
-        joints[_J[_rname(name)]] = _mirror(p)
-    return joints
-
-
-def _bone_ends(joints: np.ndarray) -> np.ndarray:
-    """(24, 3) far end of the bone that each joint rotates (its main child, or a leaf tip)."""
-    ends = np.zeros_like(joints)
-    main_child = {"pelvis": "spine1", "spine3": "neck", "neck": "head"}
-    for j, name in enumerate(SMPL_JOINT_NAMES):
-        children = [c for c, p in enumerate(SMPL_PARENTS) if p == j]
-        left = name if not name.startswith("r_") else "l_" + name[2:]
-        if left in _LEFT_LEAF_ENDS:
-            end = _LEFT_LEAF_ENDS[left]
-            ends[j] = end if left == name else _mirror(end)
-        elif name in main_child:
-            ends[j] = joints[_J[main_child[name]]]
-        else:
-            ends[j] = joints[children[0]]
-    return ends
-
-
-@dataclass(frozen=True)
-class _Part:
-    """A closed tube from p0 to p1 with an elliptical cross-section profile."""
-
-    name: str
-    p0: tuple[float, float, float]
-    p1: tuple[float, float, float]
-    profile: tuple[tuple[float, float, float], ...]  # (t along axis, radius along u, along w)
-    rings: int
-    segments: int
-    u_ref: tuple[float, float, float]
-    exponent: float  # cross-section scale sin(theta)**exponent: small = flat-ended cylinder
-    joints: tuple[str, ...]  # joints allowed to skin this part
-    penalties: tuple[tuple[str, float], ...] = ()  # extra distance (m) for some joints
-
-
-_X, _Y, _Z = (1.0, 0.0, 0.0), (0.0, 1.0, 0.0), (0.0, 0.0, 1.0)
-_CENTRE_PARTS = (
-    _Part(
-        "torso", (0, -0.16, 0), (0, 0.53, 0),
-        ((0, 0.15, 0.105), (0.35, 0.135, 0.095), (0.65, 0.165, 0.11), (0.85, 0.175, 0.10),
-         (1, 0.12, 0.08)),
-        52, 48, _X, 0.25,
-        ("pelvis", "spine1", "spine2", "spine3", "neck", "l_collar", "r_collar", "l_hip",
-         "r_hip", "l_shoulder", "r_shoulder"),
-        (("l_hip", 0.05), ("r_hip", 0.05), ("l_shoulder", 0.03), ("r_shoulder", 0.03)),
-    ),
-    _Part("neck", (0, 0.46, 0), (0, 0.62, 0), ((0, 0.055, 0.055), (1, 0.05, 0.055)),
-          7, 20, _X, 0.3, ("spine3", "neck", "head")),
-    _Part("head", (0, 0.535, 0.01), (0, 0.80, 0.01), ((0, 0.078, 0.095), (1, 0.078, 0.095)),
-          24, 24, _X, 0.7, ("neck", "head")),
-)  # fmt: skip
-_LEFT_PARTS = (
-    _Part("l_upper_arm", (0.14, 0.435, -0.01), (0.46, 0.435, -0.02),
-          ((0, 0.052, 0.055), (1, 0.042, 0.042)), 20, 16, _Y, 0.25,
-          ("l_collar", "l_shoulder", "l_elbow")),
-    _Part("l_forearm", (0.40, 0.435, -0.02), (0.71, 0.435, -0.01),
-          ((0, 0.042, 0.045), (1, 0.030, 0.035)), 20, 14, _Y, 0.25,
-          ("l_shoulder", "l_elbow", "l_wrist")),
-    _Part("l_hand", (0.66, 0.435, -0.01), (0.86, 0.435, -0.01),
-          ((0, 0.018, 0.042), (1, 0.015, 0.045)), 10, 12, _Y, 0.5,
-          ("l_elbow", "l_wrist", "l_hand")),
-    _Part("l_thigh", (0.09, -0.02, 0), (0.10, -0.51, 0),
-          ((0, 0.085, 0.085), (1, 0.055, 0.058)), 24, 20, _X, 0.25,
-          ("pelvis", "l_hip", "l_knee"), (("pelvis", 0.05),)),
-    _Part("l_shin", (0.10, -0.43, 0), (0.10, -0.89, -0.02),
-          ((0, 0.055, 0.06), (1, 0.038, 0.04)), 24, 18, _X, 0.25,
-          ("l_hip", "l_knee", "l_ankle")),
-    _Part("l_foot", (0.105, -0.895, -0.08), (0.115, -0.905, 0.18),
-          ((0, 0.040, 0.035), (0.6, 0.048, 0.035), (1, 0.045, 0.03)), 12, 16, _X, 0.4,
-          ("l_knee", "l_ankle", "l_foot")),
-)  # fmt: skip
-
-
-def _tube(part: _Part, mirror: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Vertices (n, 3), faces (2n-4, 3) with outward orientation, axis points (n, 3)."""
-    p0, p1 = np.array(part.p0, float), np.array(part.p1, float)
-    axis = p1 - p0
-    d = axis / np.linalg.norm(axis)
-    u = np.array(part.u_ref) - np.dot(part.u_ref, d) * d
-    u /= np.linalg.norm(u)
-    w = np.cross(d, u)
-    theta = np.pi * (np.arange(part.rings) + 1) / (part.rings + 1)
-    t = (1 - np.cos(theta)) / 2  # (R,) position along the axis, 0..1
-    centres = p0 + t[:, None] * axis  # (R, 3)
-    scale = np.sin(theta) ** part.exponent
-    prof = np.array(part.profile)
-    ru = np.interp(t, prof[:, 0], prof[:, 1]) * scale
-    rw = np.interp(t, prof[:, 0], prof[:, 2]) * scale
-    phi = 2 * np.pi * np.arange(part.segments) / part.segments
-    ring = (
-        ru[:, None, None] * np.cos(phi)[None, :, None] * u
-        + rw[:, None, None] * np.sin(phi)[None, :, None] * w
-    )  # (R, G, 3)
-    verts = np.concatenate([(centres[:, None] + ring).reshape(-1, 3), p0[None], p1[None]])
-    axis_pts = np.concatenate([np.repeat(centres, part.segments, 0), p0[None], p1[None]])
-
-    R, G = part.rings, part.segments
-    i, k = np.meshgrid(np.arange(R - 1), np.arange(G), indexing="ij")
-    a, b = i * G + k, i * G + (k + 1) % G
-    c, e = a + G, b + G
-    quads = np.concatenate(
-        [np.stack([a, c, e], -1).reshape(-1, 3), np.stack([a, e, b], -1).reshape(-1, 3)]
-    )
-    k = np.arange(G)
-    bottom = np.stack([np.full(G, R * G), (k + 1) % G, k], -1)
-    top = np.stack([np.full(G, R * G + 1), (R - 1) * G + k, (R - 1) * G + (k + 1) % G], -1)
-    faces = np.concatenate([quads, bottom, top])
-    if mirror:
-        verts[:, 0] *= -1
-        axis_pts[:, 0] *= -1
-    tri = verts[faces]
-    if np.einsum("fi,fi->", tri[:, 0], np.cross(tri[:, 1], tri[:, 2])) < 0:
-        faces = faces[:, ::-1]
-    return verts, faces, axis_pts
-
-
-def _parts() -> list[tuple[_Part, bool]]:
-    """Every part with its mirror flag: centre parts, left parts, then their mirrors."""
-    return [(p, False) for p in _CENTRE_PARTS + _LEFT_PARTS] + [(p, True) for p in _LEFT_PARTS]
+from lightning_hmd.body.synth_mesh import (
+    JOINT_INDEX,
+    LEFT_PARTS,
+    Part,
+    bone_ends,
+    mirror,
+    rname,
+    skeleton,
+    template_mesh,
+)
 
 
 def _segment_distance(points: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -307,7 +152,7 @@ def _regressor(
         is_right = name.startswith("r_")
         target, parts, k, exact = spec["l_" + name[2:] if is_right else name]
         if is_right:
-            target, parts = _mirror(target), tuple(_rname(p) for p in parts)
+            target, parts = mirror(target), tuple(rname(p) for p in parts)
         ids = [part_names.index(p) for p in parts]
         candidates = np.flatnonzero(np.isin(part_of, ids))
         idx, w = _point_regressor(verts, candidates, np.array(target, float), k, exact)
@@ -318,7 +163,7 @@ def _regressor(
 def _skinning_weights(
     verts: np.ndarray,
     part_of: np.ndarray,
-    parts: list[_Part],
+    parts: list[Part],
     bone_a: np.ndarray,
     bone_b: np.ndarray,
     tau: float = 0.012,
@@ -328,9 +173,9 @@ def _skinning_weights(
     bias = np.full((len(parts), len(SMPL_JOINT_NAMES)), np.inf)
     for i, part in enumerate(parts):
         for name in part.joints:
-            bias[i, _J[name]] = 0.0
+            bias[i, JOINT_INDEX[name]] = 0.0
         for name, extra in part.penalties:
-            bias[i, _J[name]] = extra
+            bias[i, JOINT_INDEX[name]] = extra
     logits = -(dist + bias[part_of]) / tau
     w = np.exp(logits - logits.max(1, keepdims=True))
     w /= w.sum(1, keepdims=True)
@@ -346,7 +191,7 @@ def _shape_directions(
     sx = np.sign(x)
     ramp = lambda v: np.clip(v, 0.0, 1.0)  # noqa: E731
     in_parts = lambda *names: np.isin(part_of, [part_names.index(n) for n in names])  # noqa: E731
-    limbs = in_parts(*[p.name for p in _LEFT_PARTS], *[_rname(p.name) for p in _LEFT_PARTS])
+    limbs = in_parts(*[p.name for p in LEFT_PARTS], *[rname(p.name) for p in LEFT_PARTS])
     head = in_parts("head")
     head_centre = np.array([0.0, 0.6675, 0.01])
     dirs = np.zeros((len(verts), 3, NUM_BETAS))
@@ -426,8 +271,8 @@ def mean_pose() -> np.ndarray:
     down-ish, everything else zero."""
     pose = np.zeros((len(SMPL_JOINT_NAMES), 3))
     pose[0, 0] = np.pi
-    pose[_J["l_shoulder"], 2] = -0.5  # +x arm rotates towards -y
-    pose[_J["r_shoulder"], 2] = 0.5
+    pose[JOINT_INDEX["l_shoulder"], 2] = -0.5  # +x arm rotates towards -y
+    pose[JOINT_INDEX["r_shoulder"], 2] = 0.5
     return pose.reshape(-1)
 
 
@@ -438,51 +283,31 @@ def build_synthetic_arrays(seed: int = 0) -> dict[str, np.ndarray]:
     ``weights``, ``kintree_table``, ``f``, ``meta``) plus ``cocoplus`` (25, V), ``h36m``
     (17, V), ``mean_pose`` (72,) and ``mean_shape`` (10,). Float arrays are float32.
     """
-    parts = _parts()
-    part_names = [_rname(p.name) if m else p.name for p, m in parts]
-    verts, faces, axis_pts, part_of = [], [], [], []
-    offset = 0
-    for i, (part, mirror) in enumerate(parts):
-        v, f, a = _tube(part, mirror)
-        verts.append(v)
-        faces.append(f + offset)
-        axis_pts.append(a)
-        part_of.append(np.full(len(v), i))
-        offset += len(v)
-    verts, faces = np.concatenate(verts), np.concatenate(faces)
-    radial = verts - np.concatenate(axis_pts)
-    part_of = np.concatenate(part_of)
-    assert len(verts) == NUM_VERTICES, len(verts)
-    # Mirrored parts skin to the right-side joints.
-    skin_parts = [
-        _Part(**{**p.__dict__, "joints": tuple(_rname(n) for n in p.joints),
-                 "penalties": tuple((_rname(n), e) for n, e in p.penalties)})
-        if m else p
-        for p, m in parts
-    ]  # fmt: skip
-
-    targets = _skeleton()
+    mesh = template_mesh()
+    verts, part_of, part_names = mesh.verts, mesh.part_of, mesh.part_names
+    targets = skeleton()
     smpl_spec = {
-        name: (tuple(targets[_J[name]]), read, k, True)
+        name: (tuple(targets[JOINT_INDEX[name]]), read, k, True)
         for name, (read, k) in _SMPL_JOINT_PARTS.items()
     }
     J_regressor = _regressor(SMPL_JOINT_NAMES, smpl_spec, verts, part_of, part_names)
     joints = J_regressor @ verts  # (24, 3) regressed skeleton, used for skinning
-    ends = _bone_ends(joints)
-    weights = _skinning_weights(verts, part_of, skin_parts, joints, ends)
+    ends = bone_ends(joints)
+    weights = _skinning_weights(verts, part_of, mesh.skin_parts, joints, ends)
     rng = np.random.default_rng(seed)
     f32 = np.float32
     cocoplus = _regressor(KEYPOINT_NAMES, _COCOPLUS_SPEC, verts, part_of, part_names)
     h36m = _regressor(H36M_JOINT_NAMES, _H36M_SPEC, verts, part_of, part_names)
+    shapedirs = _shape_directions(verts, mesh.radial, part_of, part_names)
     sym = _Mirror(verts)
     return {
         "v_template": sym.points(verts).astype(f32),
-        "shapedirs": sym.points(_shape_directions(verts, radial, part_of, part_names)).astype(f32),
+        "shapedirs": sym.points(shapedirs).astype(f32),
         "posedirs": sym.posedirs(_pose_directions(verts, weights, joints, rng)).astype(f32),
         "J_regressor": sym.regressor(J_regressor, SMPL_FLIP_PERM).astype(f32),
         "weights": sym.regressor(weights.T, SMPL_FLIP_PERM).T.astype(f32),
         "kintree_table": np.stack([np.array(SMPL_PARENTS), np.arange(len(SMPL_PARENTS))]),
-        "f": faces.astype(np.int32),
+        "f": mesh.faces.astype(np.int32),
         META_KEY: meta_array(source=SYNTHETIC_SOURCE, seed=seed, generator=__name__),
         "cocoplus": sym.regressor(cocoplus, KEYPOINT_FLIP_PERM).astype(f32),
         "h36m": sym.regressor(h36m, H36M_FLIP_PERM).astype(f32),
@@ -510,4 +335,4 @@ def write_synthetic_model(out_dir: str | Path, seed: int = 0) -> Path:
     return out
 
 
-__all__ = ["NUM_VERTICES", "build_synthetic_arrays", "mean_pose", "write_synthetic_model"]
+__all__ = ["build_synthetic_arrays", "mean_pose", "write_synthetic_model"]
