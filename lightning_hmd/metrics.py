@@ -2,7 +2,8 @@
 
 3D joint metrics use the 14 LSP joints (the first 14 of the HMMR keypoint order) and return
 millimetres. 2D metrics return pixels of an ``img_size`` crop. Frames that a metric cannot score
-are NaN; the scorer (:mod:`lightning_hmd.evaluation.scorer`) averages only finite values.
+are NaN; the scorer (:mod:`lightning_hmd.evaluation.scorer`) averages only finite values. The
+finite differences behind the temporal metrics and their units: ``docs/derivations.md``.
 """
 
 from __future__ import annotations

@@ -57,6 +57,7 @@ def optimal_camera(
     keeps the scale from collapsing to 0 when the prediction is mirrored.
 
     The result carries no gradient (HMMR's ``stop_gradient``); it is computed in float64.
+    The derivation is in ``docs/derivations.md`` (the 2D camera fit).
     With no visible keypoint the camera is ``[scale_min if clamp else 1, 0, 0]``; a zero scale
     (e.g. all visible predicted points coincide, ``clamp=False``) gives ``t = 0``.
 

@@ -1,4 +1,7 @@
-"""Least-squares GAN losses for the pose discriminator (one logit per output head)."""
+"""Least-squares GAN losses for the pose discriminator (one logit per output head).
+
+The terms and what each pulls towards: ``docs/derivations.md`` (LSGAN terms).
+"""
 
 from __future__ import annotations
 

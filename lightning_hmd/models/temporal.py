@@ -67,7 +67,8 @@ class TemporalEncoder(nn.Module):
 
     @property
     def receptive_field(self) -> int:
-        """Frames seen by one output through the convs: ``(k - 1) * 2 * num_blocks + 1``."""
+        """Frames seen by one output through the convs: ``(k - 1) * 2 * num_blocks + 1``
+        (``docs/derivations.md``: the receptive field and HMMR's evaluation windows)."""
         return (self.kernel_size - 1) * 2 * len(self.blocks) + 1
 
     def forward(self, phi: Tensor) -> Tensor:
