@@ -122,11 +122,14 @@ def _check_shard(
     if not _has_end_marker(path):
         problem("no end-of-archive marker (two zero blocks): the tar is truncated")
     if len(entry.entries) != entry.samples or sum(e.frames for e in entry.entries) != entry.frames:
-        problem(f"the manifest's sample list ({len(entry.entries)} samples, "
-                f"{sum(e.frames for e in entry.entries)} frames) disagrees with its counts "
-                f"({entry.samples} samples, {entry.frames} frames)")  # fmt: skip
-    span = ShardSpan(ShardRef(path, entry.samples, entry.frames, entry.entries), 0,
-                     len(entry.entries))  # fmt: skip
+        problem(
+            f"the manifest's sample list ({len(entry.entries)} samples, "
+            f"{sum(e.frames for e in entry.entries)} frames) disagrees with its counts "
+            f"({entry.samples} samples, {entry.frames} frames)"
+        )
+    span = ShardSpan(
+        ShardRef(path, entry.samples, entry.frames, entry.entries), 0, len(entry.entries)
+    )
     frames = {e.key: e.frames for e in entry.entries}
     # every listed sample is either read intact here or reported by the reader
     for read in read_span(span, manifest.kind, _Problems(problem), decode_frames=decode_frames):
@@ -136,8 +139,9 @@ def _check_shard(
         if n != frames[read.key]:
             problem(f"{n} frames, manifest says {frames[read.key]}", read.key)
         if read.sample.dataset != manifest.dataset:
-            problem(f"dataset {read.sample.dataset!r}, manifest says {manifest.dataset!r}",
-                    read.key)  # fmt: skip
+            problem(
+                f"dataset {read.sample.dataset!r}, manifest says {manifest.dataset!r}", read.key
+            )
         if manifest.kind == "clip" and read.sample.split != manifest.split:
             problem(f"split {read.sample.split!r}, manifest says {manifest.split!r}", read.key)
 

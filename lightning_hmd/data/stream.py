@@ -130,8 +130,13 @@ def read_span(
     except TarReadError as err:
         lost = [k for k in mine if k not in met]
         if lost:
-            counter.skip(TRUNCATED, path, lost[0], f"{err}; {len(lost)} listed sample(s) "
-                         "from here on lost", len(lost))  # fmt: skip
+            counter.skip(
+                TRUNCATED,
+                path,
+                lost[0],
+                f"{err}; {len(lost)} listed sample(s) " "from here on lost",
+                len(lost),
+            )
         return
     for k in mine:
         if k not in met:
@@ -160,8 +165,9 @@ def _judge(
         counter.skip(reason_of(str(err)), path, key, str(err))
         return None
     if sample_sha256(raw.members) != digest:
-        counter.skip(CHECKSUM, path, key, "members differ from the manifest's sha256 of the "
-                     "sample")  # fmt: skip
+        counter.skip(
+            CHECKSUM, path, key, "members differ from the manifest's sha256 of the " "sample"
+        )
         return None
     images = None
     if decode_frames and isinstance(sample, ClipSample) and sample.jpeg is not None:

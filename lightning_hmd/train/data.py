@@ -62,13 +62,17 @@ def check_inputs(cfg: DictConfig, *, train: bool = True, val: bool = True) -> No
     if not keyed:
         return
     firsts = first_samples([s for _, s in keyed])
-    member = {"features": ("phi", "run `lightning-hmd data features` on it"),
-              "images": ("jpeg", "convert it with its JPEG crops")}[d.inputs]  # fmt: skip
+    member = {
+        "features": ("phi", "run `lightning-hmd data features` on it"),
+        "images": ("jpeg", "convert it with its JPEG crops"),
+    }[d.inputs]
     for key, path in keyed:
         sample = firsts[str(path)]
         if sample is None:
-            raise MissingPathError(f"{key}: {path} holds no readable sample (`lightning-hmd "
-                                   "data check` names the problems)")  # fmt: skip
+            raise MissingPathError(
+                f"{key}: {path} holds no readable sample (`lightning-hmd "
+                "data check` names the problems)"
+            )
         if getattr(sample, member[0]) is None:
             raise ConfigError(
                 f"data.inputs={d.inputs} but {key} {path} holds no "

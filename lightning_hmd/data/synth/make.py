@@ -177,8 +177,14 @@ def _track_samples(job: tuple[str, int]) -> list:
     spec = _WORKER["spec"]
     collect = _Collect()
     track = make_track(_WORKER["body"], split, index, spec, _WORKER["renderer"])
-    write_track(collect, track, chunk_len=spec.frames, crop_size=spec.crop_size(split),
-                jpeg=spec.render, person_height=spec.person_height)  # fmt: skip
+    write_track(
+        collect,
+        track,
+        chunk_len=spec.frames,
+        crop_size=spec.crop_size(split),
+        jpeg=spec.render,
+        person_height=spec.person_height,
+    )
     return collect.samples
 
 
@@ -245,8 +251,12 @@ def make_synthetic_dataset(
                     for i in range(spec.count(split))
                     if not writer.is_done(_key(split, i))
                 ]
-                bar = tqdm(total=spec.count(split), initial=spec.count(split) - len(jobs),
-                           desc=split, disable=not progress)  # fmt: skip
+                bar = tqdm(
+                    total=spec.count(split),
+                    initial=spec.count(split) - len(jobs),
+                    desc=split,
+                    disable=not progress,
+                )
                 for samples in make(jobs):
                     for sample, key in samples:
                         writer.write(sample, key)
