@@ -29,7 +29,7 @@ import cv2
 import numpy as np
 import torch
 
-from lightning_hmd.config import AugmentConfig
+from lightning_hmd.config_tree import AugmentConfig
 from lightning_hmd.data.loader import build_train_loader
 from lightning_hmd.data.schema import ClipSample, MocapSample, make_key, make_mocap_key
 from lightning_hmd.data.shards import ShardSetWriter

@@ -26,7 +26,7 @@ import cv2
 import numpy as np
 
 from lightning_hmd.body.joints import KEYPOINT_FLIP_PERM, LSP14_FLIP_PERM, SMPL_FLIP_PERM
-from lightning_hmd.config import AugmentConfig  # the settings live in the config tree
+from lightning_hmd.config_tree import AugmentConfig  # the settings live in the config tree
 from lightning_hmd.data.schema import ClipSample
 
 _POSE_SIGN = np.array([1.0, -1.0, -1.0], dtype=np.float32)

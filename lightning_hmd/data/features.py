@@ -35,7 +35,7 @@ from PIL import Image
 from torch import nn
 from tqdm import tqdm
 
-from lightning_hmd.config import AugmentConfig
+from lightning_hmd.config_tree import AugmentConfig
 from lightning_hmd.data.augment import apply_jitter, frame_affines, sample_jitter
 from lightning_hmd.data.cropping import CropBox, crop_image, to_crop_normalised
 from lightning_hmd.data.manifest import MANIFEST_NAME, Manifest, read_manifest

@@ -2,7 +2,7 @@
 
 A term name is ``<base>`` or ``<base>/<qualifier>/...``, e.g. ``kp2d``, ``kp2d/dt+5``,
 ``kp2d/hal``, ``kp2d/hal/dt-5``, ``disc/real``. The weight of a term is the field ``<base>`` of
-the weights object (``config.LossWeights``, its OmegaConf node, or a plain mapping).
+the weights object (``config_tree.LossWeights``, its OmegaConf node, or a plain mapping).
 """
 
 from __future__ import annotations

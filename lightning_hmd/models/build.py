@@ -15,7 +15,7 @@ from lightning_hmd.models.regressor import DeltaHead, SMPLHead
 from lightning_hmd.models.temporal import TemporalEncoder
 
 if TYPE_CHECKING:
-    from lightning_hmd.config import ModelConfig
+    from lightning_hmd.config_tree import ModelConfig
 
 
 def build_generator(
@@ -28,7 +28,7 @@ def build_generator(
 
     Args:
         model_cfg: the ``cfg.model`` node (DictConfig or
-            :class:`~lightning_hmd.config.ModelConfig`).
+            :class:`~lightning_hmd.config_tree.ModelConfig`).
         init_pose_aa: (24, 3) mean pose for f_3D's starting point (its global rotation is
             replaced by [pi, 0, 0]).
         init_betas: (10,) mean shape.

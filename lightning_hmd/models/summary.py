@@ -12,7 +12,7 @@ from lightning_hmd.models.build import build_discriminator, build_generator
 from lightning_hmd.structures import NUM_BETAS, NUM_SMPL_JOINTS
 
 if TYPE_CHECKING:
-    from lightning_hmd.config import ModelConfig
+    from lightning_hmd.config_tree import ModelConfig
 
 COMPONENTS = (
     "image_encoder",

@@ -7,13 +7,8 @@ from pathlib import Path
 import lightning.pytorch as pl
 from omegaconf import DictConfig, OmegaConf
 
-from lightning_hmd.config import (
-    AugmentConfig,
-    ConfigError,
-    init_checkpoint,
-    train_groups,
-    train_weights,
-)
+from lightning_hmd.config import ConfigError, init_checkpoint, train_groups, train_weights
+from lightning_hmd.config_tree import AugmentConfig
 from lightning_hmd.data.loader import (
     EpochLoader,
     build_train_loader,

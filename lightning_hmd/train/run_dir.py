@@ -20,7 +20,8 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
-from lightning_hmd.config import Config, dotted_keys, to_container
+from lightning_hmd.config import dotted_keys, to_container
+from lightning_hmd.config_tree import Config
 from lightning_hmd.errors import RunError
 
 CONFIG_HASH_LEN = 10

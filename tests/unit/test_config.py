@@ -13,8 +13,6 @@ from omegaconf import OmegaConf
 from lightning_hmd import modes
 from lightning_hmd.commands import main
 from lightning_hmd.config import (
-    AugmentConfig,
-    Config,
     ConfigError,
     available_presets,
     config_from_container,
@@ -26,6 +24,7 @@ from lightning_hmd.config import (
     train_groups,
     train_weights,
 )
+from lightning_hmd.config_tree import AugmentConfig, Config
 from lightning_hmd.modes import Inputs, LoggerKind, PoseRepr, Schedule
 from lightning_hmd.train.run_dir import config_hash
 

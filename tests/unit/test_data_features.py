@@ -163,7 +163,7 @@ def test_cli_features(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
 def test_augmented_copies_are_the_jittered_crops_and_resume_identically(
     tmp_path: Path, encoder: tuple
 ) -> None:
-    from lightning_hmd.config import AugmentConfig
+    from lightning_hmd.config_tree import AugmentConfig
     from lightning_hmd.data.augment import apply_jitter, sample_jitter
 
     net, enc_id = encoder

@@ -9,7 +9,7 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from lightning_hmd.config import LossWeights
+from lightning_hmd.config_tree import LossWeights
 from lightning_hmd.geometry.rotations import axis_angle_to_matrix
 from lightning_hmd.losses import (
     BASE_NAMES,
