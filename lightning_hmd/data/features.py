@@ -246,50 +246,96 @@ def extract_features(
         output set path (relative, posix) -> manifest.
     """
     in_dir, out_dir = Path(in_dir), Path(out_dir)
+    _check_copies(augment, copies)
+    manifests = {s: read_manifest(s) for s in find_sets(in_dir)}
+    clips = [m for m in manifests.values() if m.kind == "clip"]
+    total = sum(m.total_frames * _num_copies(m, augment, copies) for m in clips)
+    encode = _inference(encoder, device)
+    bar = tqdm(total=total, unit="frame", desc="features", disable=not progress)
+    job = _Encoding(encode, encoder_id, img_size, batch_frames, keep_jpeg, bar, copies, seed)
+    out: dict[str, Manifest] = {}
+    for set_dir, manifest in manifests.items():
+        rel = set_dir.relative_to(in_dir)
+        target = out_dir / rel
+        if (target / MANIFEST_NAME).is_file() and not overwrite:
+            done = read_manifest(target)  # a complete set from an earlier run
+            bar.update(done.total_frames if done.kind == "clip" else 0)
+            out[rel.as_posix()] = done
+        else:
+            out[rel.as_posix()] = _write_set(set_dir, manifest, target, job, augment, overwrite)
+    bar.close()
+    return out
+
+
+@dataclass(frozen=True)
+class _Encoding:
+    """How the clips of one run are encoded: the encoder call and what the features carry."""
+
+    encode: Callable[[torch.Tensor], torch.Tensor]
+    encoder_id: str
+    img_size: int
+    batch_frames: int
+    keep_jpeg: bool
+    bar: tqdm
+    copies: int
+    seed: int
+
+
+def _check_copies(augment: AugmentConfig | None, copies: int) -> None:
+    """More than one copy per clip needs augmentation settings that are enabled."""
     if copies < 1:
         raise FeatureError(f"copies must be >= 1, got {copies}")
-    augmenting = augment is not None and augment.enabled
-    if copies > 1 and not augmenting:
+    if copies > 1 and not (augment is not None and augment.enabled):
         raise FeatureError(f"{copies} copies need augmentation settings with enabled=true")
-    sets = find_sets(in_dir)
-    manifests = {s: read_manifest(s) for s in sets}
 
-    def copies_of(m: Manifest) -> int:
-        return copies if augmenting and m.split == "train" else 1
 
-    total = sum(m.total_frames * copies_of(m) for m in manifests.values() if m.kind == "clip")
+def _set_augment(manifest: Manifest, augment: AugmentConfig | None) -> AugmentConfig | None:
+    """The augmentation a set's clips get: enabled settings for training sets, else None."""
+    if augment is not None and augment.enabled and manifest.split == "train":
+        return augment
+    return None
+
+
+def _num_copies(manifest: Manifest, augment: AugmentConfig | None, copies: int) -> int:
+    """Copies written per clip of a set: ``copies`` for augmented sets, else one."""
+    return copies if _set_augment(manifest, augment) is not None else 1
+
+
+def _inference(
+    encoder: nn.Module, device: str | torch.device
+) -> Callable[[torch.Tensor], torch.Tensor]:
+    """The encoder on ``device`` in eval mode, called without gradients."""
     encoder = encoder.to(device).eval()
 
     @torch.inference_mode()
     def encode(x: torch.Tensor) -> torch.Tensor:
         return encoder(x.to(device))
 
-    bar = tqdm(total=total, unit="frame", desc="features", disable=not progress)
-    out: dict[str, Manifest] = {}
-    for set_dir, manifest in manifests.items():
-        rel = set_dir.relative_to(in_dir)
-        target = out_dir / rel
-        per_shard = max(s.samples for s in manifest.shards) if manifest.shards else 1
-        if (target / MANIFEST_NAME).is_file() and not overwrite:
-            done = read_manifest(target)  # a complete set from an earlier run
-            bar.update(done.total_frames if done.kind == "clip" else 0)
-            out[rel.as_posix()] = done
-            continue
-        source = f"features {encoder_id} of {manifest.source}"
-        if copies_of(manifest) > 1 or (augmenting and manifest.split == "train"):
-            source += f", {copies_of(manifest)} augmented copies (seed {seed})"
-        with ShardSetWriter(
-            target, manifest.split, per_shard, source, overwrite=overwrite, resume=not overwrite
-        ) as writer:
-            if manifest.kind == "mocap":
-                _copy_mocap(set_dir, manifest, writer)
-            else:
-                jitter = augment if augmenting and manifest.split == "train" else None
-                _encode_set(set_dir, manifest, writer, encode, encoder_id, img_size,
-                            batch_frames, keep_jpeg, bar, jitter, copies, seed)  # fmt: skip
-        out[rel.as_posix()] = writer.close()
-    bar.close()
-    return out
+    return encode
+
+
+def _write_set(
+    set_dir: Path,
+    manifest: Manifest,
+    target: Path,
+    job: _Encoding,
+    augment: AugmentConfig | None,
+    overwrite: bool,
+) -> Manifest:
+    """Write one set below ``target``: clips with phi, mocap copied; resume unless overwriting."""
+    jitter = _set_augment(manifest, augment)
+    source = f"features {job.encoder_id} of {manifest.source}"
+    if jitter is not None:
+        source += f", {job.copies} augmented copies (seed {job.seed})"
+    per_shard = max(s.samples for s in manifest.shards) if manifest.shards else 1
+    with ShardSetWriter(
+        target, manifest.split, per_shard, source, overwrite=overwrite, resume=not overwrite
+    ) as writer:
+        if manifest.kind == "mocap":
+            _copy_mocap(set_dir, manifest, writer)
+        else:
+            _encode_set(set_dir, manifest, writer, job, jitter)
+    return writer.close()
 
 
 def _copy_mocap(set_dir: Path, manifest: Manifest, writer: ShardSetWriter) -> None:
@@ -301,15 +347,8 @@ def _encode_set(
     set_dir: Path,
     manifest: Manifest,
     writer: ShardSetWriter,
-    encode: Callable[[torch.Tensor], torch.Tensor],
-    encoder_id: str,
-    img_size: int,
-    batch_frames: int,
-    keep_jpeg: bool,
-    bar: tqdm,
+    job: _Encoding,
     augment: AugmentConfig | None,
-    copies: int,
-    seed: int,
 ) -> None:
     pending: list[_Pending] = []
     queued = 0
@@ -318,20 +357,21 @@ def _encode_set(
         nonlocal queued
         if not pending:
             return
-        for p, phi in zip(pending, _encode_batches(pending, encode, batch_frames), strict=True):
+        phis = _encode_batches(pending, job.encode, job.batch_frames)
+        for p, phi in zip(pending, phis, strict=True):
             jpeg = None
-            if keep_jpeg:
+            if job.keep_jpeg:
                 jpeg = [_jpeg(im) for im in p.images]
-            writer.write(replace(p.sample, phi=phi, encoder_id=encoder_id, jpeg=jpeg), p.key)
-            bar.update(len(p.images))
+            writer.write(replace(p.sample, phi=phi, encoder_id=job.encoder_id, jpeg=jpeg), p.key)
+            job.bar.update(len(p.images))
         pending.clear()
         queued = 0
 
     for key, members in _members(set_dir, manifest):
         sample = decode_clip(members)
-        keys = [key] if augment is None else [f"{key}_aug{c}" for c in range(copies)]
+        keys = [key] if augment is None else [f"{key}_aug{c}" for c in range(job.copies)]
         todo = [(c, k) for c, k in enumerate(keys) if not writer.is_done(k)]
-        bar.update(sample.num_frames * (len(keys) - len(todo)))
+        job.bar.update(sample.num_frames * (len(keys) - len(todo)))
         if not todo:
             continue
         if sample.jpeg is None:
@@ -341,13 +381,13 @@ def _encode_set(
         stored = decode_frames(sample.jpeg)
         for c, out_key in todo:
             if augment is None:
-                copy, images = centre_crop_clip(sample, stored, img_size)
+                copy, images = centre_crop_clip(sample, stored, job.img_size)
             else:
-                rng = np.random.default_rng([seed, zlib.crc32(key.encode()), c])
-                copy, images = augmented_copy(sample, stored, augment, rng, img_size)
+                rng = np.random.default_rng([job.seed, zlib.crc32(key.encode()), c])
+                copy, images = augmented_copy(sample, stored, augment, rng, job.img_size)
             pending.append(_Pending(out_key, copy, images))
             queued += len(images)
-        if queued >= batch_frames:
+        if queued >= job.batch_frames:
             flush()
     flush()
 
