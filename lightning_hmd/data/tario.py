@@ -76,6 +76,43 @@ def _unsafe_name(name: str) -> str | None:
     return None
 
 
+def _header_problem(
+    info: tarfile.TarInfo, member: str, kind: str, seen: set[str], frames: int
+) -> str | None:
+    """Why a member of a sample must not be read, judged from its header, or None.
+
+    Checked in this order: not a regular file, unknown to the schema, a duplicate within its
+    sample (``seen``: the sample's members so far), larger than the schema allows for a
+    sample of ``frames`` frames. A regular member the schema knows joins ``seen`` (an
+    oversized one too, so a second copy of it reads as a duplicate).
+    """
+    name = info.name
+    if not info.isreg():
+        return f"member {name!r} is not a regular file"
+    if not is_known_member(member, kind):
+        return f"unknown member kind {name!r} (not in the schema)"
+    if member in seen:
+        return f"duplicate member {name!r}"
+    seen.add(member)
+    limit = member_limit(member, frames)
+    if info.size > limit:
+        return f"member {name!r} of {info.size} bytes is larger than the schema allows ({limit})"
+    return None
+
+
+def _read_member(tar: tarfile.TarFile, info: tarfile.TarInfo) -> bytes:
+    """The data of a regular member, all ``info.size`` bytes of it.
+
+    Raises:
+        TarReadError: the tar ends inside the member.
+    """
+    f = tar.extractfile(info)
+    data = f.read() if f is not None else b""
+    if len(data) != info.size:
+        raise TarReadError(f"member {info.name!r} is truncated")
+    return data
+
+
 def tar_members(
     path: Path,
     kind: str,
@@ -97,57 +134,49 @@ def tar_members(
     Raises:
         TarReadError: the tar is truncated or corrupt (raised where it breaks).
     """
+    try:
+        with tarfile.open(path, "r:") as tar:
+            yield from _list_members(tar, path, kind, frames or {}, wanted, loose)
+    except (tarfile.TarError, EOFError, OSError) as err:
+        raise TarReadError(f"unreadable tar ({type(err).__name__}: {err})") from err
+
+
+def _list_members(
+    tar: tarfile.TarFile,
+    path: Path,
+    kind: str,
+    frames: Mapping[str, int],
+    wanted: Container[str] | None,
+    loose: list[Problem] | None,
+) -> Iterator[dict]:
+    """:func:`tar_members` on the open ``tar``: an end-of-shard marker ``{}`` before each
+    run of one key's members, then a file sample per member (a problem entry instead for a
+    member whose header rules it out)."""
     url = str(path)
     current: str | None = None
     seen: set[str] = set()
-    n = 0
-
-    def problem(key: str, message: str) -> dict:
-        nonlocal n
-        n += 1
-        return {"fname": f"{key}.__problem_{n}__", "data": Problem(path.name, message, key),
-                "__url__": url}  # fmt: skip
-
-    try:
-        with tarfile.open(path, "r:") as tar:
-            for info in tar:
-                name = info.name
-                unsafe = _unsafe_name(name)
-                if unsafe is not None:
-                    if loose is not None:
-                        loose.append(Problem(path.name, unsafe, name))
-                    continue
-                key, member = split_member_name(name)  # a dot is there: the name is safe
-                if key != current:
-                    # webdataset's end-of-shard marker: the grouping hands the previous
-                    # sample on now, before this member is read (a tar that breaks inside
-                    # it loses only the samples from here on)
-                    yield {}
-                    current, seen = key, set()
-                if not info.isreg():
-                    yield problem(key, f"member {name!r} is not a regular file")
-                    continue
-                if not is_known_member(member, kind):
-                    yield problem(key, f"unknown member kind {name!r} (not in the schema)")
-                    continue
-                if member in seen:
-                    yield problem(key, f"duplicate member {name!r}")
-                    continue
-                seen.add(member)
-                limit = member_limit(member, (frames or {}).get(key, DEFAULT_FRAMES))
-                if info.size > limit:
-                    yield problem(key, f"member {name!r} of {info.size} bytes is larger than "
-                                       f"the schema allows ({limit})")  # fmt: skip
-                    continue
-                data = None
-                if wanted is None or key in wanted:
-                    f = tar.extractfile(info)
-                    data = f.read() if f is not None else b""
-                    if len(data) != info.size:
-                        raise TarReadError(f"member {name!r} is truncated")
-                yield {"fname": name, "data": data, "__url__": url}
-    except (tarfile.TarError, EOFError, OSError) as err:
-        raise TarReadError(f"unreadable tar ({type(err).__name__}: {err})") from err
+    n = 0  # problems so far: each gets its own member name within its sample
+    for info in tar:
+        unsafe = _unsafe_name(info.name)
+        if unsafe is not None:
+            if loose is not None:
+                loose.append(Problem(path.name, unsafe, info.name))
+            continue
+        key, member = split_member_name(info.name)  # a dot is there: the name is safe
+        if key != current:
+            # webdataset's end-of-shard marker: the grouping hands the previous sample on
+            # now, before this member is read (a tar that breaks inside it loses only the
+            # samples from here on)
+            yield {}
+            current, seen = key, set()
+        message = _header_problem(info, member, kind, seen, frames.get(key, DEFAULT_FRAMES))
+        if message is not None:
+            n += 1
+            problem = Problem(path.name, message, key)
+            yield {"fname": f"{key}.__problem_{n}__", "data": problem, "__url__": url}
+            continue
+        data = _read_member(tar, info) if wanted is None or key in wanted else None
+        yield {"fname": info.name, "data": data, "__url__": url}
 
 
 def _raw(sample: dict, wanted: Container[str] | None) -> RawSample:
@@ -198,7 +227,8 @@ def iter_shard_members(
             continue
         problems = list(raw.problems)
         if raw.key in seen:
-            problems.append(Problem(path.name, "key appears in two separate runs of members",
-                                    raw.key))  # fmt: skip
+            problems.append(
+                Problem(path.name, "key appears in two separate runs of members", raw.key)
+            )
         seen.add(raw.key)
         yield raw.key, dict(raw.members), problems
