@@ -4,7 +4,8 @@
 containers, so a checkpoint carrying a pickle payload is refused instead of run. The flag is
 passed explicitly everywhere, because ``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1`` turns the default
 off. Every command that takes a checkpoint turns a missing, truncated, empty or hostile file
-into a :class:`CheckpointError` (a ``ValueError``: the command line prints one line).
+into a :class:`CheckpointError` (one of the project's errors, which the command line prints as
+one line).
 """
 
 from __future__ import annotations
