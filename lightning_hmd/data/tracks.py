@@ -23,6 +23,7 @@ from lightning_hmd.data.cropping import (
     EVAL_CROP_SIZE,
     PERSON_HEIGHT_PX,
     TRAIN_CROP_SIZE,
+    BoxParams,
     CropBox,
     box_from_keypoints,
     crop_image,
@@ -96,6 +97,57 @@ def chunk_ranges(start: int, stop: int, chunk_len: int) -> list[range]:
     return [range(s, min(s + chunk_len, stop)) for s in range(start, stop, chunk_len)]
 
 
+def _chunk_crops(boxes: BoxParams, start: int, frames: range, size: int) -> list[CropBox]:
+    """The crop of each frame of a chunk, from the track's smoothed boxes (``boxes`` starts
+    at frame ``start``)."""
+    return [
+        CropBox(
+            cx=float(boxes.center[t - start, 0]),
+            cy=float(boxes.center[t - start, 1]),
+            scale=float(boxes.scale[t - start]),
+            size=size,
+        )
+        for t in frames
+    ]
+
+
+def _chunk_jpegs(track: Track, frames: range, crops: list[CropBox]) -> list[bytes]:
+    """The JPEG crops of a chunk's frames (each frame loaded with ``track.load_frame``)."""
+    return [
+        encode_jpeg(crop_image(track.load_frame(t), b)) for t, b in zip(frames, crops, strict=True)
+    ]
+
+
+def _chunk_sample(
+    track: Track,
+    chunk: int,
+    frames: range,
+    kp: np.ndarray,
+    crops: list[CropBox],
+    images: list[bytes] | None,
+) -> ClipSample:
+    """Chunk ``chunk`` of the track (its ``frames``, their ``crops`` and JPEG crops) as a
+    clip sample: the track's keypoints ``kp`` (N, 25, 3; original-image pixels, visibility
+    0/1) in crop-normalised coordinates, the labels sliced to the chunk."""
+    sl = slice(frames.start, frames.stop)
+    return ClipSample(
+        dataset=track.dataset,
+        split=track.split,
+        sequence=track.sequence,
+        track_id=track.track_id,
+        fps=float(track.fps),
+        chunk=chunk,
+        kp2d=np.stack([to_crop_normalised(kp[t], b) for t, b in zip(frames, crops, strict=True)]),
+        crop_box=np.asarray([b.extent for b in crops], np.float32),
+        crop_scale=np.asarray([b.scale for b in crops], np.float32),
+        frame_index=np.asarray(track.frame_index[sl], np.int32),
+        jpeg=images,
+        joints3d=None if track.joints3d is None else np.asarray(track.joints3d[sl], np.float32),
+        pose=None if track.pose is None else np.asarray(track.pose[sl], np.float32),
+        betas=None if track.betas is None else np.asarray(track.betas, np.float32),
+    )
+
+
 def write_track(
     writer: ShardSetWriter,
     track: Track,
@@ -130,40 +182,10 @@ def write_track(
         key = make_key(track.dataset, track.sequence, track.track_id, chunk)
         if writer.is_done(key):
             continue
-        crops = [
-            CropBox(
-                cx=float(boxes.center[t - start, 0]),
-                cy=float(boxes.center[t - start, 1]),
-                scale=float(boxes.scale[t - start]),
-                size=size,
-            )
-            for t in frames
-        ]
+        crops = _chunk_crops(boxes, start, frames, size)
         images = None
         if jpeg and track.load_frame is not None:
-            images = [
-                encode_jpeg(crop_image(track.load_frame(t), b))
-                for t, b in zip(frames, crops, strict=True)
-            ]
-        sl = slice(frames.start, frames.stop)
-        sample = ClipSample(
-            dataset=track.dataset,
-            split=track.split,
-            sequence=track.sequence,
-            track_id=track.track_id,
-            fps=float(track.fps),
-            chunk=chunk,
-            kp2d=np.stack(
-                [to_crop_normalised(kp[t], b) for t, b in zip(frames, crops, strict=True)]
-            ),
-            crop_box=np.asarray([b.extent for b in crops], np.float32),
-            crop_scale=np.asarray([b.scale for b in crops], np.float32),
-            frame_index=np.asarray(track.frame_index[sl], np.int32),
-            jpeg=images,
-            joints3d=None if track.joints3d is None else np.asarray(track.joints3d[sl], np.float32),
-            pose=None if track.pose is None else np.asarray(track.pose[sl], np.float32),
-            betas=None if track.betas is None else np.asarray(track.betas, np.float32),
-        )
-        writer.write(sample, key)
+            images = _chunk_jpegs(track, frames, crops)
+        writer.write(_chunk_sample(track, chunk, frames, kp, crops, images), key)
         written += 1
     return written
