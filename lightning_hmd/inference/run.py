@@ -21,7 +21,9 @@ from lightning_hmd.inference.inputs import (
 
 if TYPE_CHECKING:
     from lightning_hmd.body.smpl import BodyModel
+    from lightning_hmd.inference.frames import FrameSource
     from lightning_hmd.inference.predict import TrackPrediction
+    from lightning_hmd.inference.tracks import PersonTrack
 
 FORMATS = ("npz", "hmmr-pkl")
 EXPORTS = ("smpl", "obj", "bvh")  # AMASS-style npz, an OBJ per frame, BVH skeleton animation
@@ -75,6 +77,68 @@ def check_predict_inputs(
     check_out_dir(out)
 
 
+def _person_tracks(
+    source: FrameSource,
+    tracks_path: str | Path | None,
+    box: Sequence[float] | None,
+    frame_base: int,
+    echo: Callable[[str], None],
+) -> list[PersonTrack]:
+    """The tracks to predict: those of the tracks file, else one person in ``box`` (or the
+    whole frame) on every frame."""
+    from lightning_hmd.inference.tracks import box_track, read_tracks
+
+    if tracks_path is not None:
+        tracks = read_tracks(tracks_path, source.names, frame_base)
+        echo(f"{len(tracks)} track(s) from {tracks_path}")
+        return tracks
+    tracks = [box_track(box, source.width, source.height, source.count)]
+    where = f"box {tuple(box)}" if box is not None else "the whole frame"
+    echo(f"no tracks file: one person in {where} on every frame")
+    return tracks
+
+
+def _write_track_outputs(
+    pred: TrackPrediction,
+    folder: Path,
+    source: FrameSource,
+    body: BodyModel,
+    formats: Sequence[str],
+    exports: Sequence[str],
+) -> dict:
+    """One track's predictions (``formats``) and ``exports`` into ``folder``; returns the
+    track's entry of ``summary.json``."""
+    from lightning_hmd.inference.predict import save_hmmr_pkl, save_npz
+
+    folder.mkdir(exist_ok=True)
+    if "npz" in formats:
+        save_npz(pred, folder / "predictions.npz", source)
+    if "hmmr-pkl" in formats:
+        save_hmmr_pkl(pred, folder / "hmmr_output.pkl")
+    write_exports(pred, body, folder, source.fps, exports)
+    return {"dir": folder.name, "first_frame": int(pred.frames[0]), "frames": len(pred.frames)}
+
+
+def _render_overlay(
+    source: FrameSource,
+    preds: Sequence[TrackPrediction],
+    body: BodyModel,
+    out: Path,
+    side_view: bool,
+    pngs: bool,
+    progress: bool,
+    echo: Callable[[str], None],
+) -> None:
+    """``overlay.mp4`` (and, with ``pngs``, ``frames/``): the meshes drawn over the input."""
+    from lightning_hmd.inference.render import overlay_frames, write_pngs, write_video
+
+    frames = overlay_frames(source, preds, body.faces.numpy(), side_view, progress)
+    if pngs:
+        frames = write_pngs(frames, out / "frames")
+    n = write_video(frames, out / "overlay.mp4", source.fps)
+    echo(f"wrote {out / 'overlay.mp4'} ({n} frames)")
+
+
 def run_predict(
     input_path: str | Path,
     ckpt: str | Path,
@@ -99,48 +163,29 @@ def run_predict(
     ``skeleton.bvh``), ``overlay.mp4``, ``frames/``, ``summary.json``."""
     check_predict_inputs(input_path, ckpt, out, tracks_path, encoder, formats, exports)
     from lightning_hmd.inference.frames import open_frames
-    from lightning_hmd.inference.predict import (
-        load_predictor,
-        predict_tracks,
-        save_hmmr_pkl,
-        save_npz,
-    )
-    from lightning_hmd.inference.tracks import box_track, read_tracks
+    from lightning_hmd.inference.predict import load_predictor, predict_tracks
 
     source = open_frames(input_path)
-    if tracks_path is not None:
-        tracks = read_tracks(tracks_path, source.names, frame_base)
-        echo(f"{len(tracks)} track(s) from {tracks_path}")
-    else:
-        tracks = [box_track(box, source.width, source.height, source.count)]
-        where = f"box {tuple(box)}" if box is not None else "the whole frame"
-        echo(f"no tracks file: one person in {where} on every frame")
+    tracks = _person_tracks(source, tracks_path, box, frame_base, echo)
     predictor = load_predictor(ckpt, overrides, encoder)
     need_vertices = render or "hmmr-pkl" in formats or "obj" in exports
     preds = predict_tracks(predictor, source, tracks, focal, mode, need_vertices, progress, echo)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    summary = {"input": str(input_path), "checkpoint": str(ckpt), "mode": mode,
-               "frames": source.count, "fps": source.fps, "tracks": {}}  # fmt: skip
+    summary = {
+        "input": str(input_path),
+        "checkpoint": str(ckpt),
+        "mode": mode,
+        "frames": source.count,
+        "fps": source.fps,
+        "tracks": {},
+    }
     for p in preds:
-        d = out / track_dir_name(p.track_id)
-        d.mkdir(exist_ok=True)
-        if "npz" in formats:
-            save_npz(p, d / "predictions.npz", source)
-        if "hmmr-pkl" in formats:
-            save_hmmr_pkl(p, d / "hmmr_output.pkl")
-        write_exports(p, predictor.body, d, source.fps, exports)
-        summary["tracks"][p.track_id] = {"dir": d.name, "first_frame": int(p.frames[0]),
-                                         "frames": len(p.frames)}  # fmt: skip
+        folder = out / track_dir_name(p.track_id)
+        entry = _write_track_outputs(p, folder, source, predictor.body, formats, exports)
+        summary["tracks"][p.track_id] = entry
     if render:
-        from lightning_hmd.inference.render import overlay_frames, write_pngs, write_video
-
-        faces = predictor.body.faces.numpy()
-        frames = overlay_frames(source, preds, faces, side_view, progress)
-        if pngs:
-            frames = write_pngs(frames, out / "frames")
-        n = write_video(frames, out / "overlay.mp4", source.fps)
-        echo(f"wrote {out / 'overlay.mp4'} ({n} frames)")
+        _render_overlay(source, preds, predictor.body, out, side_view, pngs, progress, echo)
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     echo(f"wrote {len(preds)} track(s) to {out}")
     return preds
