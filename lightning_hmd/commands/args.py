@@ -1,5 +1,6 @@
 """Argument types and groups the commands share: config sources and ``key=value`` overrides,
-what a SLURM job asks for, the trained model of ``predict`` and ``hallucinate``."""
+what a SLURM job asks for, the trained model of ``predict`` and ``hallucinate``, and command
+groups (``data``, ``body``, ``slurm``, ``sweep``) with subcommands of their own."""
 
 from __future__ import annotations
 
@@ -9,6 +10,13 @@ from collections.abc import Sequence
 from omegaconf import DictConfig
 
 from lightning_hmd.config import available_presets, load_config
+
+
+def command_group(
+    sub: argparse._SubParsersAction, name: str, help: str
+) -> argparse._SubParsersAction:
+    """The subcommands of the command group ``name``; the chosen one is ``ns.<name>_command``."""
+    return sub.add_parser(name, help=help).add_subparsers(dest=f"{name}_command", required=True)
 
 
 def override(text: str) -> str:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from lightning_hmd.commands.args import command_group
+
 
 def run_synth(ns: argparse.Namespace) -> int:
     from lightning_hmd.body.synth import write_synthetic_model
@@ -29,9 +31,7 @@ def run_convert(ns: argparse.Namespace) -> int:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    body = sub.add_parser("body", help="body model files").add_subparsers(
-        dest="body_command", required=True
-    )
+    body = command_group(sub, "body", "body model files")
     p = body.add_parser("synth", help="write the synthetic SMPL-compatible model (not SMPL)")
     p.add_argument("--out", required=True, help="output directory")
     p.add_argument("--seed", type=int, default=0)

@@ -16,6 +16,7 @@ from types import ModuleType
 
 import yaml
 
+from lightning_hmd.commands.args import command_group
 from lightning_hmd.errors import ConfigError
 
 
@@ -150,9 +151,7 @@ def _cmd_synth(ns: argparse.Namespace) -> int:
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Register ``data check|synth|features|convert`` under the ``data`` command."""
-    data = sub.add_parser("data", help="dataset shards").add_subparsers(
-        dest="data_command", required=True
-    )
+    data = command_group(sub, "data", "dataset shards")
     for add in (_add_check, _add_synth, _add_features, _add_convert):
         add(data)
 

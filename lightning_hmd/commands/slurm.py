@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from lightning_hmd.commands.args import add_config_args, add_job_args, job_spec
+from lightning_hmd.commands.args import add_config_args, add_job_args, command_group, job_spec
 
 
 def run_submit(ns: argparse.Namespace) -> int:
@@ -21,9 +21,7 @@ def run_submit(ns: argparse.Namespace) -> int:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    slurm = sub.add_parser("slurm", help="SLURM jobs").add_subparsers(
-        dest="slurm_command", required=True
-    )
+    slurm = command_group(sub, "slurm", "SLURM jobs")
     p = slurm.add_parser(
         "submit",
         help="write an sbatch script into the run directory and submit it",

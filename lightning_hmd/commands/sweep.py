@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 
-from lightning_hmd.commands.args import add_job_args, add_overrides, job_spec
+from lightning_hmd.commands.args import add_job_args, add_overrides, command_group, job_spec
 
 
 def run(ns: argparse.Namespace) -> int:
@@ -27,9 +27,7 @@ def run(ns: argparse.Namespace) -> int:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    sweep = sub.add_parser("sweep", help="W&B sweep files run locally").add_subparsers(
-        dest="sweep_command", required=True
-    )
+    sweep = command_group(sub, "sweep", "W&B sweep files run locally")
     p = sweep.add_parser(
         "run",
         help="run a sweep's trials one after another (finished trials are skipped)",
