@@ -46,7 +46,9 @@ __all__ = [
     "write_track",
 ]
 
-DEFAULT_SHARD_SIZE = 50  # HMMR writes 50 tracks per tfrecord
+# HMMR writes 50 tracks per tfrecord (the ``num_shards`` flag of e.g.
+# ``src/datasets/upenn_to_tfrecords_video.py``)
+DEFAULT_SHARD_SIZE = 50
 
 
 class LayoutError(DataError, FileNotFoundError):

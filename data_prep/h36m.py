@@ -7,11 +7,12 @@ Source layout (as published, one folder per subject)::
     SRC/S1/MyPoseFeatures/D2_Positions/Directions 1.54138969.cdf       Pose (1, N, 64) pixels
     SRC/S1/MyPoseFeatures/D3_Positions_mono/Directions 1.54138969.cdf  Pose (1, N, 96) mm
 
-As HMMR's ``read_human36m.py`` / ``h36_to_tfrecords_video.py``: every 2nd frame (25 fps);
-the 14 LSP joints from the 17-joint Human3.6M skeleton (ids 3, 2, 1, 4, 5, 6, 16, 15, 14, 11,
-12, 13, 8, 10), millimetres to metres; subjects S1, S6, S7, S8 train, S5 validation, S9, S11
-test; validation and test use camera 3 only (``58860488``), training every camera. HMMR
-writes 5 augmented copies of each training track; here augmentation happens online.
+As HMMR's ``src/datasets/h36/read_human36m.py`` / ``src/datasets/h36_to_tfrecords_video.py``:
+every 2nd frame (25 fps); the 14 LSP joints from the 17-joint Human3.6M skeleton (ids 3, 2, 1,
+4, 5, 6, 16, 15, 14, 11, 12, 13, 8, 10), millimetres to metres; subjects S1, S6, S7, S8 train,
+S5 validation, S9, S11 test; validation and test use camera 3 only (``58860488``), training
+every camera. HMMR writes 5 augmented copies of each training track (``--num_copy 5`` in
+``prepare_datasets.sh``); here augmentation happens online.
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ SUBJECTS = {
     "val": ("S5",),
     "test": ("S9", "S11"),
 }
-EVAL_CAMERAS = ("58860488",)  # HMMR's "cam03"
+EVAL_CAMERAS = ("58860488",)  # HMMR's "cam03" (``*cam03*`` in ``src/evaluation/eval.py``)
 FRAME_SKIP = 2  # 50 fps -> 25 fps
 FPS = 50.0 / FRAME_SKIP
 # The 17 joints of the usual Human3.6M skeleton within the 32 of the pose files.
@@ -140,7 +141,8 @@ def convert(
 ) -> dict[str, Manifest]:
     """Convert Human3.6M to ``OUT/{train,val,test}``; returns manifests by split.
 
-    ``all_cameras`` keeps every camera for validation and test too (HMMR: camera 3 only).
+    ``all_cameras`` keeps every camera for validation and test too (HMMR: camera 3 only,
+    ``main`` of ``src/evaluation/eval.py``).
     """
     src = Path(src)
     require_layout(src, ["S*/MyPoseFeatures/D3_Positions_mono/*.cdf"], NAME, LAYOUT)

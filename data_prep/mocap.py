@@ -4,8 +4,8 @@ Source layouts (either or both below SRC):
 
 - HMR's neutrMosh pickles: ``neutrSMPL_CMU/**/*.pkl``, ``neutrSMPL_H3.6/**/*.pkl`` and
   ``neutrSMPL_jointLim/**/*.pkl``; each pickle is a dict with ``poses`` (N, 72) and ``betas``
-  (10,) (or (N, 10)). As HMMR's ``smpl_to_tfrecords.py``, Human3.6M subjects S9 and S11 (the
-  test subjects) are left out.
+  (10,) (or (N, 10)). As HMMR's ``src/datasets/smpl_to_tfrecords.py``, Human3.6M subjects S9
+  and S11 (the test subjects) are left out.
 - AMASS: ``**/*_poses.npz`` with ``poses`` (N, 156) SMPL+H axis-angle, ``betas`` (16,) and
   ``mocap_framerate``; the body joints (first 66 values) become the SMPL pose with the two
   hand joints at rest, the first 10 betas the shape.

@@ -6,10 +6,10 @@ Source layout (as published)::
     SRC/labels/0001.mat              per video: x, y, visibility (N, 13), train (1 / -1),
                                      action, bbox, dimensions, nframes
 
-Splits as HMMR's ``upenn_to_tfrecords_video.py``: the official ``train`` flag; of the official
-test videos every 10th (in sorted order, starting with the first) is validation. Tracks are
-cut where 4 or fewer joints are visible and runs shorter than 40 frames are dropped; each
-remaining run is one track. Joints map to the 25-keypoint order with the head on
+Splits as HMMR's ``src/datasets/upenn_to_tfrecords_video.py``: the official ``train`` flag; of
+the official test videos every 10th (in sorted order, starting with the first) is validation.
+Tracks are cut where 4 or fewer joints are visible and runs shorter than 40 frames are dropped;
+each remaining run is one track. Joints map to the 25-keypoint order with the head on
 ``head_top``, the ankles on the separate ankle keypoints (23/24), and no neck. A split left
 without tracks (no video in it, or none with a track) is not written, and a warning names it
 and why.

@@ -10,7 +10,7 @@ Each pickle (Python 2, latin-1) holds per person ``poses`` (N, 72), ``trans`` (N
 ``campose_valid`` (N,) and ``genders``, and per frame ``cam_poses`` (N, 4, 4) world-to-camera
 and ``img_frame_ids`` (N,).
 
-Ground truth as HMMR's ``3dpw_to_tfrecords_video.py``:
+Ground truth as HMMR's ``src/datasets/3dpw_to_tfrecords_video.py``:
 
 - 2D keypoints: ``poses2d`` mapped to the 25-keypoint order, visible where the confidence
   exceeds 0.1.
@@ -18,7 +18,8 @@ Ground truth as HMMR's ``3dpw_to_tfrecords_video.py``:
   the mesh of the person's **gendered** model (``SMPL_MALE`` / ``SMPL_FEMALE``; the neutral
   model if those files are absent), in camera coordinates.
 - SMPL: the pose with the global rotation taken into the camera frame, and neutral-model
-  betas fitted to the gendered T-pose mesh. HMMR fits them with 5000 gradient steps; the
+  betas fitted to the gendered T-pose mesh. HMMR fits them with 5000 gradient steps
+  (``save_neutral_shape`` in ``src/datasets/threedpw/compute_neutral_shape.py``); the
   T-pose mesh is linear in the betas, so here the same least-squares fit is solved exactly.
 - Frames where the camera pose is not valid end a track; each run of valid frames of a
   person becomes a track (numbered in order of person, then time).

@@ -17,7 +17,9 @@ from lightning_hmd.modes import Inputs, LoggerKind, PoseRepr, Schedule
 
 @dataclass
 class AugmentConfig:
-    """Online augmentation of training crops (HMMR's ``tube_augmentation`` defaults)."""
+    """Online augmentation of training crops (HMMR's ``tube_augmentation`` defaults:
+    ``TubePreprocessor``, ``src/util/tube_augmentation.py``; ``trans_max`` and ``scale_max``
+    flags, ``src/config.py``)."""
 
     enabled: bool = True
     scale_max: float = 0.3  # per-frame scale 2^U(-scale_max, scale_max)
@@ -36,7 +38,8 @@ class DataConfig:
     weight per group of ``train_groups`` (empty: every set its own group; no weights: equal):
     the sets of one group share the group's windows of each batch in proportion to their
     sizes. HMMR draws half its sequences from Human3.6M and half from one shuffled queue over
-    the 2D sets (``train_groups: [0, 1, 1]``, ``train_weights: [0.5, 0.5]``).
+    the 2D sets (``split_balanced``, ``src/config.py``; ``SequenceDataLoader.get_loader``,
+    ``src/data_loader_sequence.py``): ``train_groups: [0, 1, 1]``, ``train_weights: [0.5, 0.5]``.
     """
 
     batch_size: int = 8  # B: sequences per batch
@@ -84,7 +87,8 @@ class ModelConfig:
 
     encoder: str = "resnet50_v2"  # resnet50_v2 (HMR's TF-slim) | torchvision_resnet50 | small_cnn
     feat_dim: int = 2048  # D: phi / Phi channels
-    freeze_encoder: bool = True  # HMMR keeps the HMR image encoder fixed
+    # HMMR keeps the HMR image encoder fixed (``freeze_phi``, ``src/config.py``)
+    freeze_encoder: bool = True
     temporal: TemporalConfig = field(default_factory=TemporalConfig)
     ief_iters: int = 3
     pose_repr: PoseRepr = PoseRepr.axis_angle  # pose in theta: axis_angle (HMMR) | rot6d (6D)
@@ -97,8 +101,9 @@ class ModelConfig:
     disc_channels: int = 32  # per-joint 1x1 conv channels of the pose discriminator
     disc_hidden: int = 1024  # full-pose MLP width of the pose discriminator
     shape_disc_hidden: int = 10  # hidden width of HMR's shape discriminator
-    # HMMR's use_hmr_ief_init: start from an HMR init file (models.hmr_init, or `import-tf
-    # --hmr`); "none" or "": start from scratch. The paper preset leaves it to be given.
+    # HMMR's ``use_hmr_ief_init`` (``src/config.py``): start from an HMR init file
+    # (models.hmr_init, or `import-tf --hmr`); "none" or "": start from scratch. The paper
+    # preset leaves it to be given.
     init_checkpoint: str = ""
     init_parts: list[str] = field(default_factory=lambda: ["mean", "f3d"])  # + "encoder"
 
@@ -132,7 +137,8 @@ class LossConfig:
 
 @dataclass
 class OptimConfig:
-    """Adam for generator and discriminator (TF defaults as in HMMR)."""
+    """Adam for generator and discriminator (TF defaults as in HMMR: ``tf.train.AdamOptimizer``
+    in ``src/trainer_sequence_fc.py``; rates ``e_lr`` / ``d_lr`` of ``src/config.py``)."""
 
     gen_lr: float = 1e-5
     disc_lr: float = 1e-4

@@ -1,4 +1,5 @@
-"""Evaluation metrics as in HMMR's ``eval_util.py`` (pure; inputs in metres or [-1, 1]).
+"""Evaluation metrics as in HMMR's ``src/evaluation/eval_util.py`` (pure; inputs in metres
+or [-1, 1]).
 
 3D joint metrics use the 14 LSP joints (the first 14 of the HMMR keypoint order) and return
 millimetres. 2D metrics return pixels of an ``img_size`` crop. Frames that a metric cannot score
@@ -21,7 +22,9 @@ from lightning_hmd.geometry.alignment import align_by_pelvis, similarity_procrus
 from lightning_hmd.geometry.camera import optimal_camera, project_weak_perspective
 
 M_TO_MM = 1000.0
-MIN_VISIBLE_KEYPOINTS = 6  # HMMR: frames with fewer visible keypoints are not scored (NaN)
+# HMMR's ``min_visible`` of ``compute_error_kp`` (``src/evaluation/eval_util.py``): frames with
+# fewer visible keypoints are not scored (NaN)
+MIN_VISIBLE_KEYPOINTS = 6
 
 
 def _lsp14(joints: Tensor, name: str) -> Tensor:
@@ -76,7 +79,8 @@ def pa_mpjpe(pred: Tensor, gt: Tensor) -> Tensor:
 
 
 def pve(pred_verts: Tensor, gt_verts: Tensor) -> Tensor:
-    """Per-vertex error with no alignment (HMMR's ``mesh_posed`` / ``mesh_tpose``).
+    """Per-vertex error with no alignment (HMMR's ``mesh_posed`` / ``mesh_tpose`` of
+    ``compute_errors_batched``, ``src/evaluation/eval.py``, via ``compute_error_verts``).
 
     HMMR compares model-frame meshes without translation, so no alignment is applied; align
     the inputs first for other protocols.
@@ -100,7 +104,8 @@ def _kp_distances_px(pred_xy: Tensor, gt_kp: Tensor, img_size: float, aligned: b
     pred_px = (pred_xy + 1.0) * (0.5 * img_size)
     gt_px = torch.cat([(gt_kp[..., :2] + 1.0) * (0.5 * img_size), gt_kp[..., 2:]], dim=-1)
     if aligned:
-        cam = optimal_camera(pred_px, gt_px, clamp=False)  # HMMR kp_pa: fit in pixels
+        # HMMR's kp_pa (``compute_error_kp``, ``src/evaluation/eval_util.py``): fit in pixels
+        cam = optimal_camera(pred_px, gt_px, clamp=False)
         pred_px = project_weak_perspective(pred_px, cam)
     return (pred_px - gt_px[..., :2]).norm(dim=-1)
 
@@ -118,7 +123,8 @@ def kp_error_px(
     aligned: bool = False,
     min_visible: int = MIN_VISIBLE_KEYPOINTS,
 ) -> Tensor:
-    """Mean pixel distance over visible keypoints (HMMR ``kp``; ``kp_pa`` when ``aligned``).
+    """Mean pixel distance over visible keypoints (HMMR ``kp``; ``kp_pa`` when ``aligned``;
+    both from ``compute_error_kp``, ``src/evaluation/eval_util.py``).
 
     Both inputs are in normalised crop coordinates and are mapped to pixels by
     ``(x + 1) / 2 * img_size``. ``aligned`` first fits the optimal 2D scale and translation
@@ -148,8 +154,8 @@ def pck_2d(
 ) -> Tensor:
     """Fraction of visible keypoints within ``threshold * img_size`` px after the 2D fit.
 
-    HMMR ``kp_pck``: distances as in ``kp_error_px(..., aligned=True)``; the default radius is
-    0.05 * 224 = 11.2 px.
+    HMMR ``kp_pck`` (``compute_error_kp``, ``src/evaluation/eval_util.py``): distances as in
+    ``kp_error_px(..., aligned=True)``; the default radius is 0.05 * 224 = 11.2 px.
 
     Args:
         pred_xy: (..., K, 2) predicted keypoints, normalised crop coordinates.
@@ -170,11 +176,13 @@ def pck_2d(
 class AccelProtocol(str, Enum):
     """How ``acceleration_error`` treats the root trajectory.
 
-    HMMR: raw joints, no alignment. HMMR predictions have no global translation while the GT
-    keeps its camera-frame trajectory, so GT root motion counts as error.
+    HMMR (``compute_error_accel``, ``src/evaluation/eval_util.py``): raw joints, no
+    alignment. HMMR predictions have no global translation while the GT keeps its camera-frame
+    trajectory, so GT root motion counts as error.
     VIBE: both sequences pelvis-aligned per frame first (the protocol of later papers).
     Numbers from the two protocols are not comparable. Neither is HMMR's printed ``accel``
-    column, which is the prediction-only ``acceleration`` below.
+    column (``print_summary``, ``src/evaluation/eval.py``), which is the prediction-only
+    ``acceleration`` below.
     """
 
     HMMR = "hmmr"
@@ -187,7 +195,8 @@ def _second_difference(joints: Tensor) -> Tensor:
 
 
 def acceleration(joints: Tensor) -> Tensor:
-    """Mean acceleration magnitude of the 14 LSP joints (HMMR's printed ``accel``, no GT).
+    """Mean acceleration magnitude of the 14 LSP joints (HMMR's printed ``accel``, no GT:
+    ``compute_accel``, ``src/evaluation/eval_util.py``).
 
     Args:
         joints: (..., T, J, 3) joints of one sequence per leading index, J >= 14, metres.

@@ -79,7 +79,8 @@ def all_params(out: GeneratorOutput) -> list[SMPLParams]:
 
 
 def collect_fakes(out: GeneratorOutput) -> Fakes:
-    """Concatenate all predicted poses and shapes (HMMR's ``compute_losses_prior``)."""
+    """Concatenate all predicted poses and shapes (HMMR's
+    ``HMRSequenceTrainer.compute_losses_prior``, ``src/trainer_sequence_fc.py``)."""
     params = all_params(out)
     rotmats = [rearrange(p.pose_rotmat, "b t j r c -> (b t) j r c") for p in params]
     betas = [rearrange(p.betas, "b t s -> (b t) s") for p in params]

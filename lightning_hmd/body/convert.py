@@ -120,11 +120,13 @@ def convert_smpl_pickle(
 
     Args:
         pkl_path: official SMPL pickle (e.g. ``basicModel_neutral_lbs_10_207_0_v1.0.0.pkl``) or
-            HMR's ``neutral_smpl_with_cocoplustoesankles_reg.pkl``, whose sparse (25, V)
-            ``cocoplus_regressor`` is written to ``J_regressor_cocoplus.npy``.
+            HMR's ``neutral_smpl_with_cocoplustoesankles_reg.pkl`` (``SMPL_MODEL_PATH`` of
+            HMMR's ``src/config.py``), whose sparse (25, V) ``cocoplus_regressor`` is written to
+            ``J_regressor_cocoplus.npy``.
         out_dir: model directory (layout in :mod:`model_files`).
-        mean_params_h5: HMR's ``neutral_smpl_meanwjoints.h5`` (datasets ``pose`` (72,) and
-            ``shape`` (10,)), written to ``mean_params.npz``.
+        mean_params_h5: HMR's ``neutral_smpl_meanwjoints.h5`` (read by
+            ``Tester.load_mean_params`` in HMMR's ``src/evaluation/tester.py``; datasets
+            ``pose`` (72,) and ``shape`` (10,)), written to ``mean_params.npz``.
         h36m_regressor: a (17, V) ``.npy`` regressor, copied to ``J_regressor_h36m.npy``.
         gender: overrides the gender inferred from the file name.
 
@@ -177,7 +179,9 @@ def _check_regressor(reg: np.ndarray, name: str, num_vertices: int, source: Path
 
 
 def read_mean_params_h5(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
-    """HMR's mean parameters: datasets ``pose`` (72,) and ``shape`` (10,)."""
+    """HMR's mean parameters (``neutral_smpl_meanwjoints.h5``, read by
+    ``Tester.load_mean_params`` in HMMR's ``src/evaluation/tester.py``): datasets ``pose``
+    (72,) and ``shape`` (10,)."""
     import h5py
 
     with h5py.File(path, "r") as f:

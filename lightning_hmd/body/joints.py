@@ -1,6 +1,7 @@
 """Joint orders, the pelvis definition and left/right flip permutations, defined once.
 
-HMMR keypoint order (25, "cocoplus" regressor), from the original code:
+HMMR keypoint order (25, "cocoplus" regressor), from the original code (the joint names in
+``flip_image``, HMMR's ``src/util/data_utils.py``):
 the first 14 are the LSP order; "Heel" slots 0/5 hold the LSP ankles.
 """
 
@@ -45,7 +46,8 @@ LSP14_LIMBS: tuple[tuple[int, int], ...] = (
     (0, 1), (1, 2), (3, 4), (4, 5), (6, 7), (7, 8), (9, 10), (10, 11), (2, 3),
     (8, 12), (9, 12), (12, 13), (2, 8), (3, 9),
 )  # fmt: skip
-R_HIP, L_HIP = 2, 3  # pelvis = midpoint of these two (HMMR's align_by_pelvis)
+# pelvis = midpoint of these two (HMMR's ``align_by_pelvis``, ``src/evaluation/eval_util.py``)
+R_HIP, L_HIP = 2, 3
 
 SMPL_JOINT_NAMES: tuple[str, ...] = (
     "pelvis",  # 0
@@ -85,7 +87,8 @@ H36M_JOINT_NAMES: tuple[str, ...] = (
     "thorax", "neck_nose", "head_top", "l_shoulder", "l_elbow", "l_wrist",
     "r_shoulder", "r_elbow", "r_wrist",
 )  # fmt: skip
-# H36M 17-joint indices that give the 14 LSP joints (HMMR's read_human36m.py).
+# H36M 17-joint indices that give the 14 LSP joints (``_COMMON_JOINT_IDS`` of HMMR's
+# ``src/datasets/h36/read_human36m.py``).
 H36M_TO_LSP14: tuple[int, ...] = (3, 2, 1, 4, 5, 6, 16, 15, 14, 11, 12, 13, 8, 10)
 
 

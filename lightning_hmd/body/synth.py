@@ -267,8 +267,9 @@ class _Mirror:
 
 def mean_pose() -> np.ndarray:
     """(72,) axis-angle mean pose: the root rotated by pi about x, as in HMR's mean parameters
-    (an upright person in camera coordinates, y down), the shoulders rotated so the arms point
-    down-ish, everything else zero."""
+    (``HMRTrainer.load_mean_param``, ``src/trainer.py``; an upright person in camera
+    coordinates, y down), the shoulders rotated so the arms point down-ish, everything else
+    zero."""
     pose = np.zeros((len(SMPL_JOINT_NAMES), 3))
     pose[0, 0] = np.pi
     pose[JOINT_INDEX["l_shoulder"], 2] = -0.5  # +x arm rotates towards -y

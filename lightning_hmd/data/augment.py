@@ -2,7 +2,8 @@
 in akanazawa/human_dynamics).
 
 Stored crops are square JPEG crops of side ``S`` (HMMR stores a 300 px pre-crop with the
-person about 150 px tall, centred); keypoints are normalised crop coordinates
+person about 150 px tall, centred: ``process_image`` of its conversion scripts, e.g.
+``src/datasets/h36_to_tfrecords_video.py``); keypoints are normalised crop coordinates
 ``x_norm = 2 * x_px / S - 1`` with pixel centres at integer coordinates (as in
 :mod:`lightning_hmd.data.cropping`). Output crops have side ``C`` (``data.img_size``).
 
@@ -42,7 +43,7 @@ class Jitter:
     flip: bool
 
 
-REFERENCE_CROP = 224  # HMMR's crop side, the unit of ``trans_max``
+REFERENCE_CROP = 224  # HMMR's crop side, the unit of ``trans_max`` (flags of ``src/config.py``)
 
 
 def sample_jitter(
@@ -133,7 +134,8 @@ def jitter_keypoints(
 
 def flip_pose_aa(pose: np.ndarray) -> np.ndarray:
     """Reflect SMPL axis-angle poses (..., 72): swap left/right joints, negate y and z
-    (HMMR's ``reflect_pose``; the numpy twin of ``geometry.flip.flip_smpl_pose``)."""
+    (HMMR's ``reflect_pose``, ``src/util/data_utils.py``; the numpy twin of
+    ``geometry.flip.flip_smpl_pose``)."""
     p = pose.reshape(*pose.shape[:-1], 24, 3)[..., list(SMPL_FLIP_PERM), :] * _POSE_SIGN
     return p.reshape(pose.shape).astype(pose.dtype)
 
@@ -161,7 +163,8 @@ def augment_clip(
     rng: np.random.Generator,
     out_size: int,
 ) -> tuple[ClipSample, np.ndarray | None]:
-    """HMMR's training augmentation of one window.
+    """HMMR's training augmentation of one window (``TubePreprocessor``,
+    ``src/util/tube_augmentation.py``).
 
     Args:
         sample: the window's labels (kp2d normalised to the stored crops).

@@ -82,7 +82,7 @@ class CropBox:
 def box_from_keypoints(
     kp: np.ndarray, vis_threshold: float = 0.0, person_height: float = PERSON_HEIGHT_PX
 ) -> BoxParams:
-    """HMMR's ``kp_to_bbox_param`` for every frame.
+    """HMMR's ``kp_to_bbox_param`` (``src/util/smooth_bbox.py``) for every frame.
 
     Args:
         kp: (T, K, 3) keypoints ``x, y`` in pixels and visibility (or confidence).
@@ -111,7 +111,8 @@ def box_from_keypoints(
 def smooth_boxes(
     boxes: BoxParams, kernel: int = MEDIAN_KERNEL, sigma: float = GAUSSIAN_SIGMA
 ) -> tuple[BoxParams, int, int]:
-    """HMMR's ``get_smooth_bbox_params``: interpolate gaps, median filter, Gaussian filter.
+    """HMMR's ``get_smooth_bbox_params`` (``src/util/smooth_bbox.py``): interpolate gaps,
+    median filter, Gaussian filter.
 
     Frames before the first and after the last valid frame have no box; they are not
     extrapolated.
@@ -136,7 +137,8 @@ def smooth_boxes(
     for d in range(3):
         params[:, d] = np.interp(frames, idx, params[valid[start:stop], d])
     if len(params) >= kernel:
-        # medfilt zero-pads at the ends, as scipy.signal.medfilt in HMMR does.
+        # medfilt zero-pads at the ends, as scipy.signal.medfilt in HMMR's
+        # ``smooth_bbox_params`` (``src/util/smooth_bbox.py``) does.
         params = np.stack([medfilt(params[:, d], kernel) for d in range(3)], axis=1)
     params = gaussian_filter1d(params, sigma, axis=0)
     return BoxParams(center=params[:, :2], scale=params[:, 2]), start, stop
@@ -174,7 +176,8 @@ def to_crop_normalised(kp: np.ndarray, box: CropBox) -> np.ndarray:
     """(K, 3) keypoints in original pixels -> normalised crop coordinates with visibility.
 
     ``x_norm = 2 * x_crop / size - 1``. Invisible keypoints (third value <= 0) become
-    ``(0, 0, 0)``, as HMMR stores them; visible ones get visibility 1.
+    ``(0, 0, 0)``, as HMMR stores them (``TubePreprocessor.preprocess_image``,
+    ``src/util/tube_augmentation.py``); visible ones get visibility 1.
     """
     kp = np.asarray(kp, np.float64)
     vis = kp[..., 2] > 0
@@ -195,7 +198,9 @@ def visible_runs(num_visible: np.ndarray, min_visible: int, min_length: int) -> 
     """Frame ranges where at least ``min_visible`` keypoints are visible, >= ``min_length`` long.
 
     HMMR cuts tracks where too few keypoints are visible (Penn Action and InstaVariety:
-    cut at <= 4 visible, drop tracks shorter than 40 frames).
+    cut at <= 4 visible, drop tracks shorter than 40 frames; ``clean_video`` in
+    ``src/datasets/upenn_to_tfrecords_video.py`` and
+    ``src/datasets/insta_variety_to_tfrecords.py``).
 
     Args:
         num_visible: (T,) visible keypoints per frame.

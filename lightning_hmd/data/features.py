@@ -1,9 +1,10 @@
 """Precomputed image features: run an image encoder over the frames of clip shards.
 
-HMMR trains on features phi precomputed once by its frozen image encoder. ``lightning-hmd
-data features --in DIR --out DIR`` does the same: for every clip shard set below ``--in`` it
-writes a set at the same relative path below ``--out`` whose clips carry ``phi.npy``
-(float16, (T, D)) tagged with the encoder's id, and keypoints and crop boxes of the
+HMMR trains on features phi precomputed once by its frozen image encoder (``FeatureExtractor``
+in ``src/datasets/resnet_extractor.py``, the ``precomputed_phi`` flag of ``src/config.py``).
+``lightning-hmd data features --in DIR --out DIR`` does the same: for every clip shard set
+below ``--in`` it writes a set at the same relative path below ``--out`` whose clips carry
+``phi.npy`` (float16, (T, D)) tagged with the encoder's id, and keypoints and crop boxes of the
 centre crop the encoder saw. Frames from all clips are batched together, so the encoder
 runs on full batches. Conversion is resumable: completed shards are kept and their clips
 are not encoded again.
@@ -12,12 +13,13 @@ The centre crop takes the central ``img_size`` pixels of the stored crop at scal
 stored 300 px training pre-crops give HMMR's 224 px crops with the person 150 px tall;
 stored crops of ``img_size`` are used as they are).
 
-Augmented copies (HMMR's ``num_copy``, ``src/util/tube_augmentation.py``): with ``copies=N``
-and an augmentation config, every *training* clip is written N times (keys
-``<key>_aug<i>``), each with its own per-frame scale and translation jitter and sequence
-flip frozen into the features, as HMMR writes its training tfrecords; the draw is seeded by
-the key and copy index, so a resumed conversion writes the same copies. Validation and test
-sets are always centre crops.
+Augmented copies (HMMR's ``num_copy`` flag of its conversion scripts, e.g.
+``src/datasets/h36_to_tfrecords_video.py``, drawn by ``TubePreprocessorDriver`` of
+``src/util/tube_augmentation.py``): with ``copies=N`` and an augmentation config, every
+*training* clip is written N times (keys ``<key>_aug<i>``), each with its own per-frame scale
+and translation jitter and sequence flip frozen into the features, as HMMR writes its training
+tfrecords; the draw is seeded by the key and copy index, so a resumed conversion writes the
+same copies. Validation and test sets are always centre crops.
 """
 
 from __future__ import annotations
@@ -124,7 +126,8 @@ def centre_crop_clip(
 def augmented_copy(
     sample: ClipSample, images: np.ndarray, cfg: AugmentConfig, rng: np.random.Generator, size: int
 ) -> tuple[ClipSample, np.ndarray]:
-    """One augmented copy of a clip (HMMR's per-frame jitter and sequence flip).
+    """One augmented copy of a clip (HMMR's per-frame jitter and sequence flip:
+    ``TubePreprocessor``, ``src/util/tube_augmentation.py``).
 
     Args:
         sample: the clip; kp2d normalised to the stored crops of side S.
@@ -155,7 +158,8 @@ def augmented_copy(
 
 
 def to_tensor(images: np.ndarray) -> torch.Tensor:
-    """(N, C, C, 3) uint8 -> (N, 3, C, C) float32 in [-1, 1] (HMMR's input range)."""
+    """(N, C, C, 3) uint8 -> (N, 3, C, C) float32 in [-1, 1] (HMMR's input range:
+    ``rescale_image``, ``src/util/data_utils.py``)."""
     x = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float()
     return x / 127.5 - 1.0
 
@@ -239,7 +243,8 @@ def extract_features(
         device: where the encoder runs.
         augment: with settings whose ``enabled`` is true, training sets are written as
             ``copies`` augmented copies per clip (see the module docstring).
-        copies: augmented copies per training clip (HMMR writes 5).
+        copies: augmented copies per training clip (HMMR writes 5: ``--num_copy 5`` in
+            ``prepare_datasets.sh``).
         seed: seeds the augmentation draws together with each clip's key.
 
     Returns:

@@ -33,7 +33,9 @@ from lightning_hmd.data.cropping import (
 from lightning_hmd.data.schema import ClipSample, make_key
 from lightning_hmd.data.shards import ShardSetWriter
 
-DEFAULT_CHUNK_LEN = 150  # HMMR cuts Human3.6M training tracks into 150-frame chunks
+# HMMR cuts Human3.6M training tracks into 150-frame chunks (the ``max_sequence_length`` flag
+# of ``src/datasets/h36_to_tfrecords_video.py``)
+DEFAULT_CHUNK_LEN = 150
 JPEG_QUALITY = 90
 
 

@@ -1,9 +1,10 @@
 """Endless training batches: every (rank, loader worker) slot streams its own share of each
 source forever (reshuffled every pass; n // T random windows per clip of n frames and pass,
-with uniform starts as HMMR's ``pick_sequences``); each batch holds a fixed number of windows
-per group of sources (the configured weights, largest-remainder rounding; within a group each
-window comes from a source drawn in proportion to its windows per pass, as HMMR's one
-shuffled queue over its 2D sets) and ``num_fake_poses`` mocap poses drawn from the slot's
+with uniform starts as HMMR's ``pick_sequences``, ``src/util/data_utils.py``); each batch holds
+a fixed number of windows per group of sources (the configured weights, largest-remainder
+rounding; within a group each window comes from a source drawn in proportion to its windows
+per pass, as HMMR's one shuffled queue over its 2D sets, ``SequenceDataLoader.get_loader`` in
+``src/data_loader_sequence.py``) and ``num_fake_poses`` mocap poses drawn from the slot's
 share of the mocap, held in memory (:class:`MocapBank`). Damaged samples are skipped and
 reported on the dataset's :class:`~lightning_hmd.data.skips.SkipChannel`; a clip whose JPEG
 crops do not decode is dropped when its first window is drawn, and on every later pass.
@@ -114,7 +115,8 @@ class MocapBank:
     The discriminator sees several mocap poses per generated frame, so decoding them from the
     shards pass after pass would cost more than the clips; each slot instead holds only its
     own spans (all slots together hold one copy) and draws uniformly with replacement, which
-    is what HMMR's shuffle queue approximates.
+    is what HMMR's shuffle queue (``SequenceDataLoader.get_smpl_loader``,
+    ``src/data_loader_sequence.py``) approximates.
     """
 
     def __init__(
@@ -215,12 +217,12 @@ class TrainWindows(IterableDataset):
     ) -> Iterator[WindowItem]:
         """``n // T`` windows with uniform random starts per clip of ``n`` frames and pass.
 
-        HMMR's ``pick_sequences`` takes one uniform window per track read; taking ``n // T``
-        keeps the frames read per frame delivered near 1 for long chunks (150 frames) and
-        makes one pass about ``frames // T`` windows, the epoch length. The windows go
-        through a buffer of (clip, start) pairs holding windows of ``clip_buffer`` clips, so
-        one clip's windows spread over batches; they are cropped and augmented only when
-        drawn.
+        HMMR's ``pick_sequences`` (``src/util/data_utils.py``) takes one uniform window per
+        track read; taking ``n // T`` keeps the frames read per frame delivered near 1 for long
+        chunks (150 frames) and makes one pass about ``frames // T`` windows, the epoch length.
+        The windows go through a buffer of (clip, start) pairs holding windows of
+        ``clip_buffer`` clips, so one clip's windows spread over batches; they are cropped and
+        augmented only when drawn.
         """
         buffer: list[tuple[Read, int]] = []
         clips: dict[int, int] = {}  # windows in the buffer per clip read (pass after pass)

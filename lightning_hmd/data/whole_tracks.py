@@ -3,9 +3,10 @@ split over (rank, loader worker) slots at track boundaries.
 
 Converters cut long tracks into chunks (``data.tracks.chunk_ranges``), one sample each, keyed
 ``<dataset>__<sequence>__t<track>_c<chunk>`` and written one after another. HMMR's tester
-predicts a track as a whole (its test records hold one example per person), so evaluation
-joins consecutive chunks of one track back together: a track predicted in pieces would get
-other windows at every cut and lose the acceleration windows across it.
+(``Tester.predict_all_images``, ``src/evaluation/tester.py``) predicts a track as a whole (its
+test records hold one example per person), so evaluation joins consecutive chunks of one track
+back together: a track predicted in pieces would get other windows at every cut and lose the
+acceleration windows across it.
 
 Slots: the global sample range of a slot (:func:`lightning_hmd.data.assign.slot_range`) is
 moved to the next track boundary at each end, from the manifests' sample keys alone, so every

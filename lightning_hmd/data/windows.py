@@ -1,7 +1,8 @@
 """Training windows of ``seq_len`` frames cut out of a clip (one chunk of one person track).
 
-Training draws random starts per clip (HMMR's ``pick_sequences``). Evaluation predicts whole
-tracks through a protocol's windows instead (:mod:`lightning_hmd.evaluation.windows`).
+Training draws random starts per clip (HMMR's ``pick_sequences``, ``src/util/data_utils.py``).
+Evaluation predicts whole tracks through a protocol's windows instead
+(:mod:`lightning_hmd.evaluation.windows`).
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ Formats (each as its codebase writes it):
   get_pred_path_name``), or the demo's ``<sequence>/hmmr_output.pkl`` (track 0) and
   ``<sequence>_<track>/hmmr_output.pkl`` (``demo_video.py: predict_on_tracks``): pickles of
   ``poses`` (N, 24, 3, 3) rotation matrices and ``shapes`` (N, 10), one row per frame of the
-  track in order (``Tester.predict_all_images``).
+  track in order (``Tester.predict_all_images``, ``src/evaluation/tester.py``).
 - ``vibe`` / ``tcmr`` (mkocabas/VIBE, hongsukchoi/TCMR_RELEASE ``demo.py``):
   ``<sequence>/vibe_output.pkl`` / ``tcmr_output.pkl`` (or ``<sequence>.pkl``), a
   ``joblib.dump`` of ``{person_id: {"pose": (N, 72) axis-angle, "betas": (N, 10),

@@ -1,9 +1,9 @@
 """Per-frame predictions for whole tracks: features once per frame, then the temporal model
 over a protocol's windows (:mod:`.windows`) in large batches.
 
-HMMR's tester recomputes the image features of every frame for every overlapping window it
-appears in; here each frame is encoded once and only the temporal encoder and the heads run
-per window.
+HMMR's tester (``Tester.predict_all_images``, ``src/evaluation/tester.py``) recomputes the
+image features of every frame for every overlapping window it appears in; here each frame is
+encoded once and only the temporal encoder and the heads run per window.
 """
 
 from __future__ import annotations
@@ -48,7 +48,8 @@ def encode_frames(generator: HMMRGenerator, images: Tensor, chunk: int = 64) -> 
 
 
 def blank_feature(generator: HMMRGenerator, img_size: int) -> Tensor:
-    """(D,) features of a blank crop (zero in [-1, 1]: HMMR's padding image)."""
+    """(D,) features of a blank crop (zero in [-1, 1]: HMMR's padding image, as in
+    ``Tester.predict_all_images``, ``src/evaluation/tester.py``)."""
     device = next(generator.parameters()).device
     with torch.no_grad():
         blank = torch.zeros(1, 1, 3, img_size, img_size, device=device)
@@ -96,8 +97,8 @@ def predict_clip(
             strip hallucinated from its own features), ``constant`` (the temporal model's
             current pose also stands for every past/future offset: the constant baseline).
         windowing: the protocol's windows (:func:`.windows.make_plan`).
-        blank: (D,) features of the padding frames of centre windows (HMMR: a blank image);
-            None: the track's edge frames repeated.
+        blank: (D,) features of the padding frames of centre windows (HMMR: a blank image,
+            ``src/evaluation/tester.py``); None: the track's edge frames repeated.
         max_windows: windows per forward pass.
     """
     if mode not in MODES:

@@ -90,8 +90,9 @@ def score_item(
 def padding_feature(
     generator: HMMRGenerator, protocol: Protocol, inputs: str, img_size: int
 ) -> torch.Tensor | None:
-    """HMMR's padding frames are blank images: their features where the model encodes images;
-    None (edge frames repeated) with precomputed features."""
+    """HMMR's padding frames are blank images (``Tester.predict_all_images``,
+    ``src/evaluation/tester.py``): their features where the model encodes images; None (edge
+    frames repeated) with precomputed features."""
     if protocol.windowing is Windowing.CENTRE and inputs == "images":
         return blank_feature(generator, img_size)
     return None

@@ -8,9 +8,10 @@ and count of its per-frame (or per-window) values, so scores of tracks scored on
 ranks combine exactly, and the edge frames that the concatenated-stream acceleration of
 VIBE's protocol needs.
 
-Frames are the M predicted frames of the track (all of them under HMMR's windows); the
-visibility rule, the temporal windows and the averaging follow the protocol
-(:mod:`.protocols`). Metrics are in millimetres (:mod:`lightning_hmd.metrics`).
+Frames are the M predicted frames of the track (all of them under HMMR's windows,
+``Tester.predict_all_images`` in ``src/evaluation/tester.py``); the visibility rule, the
+temporal windows and the averaging follow the protocol (:mod:`.protocols`). Metrics are in
+millimetres (:mod:`lightning_hmd.metrics`).
 """
 
 from __future__ import annotations
@@ -109,8 +110,9 @@ def _windows_ok(frames: np.ndarray, ok: np.ndarray, order: int) -> Tensor:
 
 
 def visible_3d(truth: TrackTruth, protocol: Protocol) -> np.ndarray:
-    """(N,) bool: frames 3D metrics count. HMMR's rule (``compute_errors_batched``): the
-    visibilities of the 14 LSP keypoints sum to more than ``min_visible_3d``."""
+    """(N,) bool: frames 3D metrics count. HMMR's rule (``compute_errors_batched``,
+    ``src/evaluation/eval.py``): the visibilities of the 14 LSP keypoints sum to more than
+    ``min_visible_3d``."""
     n = truth.num_frames
     if protocol.min_visible_3d is None:
         return np.ones(n, dtype=bool)
@@ -294,7 +296,8 @@ def metric_names(scores: Sequence[TrackScore], protocol: Protocol) -> list[str]:
 
 @dataclass(frozen=True)
 class VideoRow:
-    """One video's means (the averaging unit of HMMR's protocol)."""
+    """One video's means (the averaging unit of HMMR's protocol: ``main`` of
+    ``src/evaluation/eval.py``)."""
 
     dataset: str
     sequence: str

@@ -63,8 +63,9 @@ def _empty(num_frames: int, seq_len: int) -> WindowPlan:
 
 
 def centre_plan(num_frames: int, seq_len: int, margin: int) -> WindowPlan:
-    """HMMR's windows: start ``margin`` frames before the track, slide by ``g = T - 2m``, keep
-    the ``g`` centre outputs of each window; the last windows run past the track's end.
+    """HMMR's windows (``Tester.predict_all_images``, ``src/evaluation/tester.py``): start
+    ``margin`` frames before the track, slide by ``g = T - 2m``, keep the ``g`` centre outputs
+    of each window; the last windows run past the track's end.
 
     A receptive field as long as the window (5 blocks, 21 frames, at T = 20) leaves HMMR's
     tester no centre frame (g = 0); the margin is then capped at ``(T - 1) // 2`` so each

@@ -61,8 +61,9 @@ from lightning_hmd.train.module import HMMRModule, load_weights
 
 PRESET = "quickstart"
 CURVES = ("train/loss/total", "val/pa_mpjpe")
-# HMMR's temporal encoder (3 blocks, receptive field 13 frames) on HMMR's window length, and
-# the single-frame ablation on the same windows.
+# HMMR's temporal encoder (3 blocks, receptive field 13 frames) on HMMR's window length (the
+# ``num_conv_layers`` and ``T`` flags of ``src/config.py``), and the single-frame ablation on
+# the same windows.
 RUNS = {
     "temporal": ["model.temporal.num_blocks=3"],
     "single_frame": ["model.temporal.num_blocks=0"],

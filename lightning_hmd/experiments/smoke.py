@@ -3,9 +3,9 @@
 Builds the training module from the config (the configured body model, generator and
 discriminator), makes one batch of synthetic clips with features, and runs the module's own
 training step on it for a few batches under a Lightning ``Trainer`` (HMMR's update order,
-with the run's optimisers, weight decay, clipping, schedule and non-finite check). The
-numbers it returns show every loss term and that the weighted objective goes down when
-over-fitting one batch.
+``HMRSequenceTrainer.train`` in ``src/trainer_sequence_fc.py``, with the run's optimisers,
+weight decay, clipping, schedule and non-finite check). The numbers it returns show every loss
+term and that the weighted objective goes down when over-fitting one batch.
 """
 
 from __future__ import annotations

@@ -70,7 +70,8 @@ def similarity_transform(pred: Tensor, gt: Tensor) -> SimilarityTransform:
     With X1, X2 the centred point sets and ``U S V^T = svd(X1^T X2)``, the rotation is
     ``R = V Z U^T`` with ``Z = diag(1, 1, sign(det(V U^T)))`` (no reflections), the scale is
     ``trace(R X1^T X2) / ||X1||^2`` and the translation ``mu_gt - s R mu_pred``; this is HMMR's
-    ``compute_similarity_transform``, batched. Computed in float64, returned in ``pred``'s dtype.
+    ``compute_similarity_transform`` (``src/evaluation/eval_util.py``), batched. Computed in
+    float64, returned in ``pred``'s dtype.
     The derivation is in ``docs/derivations.md`` (similarity Procrustes alignment).
 
     Args:

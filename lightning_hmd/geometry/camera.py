@@ -11,7 +11,8 @@ from torch import Tensor
 
 from lightning_hmd.geometry._checks import check_trailing
 
-# Ridge added to X^T X before inverting it, as in HMMR's procrustes2d_vis.
+# Ridge added to X^T X before inverting it, as in HMMR's ``procrustes2d_vis``
+# (``src/tf_smpl/projection.py``).
 _RIDGE = 1e-6
 
 
@@ -43,8 +44,9 @@ def optimal_camera(
 ) -> Tensor:
     """Closed-form camera ``[s, tx, ty]`` fitting ``s * (pred_xy + t)`` to the visible GT points.
 
-    Reproduces HMMR's ``procrustes2d_vis`` (training, ``clamp=True``) and the evaluation's
-    ``compute_opt_cam_with_vis`` (``clamp=False``). A keypoint is visible when
+    Reproduces HMMR's ``procrustes2d_vis`` (``src/tf_smpl/projection.py``; training,
+    ``clamp=True``) and the evaluation's ``compute_opt_cam_with_vis``
+    (``src/evaluation/eval_util.py``; ``clamp=False``). A keypoint is visible when
     ``gt_kp[..., 2] > 0``. With X, Y the visible predicted / GT points centred on their visible
     means (K x 2, invisible rows zeroed):
 
@@ -56,7 +58,8 @@ def optimal_camera(
     fitted on its own, then averaged. ``clamp`` bounds s to [scale_min, scale_max], which
     keeps the scale from collapsing to 0 when the prediction is mirrored.
 
-    The result carries no gradient (HMMR's ``stop_gradient``); it is computed in float64.
+    The result carries no gradient (HMMR's ``stop_gradient`` in ``batch_orth_proj_optcam``,
+    ``src/tf_smpl/projection.py``); it is computed in float64.
     The derivation is in ``docs/derivations.md`` (the 2D camera fit).
     With no visible keypoint the camera is ``[scale_min if clamp else 1, 0, 0]``; a zero scale
     (e.g. all visible predicted points coincide, ``clamp=False``) gives ``t = 0``.

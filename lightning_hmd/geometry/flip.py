@@ -1,9 +1,10 @@
 """Horizontal (left/right) flips of keypoints, 3D joints and SMPL poses.
 
 Each flip mirrors x and swaps left/right entries with a permutation from ``body.joints``; applying
-a flip twice is the identity. The SMPL pose reflection is HMMR's ``reflect_pose``: swap the
-left/right joints, then negate the y and z components of every axis-angle (the global rotation
-included), which equals conjugating each rotation matrix by ``M = diag(-1, 1, 1)``.
+a flip twice is the identity. The SMPL pose reflection is HMMR's ``reflect_pose``
+(``src/util/data_utils.py``): swap the left/right joints, then negate the y and z components of
+every axis-angle (the global rotation included), which equals conjugating each rotation matrix
+by ``M = diag(-1, 1, 1)``.
 """
 
 from __future__ import annotations
@@ -68,8 +69,9 @@ def flip_keypoints_2d_pixels(
 def flip_joints_3d(joints: Tensor, perm: Sequence[int]) -> Tensor:
     """Mirror 3D joints in the x = 0 plane and swap left/right: ``x' = -x``.
 
-    HMMR additionally subtracted the joint mean after the flip; losses and metrics here are
-    pelvis-aligned, so that re-centring is left to the caller.
+    HMMR additionally subtracted the joint mean after the flip (``reflect_joints3d``,
+    ``src/util/data_utils.py``); losses and metrics here are pelvis-aligned, so that
+    re-centring is left to the caller.
 
     Args:
         joints: (..., J, 3) joints.

@@ -27,7 +27,8 @@ class FrameSource:
         path: the video file or folder.
         names: one name per frame (the image file names, or ``000000``, ``000001``... for a
             video), used to match tracks files that name frames.
-        fps: frames per second (the video's; 25 for a folder, as HMMR's demo).
+        fps: frames per second (the video's; 25 for a folder, as HMMR's demo: ``make_video``
+            in ``src/evaluation/run_video.py``).
         width, height: frame size in pixels.
     """
 

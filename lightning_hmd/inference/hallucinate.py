@@ -1,10 +1,11 @@
 """``lightning-hmd hallucinate``: past, present and future poses from one image.
 
-The person's crop (HMMR's: the box's diagonal made 150 px of a 224 crop, at the model's input
-size) is encoded once; the hallucinator maps that frame's features to its movie-strip
-features, and f_3D and every Δt head read them (``evaluation.predict.predict_clip`` in
-``hallucinator`` mode). The picture shows the bodies side by side in offset order, each
-rendered over the crop with its own predicted camera.
+The person's crop (HMMR's ``process_image`` in ``src/evaluation/run_video.py``: the box's
+diagonal made 150 px of a 224 crop, at the model's input size) is encoded once; the
+hallucinator maps that frame's features to its movie-strip features, and f_3D and every Δt
+head read them (``evaluation.predict.predict_clip`` in ``hallucinator`` mode). The picture
+shows the bodies side by side in offset order, each rendered over the crop with its own
+predicted camera.
 """
 
 from __future__ import annotations
@@ -43,8 +44,9 @@ def read_image(path: str | Path) -> np.ndarray:
 
 
 def image_crop(image: np.ndarray, box: Sequence[float] | None, img_size: int) -> CropBox:
-    """HMMR's crop of the person in ``box`` (``x0, y0, x1, y1``; default the whole image), as
-    ``predict`` crops a frame of a box track (without smoothing: one frame).
+    """HMMR's crop (``process_image``, ``src/evaluation/run_video.py``) of the person in
+    ``box`` (``x0, y0, x1, y1``; default the whole image), as ``predict`` crops a frame of a
+    box track (without smoothing: one frame).
 
     Raises:
         InputError: an empty box or one not inside the image.

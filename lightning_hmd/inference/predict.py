@@ -1,11 +1,13 @@
 """``lightning-hmd predict``: a trained model over the person tracks of a video.
 
-Per track, as HMMR's demo: boxes from the track (keypoints or detection boxes), smoothed
+Per track, as HMMR's demo (``predict_on_tracks`` in ``demo_video.py``, with
+``get_smooth_bbox_params`` of ``src/util/smooth_bbox.py`` and ``process_image`` of
+``src/evaluation/run_video.py``): boxes from the track (keypoints or detection boxes), smoothed
 (gaps interpolated, median 11, Gaussian sigma 3), the person scaled to 150 px of a 224 crop
 (at the model's input size), edge-padded. The video is decoded once and every track's crops
 are cut in that pass; each frame's features are computed once, then the temporal encoder runs
-over HMMR's centre windows in batches (``evaluation.predict.predict_clip``; short tracks are
-edge-padded to a window).
+over HMMR's centre windows (``Tester.predict_all_images``, ``src/evaluation/tester.py``) in
+batches (``evaluation.predict.predict_clip``; short tracks are edge-padded to a window).
 
 Outputs are in the input's pixels and a pinhole camera of ``focal`` pixels at the image
 centre: the weak-perspective camera ``[s, tx, ty]`` of a crop whose side is ``b`` original
@@ -104,15 +106,16 @@ class TrackCrops:
 
 
 def model_crop(center: np.ndarray, scale: float, img_size: int) -> CropBox:
-    """HMMR's 224 px crop around ``center`` at the 150-px ``scale``, resized to the model's
-    input size ``img_size``."""
+    """HMMR's 224 px crop around ``center`` at the 150-px ``scale`` (``process_image``,
+    ``src/evaluation/run_video.py``), resized to the model's input size ``img_size``."""
     return CropBox(
         float(center[0]), float(center[1]), float(scale) * img_size / EVAL_CROP_SIZE, img_size
     )
 
 
 def plan_crops(track: PersonTrack, num_frames: int, img_size: int) -> TrackCrops:
-    """HMMR's smoothed boxes of a track, as crops of the model's input size."""
+    """HMMR's smoothed boxes of a track (``get_smooth_bbox_params``,
+    ``src/util/smooth_bbox.py``), as crops of the model's input size."""
     smooth, start, stop = smooth_boxes(track.box_params(num_frames))
     boxes = [model_crop(c, s, img_size) for c, s in zip(smooth.center, smooth.scale, strict=True)]
     crops = np.zeros((stop - start, img_size, img_size, 3), np.uint8)
@@ -139,7 +142,8 @@ class TrackPrediction:
         deltas: per offset Δt, the pose predicted for frame t + Δt at frame t.
         joints3d: (T, J, 3) metres, body-model frame.
         keypoints2d: (T, J, 2) the joints projected into the input's pixels.
-        kps_crop: (T, J, 2) the same in normalised crop coordinates (HMMR's ``kps``).
+        kps_crop: (T, J, 2) the same in normalised crop coordinates (HMMR's ``kps``,
+            ``Tester.make_fetch_dict`` in ``src/evaluation/tester.py``).
         translation: (T, 3) metres, the body in the pinhole camera of ``focal`` px.
         vertices: (T, V, 3) metres, body-model frame, when asked for.
     """
@@ -277,9 +281,11 @@ def save_npz(pred: TrackPrediction, path: Path, source: FrameSource) -> None:
 
 
 def save_hmmr_pkl(pred: TrackPrediction, path: Path) -> None:
-    """HMMR's ``hmmr_output.pkl`` fields: ``cams`` (T, 3), ``joints`` (T, J, 3), ``kps``
-    (T, J, 2, normalised crop coordinates), ``poses`` (T, 24, 3, 3), ``shapes`` (T, 10),
-    ``verts`` (T, V, 3), ``omegas`` (T, 85: camera, pose, shape)."""
+    """HMMR's ``hmmr_output.pkl`` fields (written by ``predict_on_tracks`` in
+    ``demo_video.py``, keys of ``Tester.make_fetch_dict`` in ``src/evaluation/tester.py``):
+    ``cams`` (T, 3), ``joints`` (T, J, 3), ``kps`` (T, J, 2, normalised crop coordinates),
+    ``poses`` (T, 24, 3, 3), ``shapes`` (T, 10), ``verts`` (T, V, 3), ``omegas`` (T, 85:
+    camera, pose, shape)."""
     if pred.vertices is None:
         raise ConfigError("the hmmr-pkl format holds vertices: predict with vertices")
     cur = pred.current

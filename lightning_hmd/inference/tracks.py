@@ -6,7 +6,8 @@ Formats (detected from the file):
   "keypoints": [x, y, score] * K, "idx": track}`` (``idx`` from ``--pose_track``; without
   it detections are linked by box overlap);
 - **PoseFlow** ``alphapose-results-forvis-tracked.json``: ``{"12.jpg": [{"keypoints": ...,
-  "idx": track}, ...], ...}`` (HMMR's demo input);
+  "idx": track}, ...], ...}`` (HMMR's demo input, read by ``get_labels_poseflow`` in
+  ``demo_video.py``);
 - **OpenPose** BODY_25 JSON folder: one ``<name>_<frame>_keypoints.json`` per frame with
   ``people[].pose_keypoints_2d`` (OpenPose does not track: people are linked by box overlap);
 - **COCO-style keypoints with track ids** (PoseTrack): ``{"images": [...], "annotations":
@@ -32,7 +33,9 @@ import numpy as np
 from lightning_hmd.data.cropping import PERSON_HEIGHT_PX, BoxParams, box_from_keypoints
 from lightning_hmd.inference.frames import InputError, frame_number
 
-VIS_THRESHOLD = 0.1  # HMMR's demo: keypoints with a score above 0.1 make the box
+# HMMR's demo (``predict_on_tracks``, ``demo_video.py``): keypoints with a score above 0.1
+# make the box
+VIS_THRESHOLD = 0.1
 LINK_IOU = 0.3  # untracked detections join the track whose last box overlaps this much
 
 
@@ -58,8 +61,9 @@ class PersonTrack:
 
     def box_params(self, num_frames: int) -> BoxParams:
         """Per-frame boxes over all ``num_frames`` (NaN where the person was not seen): from
-        the keypoints as HMMR (diagonal of the visible keypoints' box is 150 px), or from a
-        detection box (its diagonal made 150 px)."""
+        the keypoints as HMMR (``kp_to_bbox_param``, ``src/util/smooth_bbox.py``: diagonal of
+        the visible keypoints' box is 150 px), or from a detection box (its diagonal made
+        150 px)."""
         center = np.full((num_frames, 2), np.nan)
         scale = np.full(num_frames, np.nan)
         if self.keypoints is not None:

@@ -1,6 +1,7 @@
 """Unweighted HMMR loss terms (pure functions returning scalars) and ``weighted_sum``.
 
-Reductions follow the original TensorFlow code (see ``reductions`` for the mask convention).
+Reductions follow the original TensorFlow code (HMMR's ``src/ops.py``; see ``reductions`` for
+the mask convention).
 """
 
 from lightning_hmd.losses.adversarial import (

@@ -20,8 +20,9 @@ def lsgan_generator_loss(fake_logits: Tensor) -> Tensor:
     """``mean_M sum_L (D(fake) - 1)^2``.
 
     Args:
-        fake_logits: (M, L) discriminator outputs on predicted poses (L heads, 24 in HMMR);
-            any extra leading dims are averaged like M.
+        fake_logits: (M, L) discriminator outputs on predicted poses (L heads, 24 in HMMR's
+            ``PoseDiscriminator``, ``src/discriminators.py``); any extra leading dims are
+            averaged like M.
 
     Returns:
         () scalar.

@@ -1,4 +1,5 @@
-"""Masked reductions with TensorFlow's ``SUM_BY_NONZERO_WEIGHTS`` semantics (HMMR's losses).
+"""Masked reductions with TensorFlow's ``SUM_BY_NONZERO_WEIGHTS`` semantics (HMMR's losses,
+``src/ops.py``).
 
 Mask convention used by every loss: a per-sample mask has the shape of the *leading* dims of
 the values (any prefix, e.g. (B,) or (B, T) for values (B, T, J, 3)). It is right-padded with

@@ -1,8 +1,9 @@
 """Adversarial prior: HMR/HMMR pose discriminator and HMR's optional shape discriminator.
 
-Logit order matches HMR's ``Discriminator_separable_rotations``: 23 per-joint logits, then the
-all-joints logit, then (when present) the shape logit. All layers use the slim defaults (Xavier
-uniform weights, zero biases).
+Logit order matches HMR's ``Discriminator_separable_rotations`` (``src/models.py``; HMMR's
+``PoseDiscriminator``, ``src/discriminators.py``): 23 per-joint logits, then the all-joints
+logit, then (when present) the shape logit. All layers use the slim defaults (Xavier uniform
+weights, zero biases).
 """
 
 from __future__ import annotations
@@ -21,8 +22,9 @@ NUM_BODY_JOINTS = NUM_SMPL_JOINTS - 1  # the root (global) rotation is not judge
 class PerJointLinear(nn.Module):
     """Independent linear heads C -> 1, one per joint: (M, J, C) -> (M, J).
 
-    Equivalent to HMR's ``pose_out_j{i}`` fully-connected layers; ``weight[i]`` / ``bias[i]``
-    hold head ``i``.
+    Equivalent to HMR's ``pose_out_j{i}`` fully-connected layers (of
+    ``Discriminator_separable_rotations``, HMR's ``src/models.py``); ``weight[i]`` /
+    ``bias[i]`` hold head ``i``.
     """
 
     def __init__(self, num_joints: int, channels: int):
@@ -74,6 +76,9 @@ class PoseDiscriminator(nn.Module):
 
 class ShapeDiscriminator(nn.Module):
     """HMR's shape discriminator: betas (M, 10) -> logit (M, 1).
+
+    The ``shape_fc1`` / ``shape_final`` layers of ``Discriminator_separable_rotations`` (HMR's
+    ``src/models.py``).
 
     ``fc1`` hidden ReLU -> ``fc2`` hidden // 2 ReLU -> ``fc_out`` 1 (HMR: 10 -> 5 -> 1).
     """

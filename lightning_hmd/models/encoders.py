@@ -52,7 +52,8 @@ class ImageEncoder(nn.Module):
 
     A frozen encoder has ``requires_grad=False`` on every parameter and stays in eval mode (batch
     norm uses its stored statistics) even when the surrounding model is put in train mode, as
-    HMMR's precomputed, fixed phi.
+    HMMR's precomputed, fixed phi (the ``precomputed_phi`` and ``freeze_phi`` flags,
+    ``src/config.py``).
 
     Attributes:
         backbone: the wrapped network.

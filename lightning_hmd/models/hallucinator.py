@@ -1,4 +1,7 @@
-"""Hallucinator: predicts the movie strip from a single frame's features (HMMR ``fc2_res``)."""
+"""Hallucinator: predicts the movie strip from a single frame's features.
+
+HMMR's ``fc2_res`` (``src/models.py``).
+"""
 
 from __future__ import annotations
 

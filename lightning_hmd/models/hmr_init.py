@@ -1,9 +1,11 @@
-"""Initialisation from a converted HMR checkpoint (HMMR's ``use_hmr_ief_init``).
+"""Initialisation from a converted HMR checkpoint (HMMR's ``use_hmr_ief_init``,
+``src/config.py``).
 
-HMMR starts ``mean_param`` and the current-frame regressor f_3D from a trained single-image
-HMR model; the temporal encoder, the hallucinator and the Δt heads start random. An *HMR init
-file* holds those weights in this package's names, written with :func:`save_hmr_init` (by a
-converter from HMR's TensorFlow checkpoint, or from a lightning_hmd generator)::
+HMMR (the restore in ``HMRSequenceTrainer.__init__``, ``src/trainer_sequence_fc.py``) starts
+``mean_param`` and the current-frame regressor f_3D from a trained single-image HMR model; the
+temporal encoder, the hallucinator and the Δt heads start random. An *HMR init file* holds
+those weights in this package's names, written with :func:`save_hmr_init` (by a converter
+from HMR's TensorFlow checkpoint, or from a lightning_hmd generator)::
 
     {"format": "lightning_hmd/hmr-init/1", "source": "...",
      "state_dict": {"smpl_head.theta_mean": (85,),

@@ -36,7 +36,8 @@ def init_layer_(layer: nn.Linear | nn.Conv1d | nn.Conv2d, factor: float = 1.0) -
     """Variance-scaling (FAN_AVG, uniform) weights and zero biases, as slim layers default to.
 
     ``factor=1`` reproduces the slim default (Xavier uniform); HMMR's "small xavier" output
-    layers use ``factor=0.01`` (IEF) or ``0.001`` (residual branches).
+    layers (``small_xavier`` in ``src/models.py``) use ``factor=0.01`` (IEF) or ``0.001``
+    (residual branches).
     """
     variance_scaling_uniform_(layer.weight, factor)
     if layer.bias is not None:

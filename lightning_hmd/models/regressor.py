@@ -40,8 +40,8 @@ class IEFRegressor(nn.Module):
 
     MLP: ``fc1`` hidden ReLU -> dropout -> ``fc2`` hidden ReLU -> dropout -> ``fc3`` param_dim
     (linear). fc1/fc2 are Xavier uniform, fc3 variance scaling (factor 0.01, FAN_AVG, uniform),
-    biases zero (the TF ``slim.fully_connected`` defaults HMR used). Only the final estimate is
-    returned.
+    biases zero (the TF ``slim.fully_connected`` defaults HMR used: ``Encoder_fc3_dropout`` in
+    HMR's ``src/models.py``). Only the final estimate is returned.
     """
 
     def __init__(
@@ -100,8 +100,9 @@ def decode_pose(flat: Tensor, pose_repr: str) -> tuple[Tensor, Tensor]:
 def initial_theta(
     init_pose_aa: Tensor, init_betas: Tensor, pose_repr: str = "axis_angle"
 ) -> Tensor:
-    """HMR's mean parameters (85,; 157, in 6D): camera [0.9, 0, 0], the given pose with the
-    global rotation replaced by [pi, 0, 0], and the given betas.
+    """HMR's mean parameters (85,; 157, in 6D; ``HMRTrainer.load_mean_param``, HMR's
+    ``src/trainer.py``): camera [0.9, 0, 0], the given pose with the global rotation replaced
+    by [pi, 0, 0], and the given betas.
 
     Args:
         init_pose_aa: (24, 3) axis-angle mean pose.
@@ -134,7 +135,8 @@ class SMPLHead(nn.Module):
     """f_3D: IEF from a learnable mean; features (..., D) -> SMPLParams with leading dims ``...``.
 
     For the movie strip ``...`` is (B, T). The mean ``theta_mean`` (85,) is a parameter, as
-    HMR's ``mean_param`` variable (157, with 6D poses).
+    HMR's ``mean_param`` variable (``HMRTrainer.load_mean_param``, ``src/trainer.py``; 157,
+    with 6D poses).
     """
 
     def __init__(
@@ -167,7 +169,8 @@ class DeltaHead(nn.Module):
     """f_Δt: predicts the pose at frame t+Δt from the features of frame t.
 
     IEF over the pose only (72-D), started from the current frame's predicted pose (gradients
-    flow through that start, as in HMMR). Betas and camera are the current frame's.
+    flow through that start, as in HMMR's ``call_hmr_ief`` with ``use_delta_from_pred``,
+    ``src/models.py``). Betas and camera are the current frame's.
     """
 
     def __init__(

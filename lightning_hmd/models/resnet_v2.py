@@ -34,7 +34,8 @@ PyTorch state-dict key                           TF-slim variable
 ===============================================  ================================================
 
 TF conv kernels are HWIO: convert with ``torch.from_numpy(w).permute(3, 2, 0, 1)``. The input is
-NCHW RGB in [-1, 1] (HMR's ``(x / 255 - 0.5) * 2``), where TF took NHWC.
+NCHW RGB in [-1, 1] (HMR's ``(x / 255 - 0.5) * 2``, ``preprocess_image`` in ``demo.py``), where
+TF took NHWC.
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
-"""Temporal encoder f_movie_strip: residual 1D convolutions over time (HMMR ``az_fc2_groupnorm``).
+"""Temporal encoder f_movie_strip: residual 1D convolutions over time.
 
-TF variable names of block ``i`` (for a later weight importer): ``norm1`` / ``norm2`` <->
+HMMR's ``az_fc2_groupnorm`` and its blocks ``az_fc_block2`` (``src/models.py``). TF variable
+names of block ``i`` (for a later weight importer): ``norm1`` / ``norm2`` <->
 ``AZ_FC_block_preact_gn{1,2}block_{i}/{gamma,beta}``; ``conv1`` / ``conv2`` <->
 ``AZ_FC_block2_conv{1,2}block_{i}/{weights,biases}`` with kernels (k, 1, C_in, C_out):
 ``w[:, 0].permute(2, 1, 0)`` gives the PyTorch (C_out, C_in, k).

@@ -5,7 +5,8 @@ HMR's ``hmr_noS5.ckpt-642561`` provides the ResNet-50 v2 image encoder (and its 
 ``mean_param`` and ``3D_module``); HMMR's ``hmmr_model.ckpt-1119816`` the temporal encoder,
 f_3D, the past/future heads, the hallucinator, the pose discriminator and the ``mean_param``
 its f_3D iterates from (HMR's is used only without HMMR). Variable names and layouts follow
-the original code (``src/models.py``, ``src/discriminators.py``):
+the original code (``src/models.py``, ``src/discriminators.py``; ``mean_param`` in
+``load_mean_omega`` of HMMR's ``src/trainer_sequence_fc.py``):
 
 ==========================================================  ===================================
 TF variable                                                 lightning_hmd
@@ -169,8 +170,10 @@ def _image_encoder(cv: _Conversion, backbone: ResNetV2) -> None:
 
 
 def _f3d_heads(cv: _Conversion, scope: str, offsets: Sequence[int]) -> None:
-    """f_3D (``scope``: HMMR's ``single_view_ief/3D_module`` or HMR's ``3D_module``) and the
-    Δt heads (``single_view_ief_{future,past}{|Δt|}/3D_module``), three dense layers each."""
+    """f_3D (``scope``: HMMR's ``single_view_ief/3D_module`` or HMR's ``3D_module``, the
+    scopes of ``encoder_fc3_dropout`` / ``Encoder_fc3_dropout`` in ``src/models.py``) and the
+    Δt heads (``single_view_ief_{future,past}{|Δt|}/3D_module``, HMMR's ``call_hmr_ief``),
+    three dense layers each."""
     for k in (1, 2, 3):
         cv.dense(f"{scope}/fc{k}", f"generator.smpl_head.ief.fc{k}")
     for dt in offsets:

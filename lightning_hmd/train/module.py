@@ -1,6 +1,7 @@
 """The HMMR LightningModule: generator and discriminator with manual optimisation.
 
-Each training batch runs HMMR's update order: one generator step on every loss term
+Each training batch runs HMMR's update order (``HMRSequenceTrainer.train``,
+``src/trainer_sequence_fc.py``): one generator step on every loss term
 (current frame, Δt heads, hallucinated predictions, adversarial, shape prior and constancy,
 hallucinator feature loss), then one discriminator step on the detached fakes against mocap.
 

@@ -52,7 +52,8 @@ def synthetic_sequence_batch(
 ) -> SequenceBatch:
     """A fully labelled batch of synthetic clips with random features phi.
 
-    Half the clips (the second half) are marked 2D-only, as in HMMR's half-3D batches.
+    Half the clips (the second half) are marked 2D-only, as in HMMR's half-3D batches (the
+    ``split_balanced`` flag, ``src/config.py``).
 
     Returns:
         SequenceBatch with phi (B, T, D), kp2d (B, T, 25, 3), joints3d (B, T, 14, 3),
