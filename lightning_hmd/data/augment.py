@@ -111,8 +111,10 @@ def jitter_keypoints(
 ) -> np.ndarray:
     """Map normalised keypoints of the stored crops to normalised keypoints of the output crops.
 
-    Keypoints that leave the output crop, and invisible ones, become ``(0, 0, 0)`` as in HMMR.
-    A flip also swaps left and right keypoints.
+    Invisible keypoints become ``(0, 0, 0)``; visible ones keep their place even outside the
+    output crop (beyond [-1, 1]), still visible, as HMMR's
+    ``TubePreprocessor.preprocess_image`` (``src/util/tube_augmentation.py``), which zeroes only
+    the invisible ones. A flip also swaps left and right keypoints.
 
     Args:
         kp2d: (T, K, 3) normalised ``x, y`` and visibility.
@@ -125,7 +127,6 @@ def jitter_keypoints(
     out_px = np.einsum("tij,tkj->tki", affines[:, :, :2], px) + affines[:, None, :, 2]
     xy = 2.0 * out_px / out_size - 1.0
     vis = kp2d[..., 2] > 0
-    vis &= np.all(np.abs(xy) <= 1.0, axis=-1)
     out = np.where(vis[..., None], np.concatenate([xy, kp2d[..., 2:3]], -1), 0.0)
     if jitter.flip:
         out = out[:, list(KEYPOINT_FLIP_PERM)]

@@ -84,14 +84,15 @@ def test_warped_dot_lies_under_the_mapped_keypoint(flip):
         assert np.abs(brightest(out[t]) - expected).max() < 1.0
 
 
-def test_keypoints_leaving_the_crop_become_invisible_zeros():
+def test_keypoints_leaving_the_crop_stay_visible_and_invisible_ones_become_zeros():
+    # HMMR's tube augmentation zeroes the invisible keypoints only
     kp = np.zeros((1, 25, 3), np.float32)
     kp[0, :, 2] = 1.0
-    kp[0, 0, :2] = [0.95, 0.0]  # near the right edge
+    kp[0, 0, :2] = [0.95, 0.0]  # near the right edge: scaled by 1.5 it leaves the crop
     kp[0, 1, :2] = [0.1, 0.1]
-    kp[0, 2] = [0.3, 0.3, 0.0]  # invisible stays zero
+    kp[0, 2] = [0.3, 0.3, 0.0]  # invisible: zero
     out = jitter_keypoints(kp, Jitter(np.array([1.5]), np.zeros((1, 2)), False), S, C)
-    assert out[0, 0].tolist() == [0, 0, 0]
+    np.testing.assert_allclose(out[0, 0], [1.425, 0.0, 1.0], atol=1e-6)
     assert out[0, 2].tolist() == [0, 0, 0]
     np.testing.assert_allclose(out[0, 1], [0.15, 0.15, 1.0], atol=1e-6)
 
