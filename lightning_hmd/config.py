@@ -131,7 +131,13 @@ def validate(cfg: DictConfig) -> None:
     m = cfg.model
     if OmegaConf.is_missing(m, "init_checkpoint"):
         raise ConfigError(INIT_HELP)
-    for key in ("data.batch_size", "data.seq_len", "model.ief_iters", "model.feat_dim"):
+    for key in (
+        "data.batch_size",
+        "data.seq_len",
+        "model.ief_iters",
+        "model.feat_dim",
+        "run.collective_timeout_s",
+    ):
         if OmegaConf.select(cfg, key) < 1:
             raise ConfigError(f"{key} must be >= 1, got {OmegaConf.select(cfg, key)}")
     if 0 in m.delta_t:

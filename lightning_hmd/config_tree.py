@@ -186,11 +186,15 @@ class LoggerConfig:
 @dataclass
 class RunConfig:
     """Where a run writes: ``root/name``; an empty name derives from the config and, under
-    SLURM, the job id, so every rank and every requeue of a job agree."""
+    SLURM, the job id, so every rank and every requeue of a job agree. None of these keys
+    changes what the run learns, so none is part of the config hash."""
 
     root: str = "runs"
     name: str = ""
     resume: bool = True  # continue from ``root/name/checkpoints/last.ckpt`` when it exists
+    # how long a rank waits in a collective (an all-reduce, a barrier) for the others before
+    # the job fails: a rank lost with its node ends the job instead of hanging it
+    collective_timeout_s: int = 1800
 
 
 @dataclass

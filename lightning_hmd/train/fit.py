@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping
+from datetime import timedelta
 from pathlib import Path
 from typing import NamedTuple
 
@@ -38,6 +39,7 @@ from lightning_hmd.train.run_dir import (
 )
 from lightning_hmd.train.run_lock import hold_run
 from lightning_hmd.train.skip_monitor import SkipMonitor
+from lightning_hmd.train.topology import TopologyReport
 
 OPTIMIZERS_PER_BATCH = 2  # generator + discriminator
 LAST = "last.ckpt"
@@ -165,7 +167,9 @@ def make_trainer(
         # detached fakes; train/module.py), so DDP must look for unused parameters: with
         # Lightning's default find_unused_parameters=False the second backward fails with
         # "Expected to have finished reduction in the prior iteration".
-        strategy = DDPStrategy(find_unused_parameters=True)
+        strategy = DDPStrategy(
+            find_unused_parameters=True, timeout=timedelta(seconds=cfg.run.collective_timeout_s)
+        )
     val_every = t.val_every_batches if cfg.data.val_sets else 0
     return pl.Trainer(
         default_root_dir=out,
@@ -189,6 +193,7 @@ def make_trainer(
             EpochSeeder(),
             SkipMonitor(cfg.data.max_skip_fraction, t.log_every_batches, t.max_batches),
             KeypointPanels(t.image_every_batches, out / "images"),
+            TopologyReport(),
         ],
         enable_checkpointing=False,  # BatchCheckpoint writes them, counted in batches
         use_distributed_sampler=False,  # the reader splits shards over ranks itself

@@ -94,6 +94,7 @@ RESUME_SAFE_KEYS = frozenset(
         "run.root",
         "run.name",
         "run.resume",
+        "run.collective_timeout_s",  # how long ranks wait for each other
     }
 )
 # Not in the set: data.num_workers, because every loader worker reads its own slice of the

@@ -155,6 +155,7 @@ def test_bad_key_in_yaml_names_file_and_key(tmp_path):
         ("loss.weights.adv=nan", "loss.weights.adv must be a finite number >= 0, got nan"),
         ("loss.weights.kp2d=-1", "loss.weights.kp2d must be a finite number >= 0"),
         ("data.seq_len=0", "data.seq_len must be >= 1, got 0"),  # not a model.delta_t error
+        ("run.collective_timeout_s=0", "run.collective_timeout_s must be >= 1, got 0"),
         ("data.train_weights=[0,0,0]", "positive sum"),
         ("data.train_weights=[1,-1,1]", "positive sum"),
         ("data.augment.flip_prob=1.5", "flip_prob"),
