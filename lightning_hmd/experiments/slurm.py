@@ -107,11 +107,46 @@ def sbatch_script(
         lines.append(f"#SBATCH --account={spec.account}")
     lines += [
         "",
-        "# one task per device; srun starts every rank (Lightning's SLURMEnvironment reads them)",
-        f"srun {shlex.join(cmd)}",
+        *rendezvous_lines(spec),
+        "",
+        *SRUN_COMMENT,
+        f"srun {SRUN_FLAGS} {shlex.join(cmd)}",
         "",
     ]
     return "\n".join(lines), out
+
+
+# srun: a task that fails (a killed process, a lost node) ends every other task of the step
+# at once, instead of leaving them waiting in a collective until its timeout
+SRUN_FLAGS = "--kill-on-bad-exit=1"
+SRUN_COMMENT = (
+    "# one task per device; srun starts every rank (Lightning's SLURMEnvironment reads them);",
+    "# --kill-on-bad-exit: one failed task (a killed process, a lost node) ends them all",
+)
+
+
+def rendezvous_lines(spec: JobSpec) -> list[str]:
+    """The script's account of the rendezvous: comments on where it comes from and what a
+    GPU cluster may need, and a line that prints the resolved address into the job's log.
+
+    Lightning's ``SLURMEnvironment`` sets ``MASTER_ADDR`` to the first host of
+    ``SLURM_NODELIST`` and ``MASTER_PORT`` to 15000 plus the last four digits of the job id,
+    unless either is set already (exported before ``sbatch``, which passes the environment on).
+    """
+    backend = "nccl" if spec.gpus_per_node > 0 else "gloo"
+    return [
+        "# Rendezvous (Lightning's SLURMEnvironment): MASTER_ADDR = the first host of",
+        "# SLURM_NODELIST, MASTER_PORT = 15000 + the last 4 digits of the job id; export either",
+        f"# before sbatch to choose another. Backend: {backend}. NCCL and gloo pick a network",
+        "# interface themselves; on nodes with several (Ethernet beside InfiniBand) set",
+        "# NCCL_SOCKET_IFNAME / GLOO_SOCKET_IFNAME to the one the nodes share (and NCCL_IB_HCA",
+        "# for InfiniBand): this script sets none of them. Ranks wait run.collective_timeout_s",
+        "# in a collective before the job fails.",
+        'rendezvous_host=$(scontrol show hostnames "$SLURM_JOB_NODELIST" | head -n 1)',
+        'rendezvous_port=$((15000 + 10#$(printf %s "$SLURM_JOB_ID" | tail -c 4)))',
+        'echo "rendezvous: ${MASTER_ADDR:-$rendezvous_host}:${MASTER_PORT:-$rendezvous_port}'
+        f' ({backend}; job $SLURM_JOB_ID on $SLURM_JOB_NODELIST)"',
+    ]
 
 
 def submit(script: str, run_dir: Path, dry_run: bool = False) -> str:

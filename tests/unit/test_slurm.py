@@ -4,6 +4,7 @@ one run directory for every rank and requeue."""
 from __future__ import annotations
 
 import shlex
+import subprocess
 import sys
 from pathlib import Path
 
@@ -11,15 +12,18 @@ import pytest
 
 from lightning_hmd.commands import main
 from lightning_hmd.config import ConfigError, load_config, to_container
-from lightning_hmd.experiments.slurm import JobSpec, sbatch_script, submit
+from lightning_hmd.experiments.slurm import JobSpec, rendezvous_lines, sbatch_script, submit
 from lightning_hmd.train.run_dir import run_dir
 
 INIT = "model.init_checkpoint=/data/hmr_init.pt"  # the paper preset needs one
 
 
 def _srun_args(script: str) -> list[str]:
+    """The command srun starts on every task, after srun's own flags."""
     (line,) = [ln for ln in script.splitlines() if ln.startswith("srun ")]
-    return shlex.split(line)[1:]
+    args = shlex.split(line)[1:]
+    assert args[0] == "--kill-on-bad-exit=1"  # one failed task ends the step
+    return args[1:]
 
 
 def test_script_follows_lightnings_slurm_rules(tmp_path: Path):
@@ -54,6 +58,42 @@ def test_cpu_job_and_a_named_run(tmp_path: Path):
     assert (cfg.trainer.devices, cfg.trainer.accelerator, cfg.run.name) == (2, "cpu", "ddp2")
     path = submit(script, out, dry_run=True)
     assert Path(path).read_text() == script and Path(path).parent == out
+    assert "Backend: gloo" in script and "NCCL_SOCKET_IFNAME" in script
+
+
+@pytest.mark.parametrize(
+    ("env", "port"),
+    [
+        ({"SLURM_JOB_ID": "1234567"}, 19567),
+        ({"SLURM_JOB_ID": "12"}, 15012),
+        ({"SLURM_JOB_ID": "100042"}, 15042),
+        ({"SLURM_JOB_ID": "77", "MASTER_PORT": "29500"}, 29500),
+    ],
+)
+@pytest.mark.filterwarnings("ignore:The `srun` command is available")
+def test_the_printed_rendezvous_is_lightnings(env, port, tmp_path: Path):
+    from lightning.fabric.plugins.environments import SLURMEnvironment
+
+    spec = JobSpec(nodes=2, gpus_per_node=0, cpu_tasks_per_node=1, mem="")
+    script, _ = sbatch_script("tiny", [f"run.root={tmp_path}"], spec)
+    lines = rendezvous_lines(spec)
+    assert all(ln in script.splitlines() for ln in lines)
+    # scontrol expands the node list as SLURM does; the stub answers for node-a,node-b
+    stub = 'scontrol() { printf "node-a\\nnode-b\\n"; }'
+    job = {"SLURM_JOB_NODELIST": "node-[a-b]", **env}
+    shell = {"PATH": "/usr/bin:/bin", **job}
+    run = subprocess.run(["bash", "-c", "\n".join([stub, *lines])], env=shell,
+                         capture_output=True, text=True, check=True)  # fmt: skip
+    monkey = {"SLURM_NODELIST": "node-a,node-b", **env}
+    with pytest.MonkeyPatch.context() as mp:
+        for k in ("MASTER_ADDR", "MASTER_PORT"):
+            mp.delenv(k, raising=False)
+        for k, v in monkey.items():
+            mp.setenv(k, v)
+        lightning = SLURMEnvironment()
+        expected = f"{lightning.main_address}:{lightning.main_port}"
+    assert expected == f"node-a:{port}"
+    assert run.stdout.startswith(f"rendezvous: {expected} (gloo; job {env['SLURM_JOB_ID']} ")
 
 
 def test_bad_override_fails_before_writing(tmp_path: Path):
