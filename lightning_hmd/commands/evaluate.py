@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from pathlib import Path
 
 from lightning_hmd.commands.args import add_overrides
@@ -21,6 +22,7 @@ def run(ns: argparse.Namespace) -> int:
         return _evaluate_predictions(ns)
     from lightning_hmd.checkpoint import checkpoint_config
     from lightning_hmd.config import config_from_container
+    from lightning_hmd.evaluation.launch import launcher_process_group
     from lightning_hmd.evaluation.run import evaluate
 
     ckpt = Path(ns.ckpt)
@@ -30,7 +32,9 @@ def run(ns: argparse.Namespace) -> int:
     sets = ns.sets or list(cfg.data.test_sets)
     protocol = ns.protocol or cfg.eval.protocol
     out = Path(ns.out) if ns.out else ckpt.parent.parent / "eval" / f"{ns.mode}-{protocol}"
-    result = evaluate(cfg, ckpt, sets, out, ns.mode, protocol)
+    # under srun or torchrun with several tasks, one process group; rank 0 writes
+    with launcher_process_group(os.environ, cfg.run.collective_timeout_s):
+        result = evaluate(cfg, ckpt, sets, out, ns.mode, protocol)
     if result:
         _print_results(result, out)
     return 0
