@@ -20,12 +20,17 @@ from pathlib import Path
 import pytest
 import torch
 from conftest import require
+from fixtures.clips import write_clip_set, write_mocap_set, write_track_set
 from fixtures.netns import netns_problem
 from fixtures.slurm import cluster_problem, namespace_cluster
 
+from lightning_hmd.commands import main
+from lightning_hmd.config import load_config, to_container
 from lightning_hmd.experiments.wandb_offline import offline_runs
+from lightning_hmd.train.module import HMMRModule
 
 MAX_BATCHES = 24
+DATA_SCRIPT = Path(__file__).with_name("two_node_data.py")
 HOSTS = {"lhmd-n1": "10.77.0.11", "lhmd-n2": "10.77.0.12"}
 
 
@@ -257,3 +262,76 @@ def test_two_nodes_of_two_tasks_equal_four_tasks_on_one_node(nodes, synth_dir, t
     assert diff <= 1e-5 * max(scale, 1.0)
     for out in (two, one):
         assert json.loads((out / "summary.json").read_text())["batches"] == 8
+
+
+def srun(env: dict, nodes: int, cmd: list[str], timeout: float = 600) -> str:
+    """``srun`` of ``cmd`` on ``nodes`` nodes, one task each, from this process; its output."""
+    run = subprocess.run(["srun", f"--nodes={nodes}", "--ntasks-per-node=1", "--cpus-per-task=1",
+                          "--kill-on-bad-exit=1", *cmd], env=env, capture_output=True,
+                         text=True, timeout=timeout)  # fmt: skip
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-3000:]
+    return run.stdout
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_both_nodes_read_one_shard_set_in_disjoint_shares(nodes, tmp_path):
+    # 4 training clips of 12 frames (2 windows of 6 each) in 2 shards; 5 evaluation tracks in
+    # 9 chunks over 3 shards, the third track crossing a shard boundary
+    write_clip_set(tmp_path / "train", [2, 2], [12], split="train")
+    write_mocap_set(tmp_path / "mocap", 9, shard_size=4)
+    val = write_track_set(tmp_path / "val", [[6, 13], [4], [20, 9, 7], [6], [13, 4]], [3, 4, 2])
+    out = tmp_path / "shares.json"
+    srun(nodes, 2, [sys.executable, str(DATA_SCRIPT), str(tmp_path), str(out)])
+    ranks = json.loads(out.read_text())
+    assert [(r["rank"], r["host"]) for r in ranks] == [(0, "lhmd-n1"), (1, "lhmd-n2")]
+
+    # evaluation: every track once, whole, over the two nodes
+    delivered = [key for r in ranks for key, _ in r["tracks"]]
+    assert sorted(delivered) == sorted(val) and all(r["tracks"] for r in ranks)
+    frames = {key: f for r in ranks for key, f in r["tracks"]}
+    whole = {k: [i for c in chunks for i in c.frame_index.tolist()] for k, chunks in val.items()}
+    assert frames == whole
+    # training: each clip belongs to one rank's share, the shares cover the set, and every
+    # rank draws the same number of windows per epoch (the windows of a share pass through
+    # a shuffle buffer of clips, as HMMR's queue, so an epoch is one pass in size, not in
+    # content: lightning_hmd/data/train_stream.py)
+    clips = _clip_keys(tmp_path / "train")
+    drawn = [{k for epoch in r["epochs"] for k, _ in epoch} for r in ranks]
+    assert not drawn[0] & drawn[1] and drawn[0] | drawn[1] == set(clips)
+    for epoch in range(2):
+        assert [len(r["epochs"][epoch]) for r in ranks] == [4, 4]  # 2 batches of 2 per rank
+        assert all(0 <= start <= 12 - 6 for r in ranks for _, start in r["epochs"][epoch])
+    print("tracks per node:", {r["host"]: [k for k, _ in r["tracks"]] for r in ranks})
+    print("epoch 0 windows per node:", {r["host"]: r["epochs"][0] for r in ranks})
+
+
+def _clip_keys(set_dir: Path) -> list[str]:
+    from lightning_hmd.data.manifest import read_manifest
+
+    return [e.key for shard in read_manifest(set_dir).shards for e in shard.entries]
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_evaluation_over_two_nodes_equals_one_process(nodes, synthetic_body_dir, tmp_path):
+    write_clip_set(tmp_path / "val", [3, 2, 4], [6, 13, 20, 9])
+    cfg = load_config("tiny", overrides=[
+        f"body.model_dir={synthetic_body_dir}", "data.inputs=features", "model.feat_dim=8",
+        "model.temporal.num_groups=8", "data.seq_len=8",
+    ])  # fmt: skip
+    torch.manual_seed(0)
+    module = HMMRModule(to_container(cfg))
+    ckpt = tmp_path / "model.ckpt"
+    torch.save({"state_dict": module.state_dict(),
+                "hyper_parameters": {"config": to_container(cfg)}}, ckpt)  # fmt: skip
+    args = ["evaluate", "--ckpt", str(ckpt), "--set", str(tmp_path / "val"), "--protocol", "hmmr"]
+    assert main([*args, "--out", str(tmp_path / "one")]) == 0
+    said = srun(nodes, 2, [sys.executable, "-m", "lightning_hmd", *args, "--out",
+                           str(tmp_path / "two")])  # fmt: skip
+    assert said.count("protocol hmmr:") == 1  # rank 0 reports
+    one, two = (json.loads((tmp_path / d / "metrics.json").read_text()) for d in ("one", "two"))
+    assert two["metrics"] == one["metrics"] and one["num_tracks"] == 9
+    assert (tmp_path / "two" / "per_sequence.csv").read_text() == (
+        tmp_path / "one" / "per_sequence.csv"
+    ).read_text()
