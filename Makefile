@@ -11,10 +11,12 @@ TORCH_SPEC ?= torch==2.13.0
 PYOPENGL := PyOpenGL==3.1.10
 
 # Debian packages some tests and commands need: OSMesa for headless rendering (data synth),
-# SLURM and munge for the test that runs a real controller and node on localhost.
+# SLURM and munge for the tests that run real controllers and nodes on this machine, iproute2
+# for the two-node cluster's network namespaces (util-linux's unshare and nsenter are always
+# there).
 # Installed when this runs as root with apt-get (CI, containers); elsewhere install them
 # yourself: the tests that need them skip with the reason (and fail instead when CI is set).
-SYSTEM_PACKAGES ?= libosmesa6 slurm-wlm munge
+SYSTEM_PACKAGES ?= libosmesa6 slurm-wlm munge iproute2
 
 .PHONY: env system-deps lint test test-fast test-slow quickstart bench clean
 
