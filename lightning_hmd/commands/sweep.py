@@ -1,5 +1,5 @@
-"""``lightning-hmd sweep run``: a W&B sweep file's trials, one after another or as SLURM
-jobs, without a W&B server."""
+"""``lightning-hmd sweep run`` and ``sweep agent``: a W&B sweep file's trials without a W&B
+server: one after another or as SLURM jobs, or by agents sharing an Optuna study."""
 
 from __future__ import annotations
 
@@ -26,6 +26,19 @@ def run(ns: argparse.Namespace) -> int:
     return 0
 
 
+def run_agent(ns: argparse.Namespace) -> int:
+    from lightning_hmd.experiments.sweep_agent import run_agent
+    from lightning_hmd.experiments.sweeps import load_sweep
+
+    ran = run_agent(
+        load_sweep(ns.sweep), storage=ns.storage, count=ns.count, overrides=ns.overrides
+    )
+    states = ("complete", "pruned", "stopped")
+    counts = {s: sum(r.state == s for r in ran) for s in states}
+    print(", ".join(f"{v} {k}" for k, v in counts.items() if v) or "no trial left")
+    return 0
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     sweep = command_group(sub, "sweep", "W&B sweep files run locally")
     p = sweep.add_parser(
@@ -46,3 +59,20 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("sweep", metavar="SWEEP.yaml", help="a sweeps/*.yaml file")
     add_overrides(p, help="overrides for every trial")
     p.set_defaults(func=run)
+
+    p = sweep.add_parser(
+        "agent",
+        help="as wandb agent: trials from a shared study until none is left (Optuna)",
+        description="Grid, random and bayes (TPE) sweeps; early_terminate hyperband prunes "
+        "trials at validations. Agents on any machine share the study in --storage.",
+    )
+    p.add_argument(
+        "--storage",
+        default=None,
+        help="the study's database URL (default: sqlite:///<run.root>/<sweep name>.optuna.db; "
+        "postgresql://... for clusters)",
+    )
+    p.add_argument("--count", type=int, default=None, help="trials this agent runs at most")
+    p.add_argument("sweep", metavar="SWEEP.yaml", help="a sweeps/*.yaml file")
+    add_overrides(p, help="overrides for every trial")
+    p.set_defaults(func=run_agent)

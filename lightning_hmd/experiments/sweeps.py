@@ -38,6 +38,7 @@ class Parameter:
     values: tuple | None = None
     distribution: str | None = None
     bounds: tuple[float, float] | None = None
+    q: float | None = None  # the step of W&B's q_* distributions
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,30 @@ class Sweep:
     command: tuple[str, ...]
     run_cap: int | None
     path: Path
+    early_terminate: EarlyTerminate | None = None
+
+
+@dataclass(frozen=True)
+class EarlyTerminate:
+    """W&B's ``early_terminate: {type: hyperband, min_iter, eta, max_iter}``: iterations are
+    the times the sweep metric was reported (one per validation)."""
+
+    min_iter: int
+    eta: int = 3
+    max_iter: int | None = None
+
+
+def _early_terminate(path: Path, spec: Any) -> EarlyTerminate | None:
+    if spec is None:
+        return None
+    if not isinstance(spec, dict) or spec.get("type") != "hyperband":
+        raise SweepError(f"{path}: early_terminate must be {{type: hyperband, ...}}, got {spec!r}")
+    if "min_iter" not in spec:
+        raise SweepError(f"{path}: early_terminate needs min_iter (the first bracket)")
+    et = EarlyTerminate(int(spec["min_iter"]), int(spec.get("eta", 3)), spec.get("max_iter"))
+    if et.min_iter < 1 or et.eta < 2:
+        raise SweepError(f"{path}: early_terminate needs min_iter >= 1 and eta >= 2, got {spec}")
+    return et
 
 
 def override(key: str, value: Any) -> str:
@@ -71,7 +96,9 @@ def _parameter(path: Path, key: str, spec: Any) -> Parameter:
     if "min" in spec and "max" in spec:
         lo, hi = spec["min"], spec["max"]
         default = "int_uniform" if isinstance(lo, int) and isinstance(hi, int) else "uniform"
-        return Parameter(key, distribution=spec.get("distribution", default), bounds=(lo, hi))
+        dist = spec.get("distribution", default)
+        q = spec.get("q", 1.0 if dist.startswith("q_") else None)
+        return Parameter(key, distribution=dist, bounds=(lo, hi), q=q)
     raise SweepError(f"{path}: parameters.{key} needs values, value or min/max")
 
 
@@ -111,6 +138,7 @@ def load_sweep(path: str | Path) -> Sweep:
         command=command,
         run_cap=raw.get("run_cap"),
         path=path,
+        early_terminate=_early_terminate(path, raw.get("early_terminate")),
     )
 
 

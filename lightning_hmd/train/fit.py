@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from pathlib import Path
 from typing import NamedTuple
@@ -154,9 +154,11 @@ def make_trainer(
     env: Mapping[str, str],
     requeue: RequeueSignal | None = None,
     resume_batches: int | None = None,
+    extra_callbacks: Sequence[Callback] = (),
 ) -> pl.Trainer:
     """The Trainer of a run; ``requeue``: under SLURM, the signal that makes the run
     checkpoint and stop so that it can be requeued (Lightning's own handler is off);
+    ``extra_callbacks``: the caller's (a sweep agent's metric reporter), after the run's own;
     ``resume_batches``: the batches of the checkpoint the run resumes from."""
     t = cfg.trainer
     processes = t.devices * t.num_nodes
@@ -194,6 +196,7 @@ def make_trainer(
             SkipMonitor(cfg.data.max_skip_fraction, t.log_every_batches, t.max_batches),
             KeypointPanels(t.image_every_batches, out / "images"),
             TopologyReport(),
+            *extra_callbacks,
         ],
         enable_checkpointing=False,  # BatchCheckpoint writes them, counted in batches
         use_distributed_sampler=False,  # the reader splits shards over ranks itself
@@ -222,7 +225,11 @@ def logged_config(config: dict, out: Path, logger: Logger) -> dict:
 
 
 def train(
-    cfg: DictConfig, env: Mapping[str, str] | None = None, *, allow_config_change: bool = False
+    cfg: DictConfig,
+    env: Mapping[str, str] | None = None,
+    *,
+    allow_config_change: bool = False,
+    callbacks: Sequence[Callback] = (),
 ) -> Path:
     """Train (or resume) the run of ``cfg``; returns its directory.
 
@@ -245,7 +252,7 @@ def train(
     with hold_run(out, env):
         if resume is None:  # another process may have written last.ckpt before we locked
             resume = _resume_point(cfg, config, last, allow_config_change)
-        return _fit(cfg, config, out, name, env, resume)
+        return _fit(cfg, config, out, name, env, resume, callbacks)
 
 
 class Resume(NamedTuple):
@@ -287,13 +294,14 @@ def _fit(
     name: str,
     env: Mapping[str, str],
     resume: Resume | None,
+    callbacks: Sequence[Callback] = (),
 ) -> Path:
     """The body of :func:`train`, with the run directory locked."""
     (out / "checkpoints").mkdir(parents=True, exist_ok=True)
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
     module = HMMRModule(config)
     requeue = RequeueSignal().install() if SLURMEnvironment.detect() else None
-    trainer = make_trainer(cfg, out, name, env, requeue, resume and resume.batches)
+    trainer = make_trainer(cfg, out, name, env, requeue, resume and resume.batches, callbacks)
     ckpt, changes = (resume.ckpt, resume.changes) if resume is not None else (None, [])
     if trainer.is_global_zero:
         print(f"run directory: {out}" + (f" (resuming from {ckpt})" if ckpt else ""))
