@@ -137,6 +137,24 @@ def grid_points(sweep: Sweep) -> Iterator[dict[str, Any]]:
         yield dict(zip(keys, combo, strict=True))
 
 
+def connect(url: str, attempts: int = 10) -> optuna.storages.RDBStorage:
+    """The study database at ``url``; a SQLite file's folder is made first. Agents that start
+    together race to create Optuna's tables (PostgreSQL refuses the loser's ``CREATE``), so a
+    refused first connection is tried again."""
+    import sqlalchemy.exc
+
+    if url.startswith("sqlite:///"):
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    for attempt in range(attempts):
+        try:
+            return optuna.storages.RDBStorage(url)
+        except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError):
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.2 * (attempt + 1))
+    raise AssertionError("unreachable")
+
+
 def open_study(sweep: Sweep, storage: str, wait_s: float = 120.0) -> optuna.Study:
     """The sweep's study in ``storage``, created by the first agent to come.
 
@@ -146,7 +164,7 @@ def open_study(sweep: Sweep, storage: str, wait_s: float = 120.0) -> optuna.Stud
     """
     direction = "maximize" if sweep.goal == "maximize" else "minimize"
     common = {
-        "storage": storage,
+        "storage": connect(storage),
         "study_name": sweep.name,
         "sampler": _sampler(sweep),
         "pruner": _pruner(sweep),

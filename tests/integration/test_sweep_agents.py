@@ -1,0 +1,137 @@
+"""Sweep agents without a W&B server: two agents in parallel on one PostgreSQL study cover a
+grid once; a Bayesian sweep on the default SQLite study prunes a trial by Hyperband."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import optuna
+import pytest
+from conftest import require
+from fixtures.postgres import postgres_problem, postgres_server
+from optuna.trial import TrialState
+
+from lightning_hmd.experiments.sweep_study import default_storage, grid_points
+from lightning_hmd.experiments.sweeps import load_sweep
+from lightning_hmd.experiments.wandb_offline import offline_runs
+from lightning_hmd.train.run_dir import read_summary
+
+GRID = """\
+name: agents_grid
+method: grid
+metric: {name: val/pa_mpjpe, goal: minimize}
+parameters:
+  model.temporal.num_blocks: {values: [0, 1]}
+  model.delta_t: {values: [[], [-1, 1]]}
+command: ["${env}", "lightning-hmd", "train", "--preset", "tiny", "${args_no_hyphens}"]
+"""
+BAYES = """\
+name: agents_bayes
+method: bayes
+metric: {name: val/pa_mpjpe, goal: minimize}
+run_cap: 4
+early_terminate: {type: hyperband, min_iter: 1, eta: 2, max_iter: 1}
+parameters:
+  model.ief_iters: {distribution: int_uniform, min: 1, max: 4}
+  model.temporal.num_blocks: {values: [0, 1, 2]}
+command: ["${env}", "lightning-hmd", "train", "--preset", "tiny", "${args_no_hyphens}"]
+"""
+
+
+def overrides(synth_dir: Path, root: Path, **extra: object) -> list[str]:
+    values = {
+        "body.model_dir": synth_dir / "body_model",
+        "data.train_sets": f"[{synth_dir / 'train'}]",
+        "data.val_sets": f"[{synth_dir / 'val'}]",
+        "data.mocap_sets": f"[{synth_dir / 'mocap'}]",
+        "data.num_workers": 0,
+        "run.root": root,
+        "trainer.max_batches": 2,
+        "trainer.val_every_batches": 2,
+        "trainer.ckpt_every_batches": 2,
+        "trainer.image_every_batches": 0,
+        "trainer.progress_bar": "false",
+        **extra,
+    }
+    return [f"{k}={v}" for k, v in values.items()]
+
+
+def agent(sweep: Path, storage: str | None, over: list[str]) -> subprocess.Popen:
+    cmd = [sys.executable, "-m", "lightning_hmd", "sweep", "agent", str(sweep),
+           *(["--storage", storage] if storage else []), *over]  # fmt: skip
+    env = {**os.environ, "WANDB_MODE": "offline"}
+    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env=env)  # fmt: skip
+
+
+def trials_said(text: str) -> list[int]:
+    return [int(n) for n in re.findall(r"^trial (\d+): \S+=", text, flags=re.M)]
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_two_agents_share_a_postgresql_study_and_run_the_grid_once(synth_dir, tmp_path):
+    problem = postgres_problem()
+    require(problem is None, f"no PostgreSQL server: {problem}; see Makefile")
+    path = tmp_path / "grid.yaml"
+    path.write_text(GRID)
+    sweep = load_sweep(path)
+    with postgres_server() as url:
+        over = overrides(synth_dir, tmp_path / "runs")
+        agents = [agent(path, url, over) for _ in range(2)]
+        said = [a.communicate(timeout=800)[0] for a in agents]
+        assert [a.returncode for a in agents] == [0, 0], said[0][-3000:] + said[1][-3000:]
+        study = optuna.load_study(study_name=sweep.name, storage=url)
+        trials = study.get_trials()
+    mine = [trials_said(s) for s in said]
+    print(f"agent 1 ran trials {mine[0]}, agent 2 ran trials {mine[1]}")
+    assert not set(mine[0]) & set(mine[1]) and all(mine)  # both worked, no trial twice
+    assert sorted(mine[0] + mine[1]) == [t.number for t in trials] == [0, 1, 2, 3]
+    assert all(t.state == TrialState.COMPLETE for t in trials)
+    done = sorted(str(sorted(t.params.items())) for t in trials)
+    grid = sorted(str(sorted({k: str(v) if isinstance(v, list) else v for k, v in p.items()}
+                             .items())) for p in grid_points(sweep))  # fmt: skip
+    assert done == grid  # every combination once
+    for t in trials:
+        out = Path(t.user_attrs["lightning_hmd.run_dir"])
+        assert out.name == f"agents_grid-t{t.number:03d}"
+        summary = read_summary(out)
+        assert summary["finished"] and summary["metrics"]["val/pa_mpjpe"] == t.value
+        record = json.loads((out / "sweep.json").read_text())
+        assert record["trial"] == t.number and record["sweep"] == "agents_grid"
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_a_bayesian_sweep_prunes_by_hyperband_on_the_default_study(synth_dir, tmp_path):
+    path = tmp_path / "bayes.yaml"
+    path.write_text(BAYES)
+    sweep = load_sweep(path)
+    # the first validation after one batch is each trial's rung: one bracket, eta 2
+    over = overrides(synth_dir, tmp_path / "runs", **{"trainer.max_batches": 3,
+                     "trainer.val_every_batches": 1, "logger.kind": "wandb"})  # fmt: skip
+    proc = agent(path, None, over)
+    text = proc.communicate(timeout=800)[0]
+    assert proc.returncode == 0, text[-4000:]
+    storage = default_storage(tmp_path / "runs", sweep)
+    assert Path(storage.removeprefix("sqlite:///")).is_file()
+    trials = optuna.load_study(study_name=sweep.name, storage=storage).get_trials()
+    states = [t.state for t in trials]
+    print("trials:", [(t.number, t.params, t.state.name, t.value) for t in trials])
+    assert len(trials) == 4 and TrialState.PRUNED in states and states[0] == TrialState.COMPLETE
+    for t in trials:
+        out = Path(t.user_attrs["lightning_hmd.run_dir"])
+        summary = read_summary(out)
+        wandb_summary = offline_runs(out / "wandb")[out.name].summary
+        if t.state == TrialState.PRUNED:
+            assert summary["pruned"] and not summary["finished"] and summary["batches"] == 1
+            assert wandb_summary.get("pruned") is True
+            assert f"trial {t.number}: pruned after 1 validations" in text
+        else:
+            assert summary["finished"] and "pruned" not in summary
+            assert summary["metrics"]["val/pa_mpjpe"] == t.value
