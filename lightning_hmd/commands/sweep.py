@@ -6,11 +6,26 @@ from __future__ import annotations
 import argparse
 
 from lightning_hmd.commands.args import add_job_args, add_overrides, command_group, job_spec
+from lightning_hmd.errors import ConfigError
 
 
 def run(ns: argparse.Namespace) -> int:
-    from lightning_hmd.experiments.sweep_run import run_sweep
+    from lightning_hmd.experiments.sweep_run import run_sweep, submit_agents
     from lightning_hmd.experiments.sweeps import load_sweep
+
+    if ns.agents is not None:
+        if not ns.slurm:
+            raise ConfigError("--agents K submits K agents as a SLURM array: add --slurm")
+        submit_agents(
+            load_sweep(ns.sweep),
+            ns.agents,
+            job_spec(ns),
+            storage=ns.storage,
+            overrides=ns.overrides,
+            count=ns.count,
+            dry_run=ns.dry_run,
+        )
+        return 0
 
     runs = run_sweep(
         load_sweep(ns.sweep),
@@ -55,6 +70,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="submit each unfinished trial as its own SLURM job (options below) instead",
     )
+    p.add_argument(
+        "--agents",
+        type=int,
+        default=None,
+        help="with --slurm: a job array of K `sweep agent` tasks on one shared study",
+    )
+    p.add_argument("--storage", default=None, help="with --agents: the study's database URL")
     add_job_args(p)
     p.add_argument("sweep", metavar="SWEEP.yaml", help="a sweeps/*.yaml file")
     add_overrides(p, help="overrides for every trial")

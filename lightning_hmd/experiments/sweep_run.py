@@ -1,5 +1,6 @@
 """``lightning-hmd sweep run``: a sweep's trials run locally, one after another, or
-submitted to SLURM (``--slurm``: one job per trial).
+submitted to SLURM (``--slurm``: one job per trial; ``--slurm --agents K``: a job array of K
+``sweep agent`` tasks sharing the sweep's study, :func:`submit_agents`).
 
 For users without a W&B server (or to reproduce a sweep offline): every trial gets the same
 ``key=value`` arguments ``wandb agent`` would pass, a stable run name
@@ -16,13 +17,21 @@ from __future__ import annotations
 import json
 import os
 import shlex
+import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from lightning_hmd.config import load_config, to_container
-from lightning_hmd.experiments.slurm import JobSpec, job_queued, sbatch_script, submit
-from lightning_hmd.experiments.sweeps import Sweep, Trial, expand, preset_of
+from lightning_hmd.experiments.slurm import (
+    REQUEUE_SIGNAL,
+    SRUN_FLAGS,
+    JobSpec,
+    job_queued,
+    sbatch_script,
+    submit,
+)
+from lightning_hmd.experiments.sweeps import Sweep, SweepError, Trial, expand, preset_of
 from lightning_hmd.train.fit import train
 from lightning_hmd.train.run_dir import SWEEP_FILE, read_summary, read_sweep_record, run_dir
 
@@ -138,3 +147,76 @@ def submit_trial(
     write_record(out, {**record, "slurm_job": job})
     echo(f"{tag}: job {job}, log {out}/slurm-{job}.out")
     return "submitted"
+
+
+def agents_script(
+    sweep: Sweep,
+    agents: int,
+    spec: JobSpec,
+    storage: str,
+    overrides: Sequence[str],
+    count: int | None = None,
+    launcher: Sequence[str] = (sys.executable, "-m", "lightning_hmd"),
+) -> tuple[str, Path]:
+    """The sbatch script of a job array of ``agents`` sweep agents (one process each, on one
+    node, with the job's GPU if it has one) and the folder of their logs."""
+    if agents < 1:
+        raise SweepError(f"--agents must be >= 1, got {agents}")
+    if spec.gpus_per_node > 1 or spec.nodes > 1:
+        raise SweepError("an agent trains one trial at a time in one process: one node, at most "
+                         "one GPU per agent; start more agents instead")  # fmt: skip
+    accelerator = "gpu" if spec.gpus_per_node else "cpu"
+    topology = ["trainer.num_nodes=1", "trainer.devices=1", f"trainer.accelerator={accelerator}"]
+    over = [*overrides, *topology]
+    root = Path(load_config(preset_of(sweep), overrides=over).run.root)
+    logs = (root / f"{sweep.name}.agents").resolve()
+    cmd = [*launcher, "sweep", "agent", str(Path(sweep.path).resolve()), "--storage", storage,
+           *(["--count", str(count)] if count else []), *over]  # fmt: skip
+    lines = [
+        "#!/bin/bash -l",
+        f"#SBATCH --job-name={sweep.name}-agents",
+        f"#SBATCH --array=0-{agents - 1}",
+        "#SBATCH --nodes=1",
+        "#SBATCH --ntasks-per-node=1",
+        f"#SBATCH --cpus-per-task={spec.cpus_per_task}",
+        *([f"#SBATCH --gres=gpu:{spec.gpus_per_node}"] if spec.gpus_per_node else []),
+        *([f"#SBATCH --mem={spec.mem}"] if spec.mem else []),
+        f"#SBATCH --time={spec.time}",
+        f"#SBATCH --signal={REQUEUE_SIGNAL}",
+        "#SBATCH --requeue",
+        "#SBATCH --open-mode=append",
+        f"#SBATCH --output={logs / 'slurm-%A_%a.out'}",
+        *([f"#SBATCH --partition={spec.partition}"] if spec.partition else []),
+        *([f"#SBATCH --account={spec.account}"] if spec.account else []),
+        "",
+        "# every array task is one agent on the sweep's shared study: it trains trials until",
+        "# none is left; a requeued task resumes the trial it held (under its array job id)",
+        f"srun {SRUN_FLAGS} {shlex.join(cmd)}",
+        "",
+    ]
+    return "\n".join(lines), logs
+
+
+def submit_agents(
+    sweep: Sweep,
+    agents: int,
+    spec: JobSpec,
+    *,
+    storage: str | None = None,
+    overrides: Sequence[str] = (),
+    count: int | None = None,
+    dry_run: bool = False,
+    echo: Callable[[str], None] = print,
+) -> str:
+    """Submit :func:`agents_script`'s array (the study in ``storage``, by default the SQLite
+    file beside the sweep's runs, on the shared filesystem); returns the array's job id (a
+    dry run: the script's path)."""
+    from lightning_hmd.experiments.sweep_study import default_storage
+
+    root = Path(load_config(preset_of(sweep), overrides=overrides).run.root)
+    storage = storage or default_storage(root, sweep)
+    script, logs = agents_script(sweep, agents, spec, storage, overrides, count)
+    job = submit(script, logs, dry_run=dry_run)
+    echo(f"{agents} agents on {storage}: " + (f"script {job} (not submitted)" if dry_run
+         else f"array job {job}, logs {logs}/slurm-{job}_<task>.out"))  # fmt: skip
+    return job

@@ -8,6 +8,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import optuna
@@ -135,3 +136,45 @@ def test_a_bayesian_sweep_prunes_by_hyperband_on_the_default_study(synth_dir, tm
         else:
             assert summary["finished"] and "pruned" not in summary
             assert summary["metrics"]["val/pa_mpjpe"] == t.value
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_a_slurm_array_of_agents_shares_the_study(synth_dir, tmp_path):
+    from fixtures.slurm import cluster_problem, local_cluster
+
+    problem = cluster_problem()
+    require(problem is None, f"no local SLURM cluster: {problem}; see Makefile")
+    path = tmp_path / "grid.yaml"
+    path.write_text(GRID.replace("agents_grid", "array_grid"))
+    sweep = load_sweep(path)
+    with local_cluster(tmp_path / "slurm") as env:
+        env = {**env, "WANDB_MODE": "offline", "PYTHONUNBUFFERED": "1"}
+        cmd = [sys.executable, "-m", "lightning_hmd", "sweep", "run", "--slurm", "--agents", "2",
+               "--gpus-per-node", "0", "--cpus-per-task", "1", "--time", "30", str(path),
+               *overrides(synth_dir, tmp_path / "runs")]  # fmt: skip
+        sub = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
+        assert sub.returncode == 0, sub.stderr
+        job = re.search(r"array job (\d+)", sub.stdout).group(1)
+        logs = tmp_path / "runs" / "array_grid.agents"
+        deadline = time.time() + 700
+        while _queued(job, env):
+            assert time.time() < deadline, "the agents did not finish"
+            time.sleep(1)
+        states = subprocess.run(["sacct", "-n", "-X", "-j", job, "-o", "JobID,State"], env=env,
+                                capture_output=True, text=True).stdout  # fmt: skip
+    texts = [(logs / f"slurm-{job}_{task}.out").read_text() for task in (0, 1)]
+    mine = [trials_said(t) for t in texts]
+    print(f"array job {job}: task 0 ran trials {mine[0]}, task 1 ran trials {mine[1]}")
+    assert not set(mine[0]) & set(mine[1]) and sorted(mine[0] + mine[1]) == [0, 1, 2, 3]
+    trials = optuna.load_study(
+        study_name=sweep.name, storage=default_storage(tmp_path / "runs", sweep)
+    ).get_trials()
+    assert [t.state for t in trials] == [TrialState.COMPLETE] * 4, states
+    assert not list(logs.glob("*.json"))  # no agent holds a trial any more
+
+
+def _queued(job: str, env: dict) -> bool:
+    out = subprocess.run(["squeue", "-h", "-j", job, "-o", "%i %T"], env=env,
+                         capture_output=True, text=True).stdout  # fmt: skip
+    return bool(out.strip())
