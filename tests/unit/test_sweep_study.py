@@ -3,6 +3,7 @@ Hyperband pruning through the agent's reporter, on real SQLite storage."""
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 from types import SimpleNamespace
@@ -13,7 +14,7 @@ import torch
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 from optuna.trial import TrialState
 
-from lightning_hmd.experiments.sweep_agent import TrialReporter, _next_trial
+from lightning_hmd.experiments.sweep_agent import TrialReporter, _claim_path, _claimed, _next_trial
 from lightning_hmd.experiments.sweep_study import (
     distribution,
     grid_points,
@@ -117,3 +118,21 @@ def test_hyperband_prunes_a_trial_worse_than_its_bracket_through_the_reporter(tm
         outcomes.append((reporter.pruned, reporter.reports))
     assert outcomes == [(False, 2), (True, 1)]
     assert [t.state for t in study.trials] == [TrialState.COMPLETE, TrialState.PRUNED]
+
+
+def test_a_requeued_agent_takes_back_the_trial_it_held(tmp_path):
+    sweep = sweep_file(tmp_path, "grid", "  model.temporal.num_blocks: {values: [0, 1]}")
+    study = open_study(sweep, f"sqlite:///{tmp_path / 'study.db'}")
+    env = {"SLURM_ARRAY_JOB_ID": "41", "SLURM_ARRAY_TASK_ID": "1", "SLURM_JOB_ID": "43"}
+    claim = _claim_path(tmp_path, sweep, env)
+    assert claim == tmp_path / "s.agents" / "41_1.json"
+    assert _claim_path(tmp_path, sweep, {}) is None  # outside SLURM nothing is noted
+    held = _next_trial(study, sweep)
+    values = trial_values(sweep, held)
+    claim.parent.mkdir()
+    claim.write_text(json.dumps({"trial": held.number}))
+    # the job comes back: the same trial, with its values, not the next grid point
+    again = _claimed(open_study(sweep, f"sqlite:///{tmp_path / 'study.db'}"), claim)
+    assert again.number == held.number and trial_values(sweep, again) == values
+    study.tell(held, 1.0)
+    assert _claimed(study, claim) is None  # a finished trial is not taken back
