@@ -16,6 +16,8 @@ def run(ns: argparse.Namespace) -> int:
         f"{result['runs']} runs, {result['configurations']} configurations; wrote "
         f"{', '.join(result['files'])} to {ns.out}"
     )
+    for study in result["studies"]:
+        print(f"study {study['name']}: {study['states']}, best trial {study['best']}")
     if result["unfinished"]:
         print(f"unfinished runs (last metrics shown): {', '.join(result['unfinished'])}")
     return 0
@@ -25,7 +27,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "compare", help="final metrics per configuration (mean ± std over seeds) and plots"
     )
-    p.add_argument("runs", nargs="+", help="run directories or folders holding runs (a sweep's)")
+    p.add_argument(
+        "runs",
+        nargs="+",
+        help="run directories, folders holding runs (a sweep's), or sweep agents' studies "
+        "(a *.optuna.db file or a database URL)",
+    )
     p.add_argument("--out", required=True, help="folder for compare.md, compare.csv and PNGs")
     p.add_argument(
         "--metric",

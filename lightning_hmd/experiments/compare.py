@@ -29,6 +29,12 @@ import yaml
 from lightning_hmd.errors import MissingPathError
 from lightning_hmd.evaluation.protocols import PROTOCOLS
 from lightning_hmd.experiments.compare_plots import ACCURACY, SMOOTHNESS, write_plots
+from lightning_hmd.experiments.compare_study import (
+    is_study,
+    read_studies,
+    study_markdown,
+    study_urls,
+)
 from lightning_hmd.experiments.wandb_offline import OFFLINE_GLOB, OfflineRun, offline_runs
 from lightning_hmd.train.run_dir import SUMMARY, read_summary, read_sweep_record
 
@@ -277,13 +283,21 @@ def write_tables(rows: Sequence[ConfigRow], metrics: Sequence[str], out: Path) -
 def compare(
     paths: Sequence[str | Path], out: str | Path, metrics: Sequence[str] = DEFAULT_METRICS
 ) -> dict:
-    """Read the runs below ``paths`` and write tables and plots to ``out``; returns
-    ``{"runs": N, "configurations": M, "files": [...]}``."""
+    """Read the runs below ``paths`` (and the sweep studies they name or hold, with the runs
+    of their trials) and write tables and plots to ``out``; returns ``{"runs": N,
+    "configurations": M, "studies": [...], "files": [...]}``."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    runs = find_runs(paths, metrics)
+    studies = [r for url in study_urls(paths) for r in read_studies(url)]
+    trial_dirs = [t.run_dir for r in studies for t in r.trials if t.run_dir]
+    run_paths = [p for p in paths if not is_study(p)]
+    run_paths += [d for d in trial_dirs if (Path(d) / SUMMARY).is_file()]
+    runs = find_runs(run_paths, metrics)
     rows = summarise_configs(runs, metrics)
     write_tables(rows, metrics, out)
+    if studies:
+        with open(out / "compare.md", "a") as f:
+            f.write("\n" + study_markdown(studies))
     trade_off = summarise_configs(runs, [ACCURACY, SMOOTHNESS])
     pictures = write_plots(runs, rows, trade_off, metrics[0], out)
     unfinished = [str(r.path) for r in runs if not r.finished]
@@ -291,5 +305,8 @@ def compare(
         "runs": len(runs),
         "configurations": len(rows),
         "unfinished": unfinished,
+        "studies": [
+            {"name": r.name, "states": r.states, "best": r.best and r.best.number} for r in studies
+        ],
         "files": ["compare.md", "compare.csv", *pictures],
     }

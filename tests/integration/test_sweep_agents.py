@@ -17,6 +17,7 @@ from conftest import require
 from fixtures.postgres import postgres_problem, postgres_server
 from optuna.trial import TrialState
 
+from lightning_hmd.experiments.compare import compare
 from lightning_hmd.experiments.sweep_study import default_storage, grid_points
 from lightning_hmd.experiments.sweeps import load_sweep
 from lightning_hmd.experiments.wandb_offline import offline_runs
@@ -89,6 +90,14 @@ def test_two_agents_share_a_postgresql_study_and_run_the_grid_once(synth_dir, tm
         assert [a.returncode for a in agents] == [0, 0], said[0][-3000:] + said[1][-3000:]
         study = optuna.load_study(study_name=sweep.name, storage=url)
         trials = study.get_trials()
+        # compare reads the study, and the runs of its trials, from the database URL alone
+        result = compare([url], tmp_path / "cmp")
+        table = (tmp_path / "cmp" / "compare.md").read_text()
+    assert result["runs"] == 4 and result["configurations"] == 4
+    best = min(trials, key=lambda t: t.value)
+    assert result["studies"] == [{"name": "agents_grid", "states": {"complete": 4},
+                                  "best": best.number}]  # fmt: skip
+    assert "## Study agents_grid" in table and f"best: trial {best.number}, value" in table
     mine = [trials_said(s) for s in said]
     print(f"agent 1 ran trials {mine[0]}, agent 2 ran trials {mine[1]}")
     assert not set(mine[0]) & set(mine[1]) and all(mine)  # both worked, no trial twice
@@ -136,6 +145,13 @@ def test_a_bayesian_sweep_prunes_by_hyperband_on_the_default_study(synth_dir, tm
         else:
             assert summary["finished"] and "pruned" not in summary
             assert summary["metrics"]["val/pa_mpjpe"] == t.value
+    # compare on the sweep's folder finds the study beside the runs: states and the best trial
+    result = compare([tmp_path / "runs"], tmp_path / "cmp")
+    pruned = sum(s == TrialState.PRUNED for s in states)
+    (study,) = result["studies"]
+    assert study["states"] == {"complete": 4 - pruned, "pruned": pruned}
+    table = (tmp_path / "cmp" / "compare.md").read_text()
+    assert table.count(" | pruned | ") == pruned and result["runs"] == 4
 
 
 @pytest.mark.slow
