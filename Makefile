@@ -13,10 +13,10 @@ PYOPENGL := PyOpenGL==3.1.10
 # Debian packages some tests and commands need: OSMesa for headless rendering (data synth),
 # SLURM and munge for the tests that run real controllers and nodes on this machine, iproute2
 # for the two-node cluster's network namespaces (util-linux's unshare and nsenter are always
-# there).
+# there), PostgreSQL for the sweep agents' shared study, Chromium for the dashboard's test.
 # Installed when this runs as root with apt-get (CI, containers); elsewhere install them
 # yourself: the tests that need them skip with the reason (and fail instead when CI is set).
-SYSTEM_PACKAGES ?= libosmesa6 slurm-wlm munge iproute2
+SYSTEM_PACKAGES ?= libosmesa6 slurm-wlm munge iproute2 postgresql chromium
 
 .PHONY: env system-deps lint test test-fast test-slow quickstart bench clean
 

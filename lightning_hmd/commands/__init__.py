@@ -17,6 +17,7 @@ from lightning_hmd.commands import (
     body,
     compare,
     config,
+    dashboard,
     data,
     evaluate,
     import_tf,
@@ -32,7 +33,7 @@ from lightning_hmd.errors import LightningHMDError
 
 # in the order ``lightning-hmd --help`` lists them
 COMMANDS = (config, train, quickstart, evaluate, predict, import_tf, smoke, body, sweep, slurm,
-            compare, data)  # fmt: skip
+            compare, dashboard, data)  # fmt: skip
 
 
 def build_parser() -> argparse.ArgumentParser:

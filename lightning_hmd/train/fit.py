@@ -27,6 +27,7 @@ from lightning_hmd.evaluation.protocols import get_protocol
 from lightning_hmd.models.hmr_init import load_hmr_init
 from lightning_hmd.train.csv_log import RunCSVLogger
 from lightning_hmd.train.data import ShardData, check_inputs, check_paths
+from lightning_hmd.train.hparams_record import hparams_of, write_hparams
 from lightning_hmd.train.module import HMMRModule
 from lightning_hmd.train.panels import KeypointPanels
 from lightning_hmd.train.requeue import RequeueSignal, requeue_job
@@ -327,6 +328,8 @@ def _fit(
             summary = write_summary(
                 out, trainer, batches, cfg.trainer.max_batches, protocol, skipped
             )
+            row = hparams_of(read_sweep_record(out), cfg.seed, protocol["name"])
+            write_hparams(out, row, summary["metrics"])
             if isinstance(trainer.logger, WandbLogger):
                 trainer.logger.experiment.summary.update(
                     {

@@ -159,9 +159,11 @@ def test_two_nodes_requeue_resume_and_equal_one_node(nodes, synth_dir, tmp_path)
     assert list(runs) == [out.name] and len(runs[out.name].paths) == 2
     batches = [int(h["train/batches"]) for h in runs[out.name].history if "train/batches" in h]
     assert batches == list(range(1, MAX_BATCHES + 1))
-    # rank 0 alone writes: the job log, the script, one summary, checkpoints, 2 W&B run files
+    # rank 0 alone writes: the job log, the script, one summary and HParams record, the
+    # checkpoints, 2 W&B run files
     names = sorted(p.name for p in out.iterdir() if not p.name.startswith("."))
-    assert names == ["checkpoints", f"slurm-{job}.out", "submit.sbatch", "summary.json", "wandb"]
+    assert names == ["checkpoints", "hparams", f"slurm-{job}.out", "submit.sbatch", "summary.json",
+                     "wandb"]  # fmt: skip
 
     # the same job as 2 processes on one node, never interrupted: the same weights
     one_job, one_out = submit(env, 1, 2, train_overrides(synth_dir, tmp_path / "runs"))
