@@ -136,3 +136,19 @@ def test_a_requeued_agent_takes_back_the_trial_it_held(tmp_path):
     assert again.number == held.number and trial_values(sweep, again) == values
     study.tell(held, 1.0)
     assert _claimed(study, claim) is None  # a finished trial is not taken back
+
+
+def test_a_runs_hparams_row_holds_its_swept_values_seed_and_protocol():
+    from lightning_hmd.train.hparams_record import hparams_of
+
+    record = {
+        "params": {"model.delta_t": [-5, 5], "model.hallucinator": True, "optim.gen_lr": 1e-4}
+    }
+    assert hparams_of(record, 3, "vibe") == {
+        "model.delta_t": "[-5, 5]",  # lists as W&B passes them
+        "model.hallucinator": True,
+        "optim.gen_lr": 1e-4,
+        "seed": 3,
+        "protocol": "vibe",
+    }
+    assert hparams_of({}, 1, "hmmr") == {"seed": 1, "protocol": "hmmr"}  # not in a sweep
