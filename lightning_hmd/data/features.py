@@ -5,13 +5,9 @@ in ``src/datasets/resnet_extractor.py``, the ``precomputed_phi`` flag of ``src/c
 ``lightning-hmd data features --in DIR --out DIR`` does the same: for every clip shard set
 below ``--in`` it writes a set at the same relative path below ``--out`` whose clips carry
 ``phi.npy`` (float16, (T, D)) tagged with the encoder's id, and keypoints and crop boxes of the
-centre crop the encoder saw. Frames from all clips are batched together, so the encoder
-runs on full batches. Conversion is resumable: completed shards are kept and their clips
-are not encoded again.
-
-The centre crop takes the central ``img_size`` pixels of the stored crop at scale 1 (the
-stored 300 px training pre-crops give HMMR's 224 px crops with the person 150 px tall;
-stored crops of ``img_size`` are used as they are).
+centre crop the encoder saw (the central ``img_size`` pixels of the stored crop at scale 1:
+HMMR's 224 px crops, the person 150 px tall, from the stored 300 px pre-crops). Frames of
+all clips are batched together; conversion is resumable (completed shards are kept).
 
 Augmented copies (HMMR's ``num_copy`` flag of its conversion scripts, e.g.
 ``src/datasets/h36_to_tfrecords_video.py``, drawn by ``TubePreprocessorDriver`` of

@@ -1,12 +1,10 @@
 """The one scorer: a track's predictions and ground truth -> per-metric sums under a protocol,
 and those sums -> the numbers a protocol reports.
 
-Everything that reports a metric (validation during training, ``lightning-hmd evaluate``,
-``evaluate --predictions`` on other codebases' outputs, the quickstart) goes through
-:func:`score_track` and :func:`summarise`. A :class:`TrackScore` holds, per metric, the sum
-and count of its per-frame (or per-window) values, so scores of tracks scored on different
-ranks combine exactly, and the edge frames that the concatenated-stream acceleration of
-VIBE's protocol needs.
+Every reported metric (validation, ``evaluate``, ``evaluate --predictions``, the quickstart)
+goes through :func:`score_track` and :func:`summarise`. A :class:`TrackScore` holds per metric
+the sum and count of its per-frame (or per-window) values, so scores from different ranks
+combine exactly, and the edge frames VIBE's concatenated-stream acceleration needs.
 
 Frames are the M predicted frames of the track (all of them under HMMR's windows,
 ``Tester.predict_all_images`` in ``src/evaluation/tester.py``); the visibility rule, the

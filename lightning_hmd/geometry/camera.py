@@ -54,12 +54,10 @@ def optimal_camera(
         s = trace(A) / 2                  (mean of its diagonal; equals s when Y = s X)
         t = mu_gt / s - mu_pred
 
-    This is not the isotropic least-squares scale <X, Y> / <X, X> in general: each axis is
-    fitted on its own, then averaged. ``clamp`` bounds s to [scale_min, scale_max], which
-    keeps the scale from collapsing to 0 when the prediction is mirrored.
+    (Not the isotropic least-squares scale <X, Y> / <X, X>.) ``clamp`` bounds s to
+    [scale_min, scale_max], so a mirrored prediction cannot collapse the scale to 0.
 
-    The result carries no gradient (HMMR's ``stop_gradient`` in ``batch_orth_proj_optcam``,
-    ``src/tf_smpl/projection.py``); it is computed in float64.
+    No gradient (HMMR's ``stop_gradient``, ``batch_orth_proj_optcam``); float64 inside.
     The derivation is in ``docs/derivations.md`` (the 2D camera fit).
     With no visible keypoint the camera is ``[scale_min if clamp else 1, 0, 0]``; a zero scale
     (e.g. all visible predicted points coincide, ``clamp=False``) gives ``t = 0``.

@@ -323,24 +323,7 @@ def _fit(
         trainer.fit(module, datamodule=ShardData(cfg), ckpt_path=ckpt, weights_only=True)
         batches = int(module.batches_done)
         if trainer.is_global_zero:
-            protocol = get_protocol(cfg.eval.protocol).describe()
-            skipped = next(c for c in trainer.callbacks if isinstance(c, SkipMonitor)).summary()
-            summary = write_summary(
-                out, trainer, batches, cfg.trainer.max_batches, protocol, skipped
-            )
-            row = hparams_of(read_sweep_record(out), cfg.seed, protocol["name"])
-            write_hparams(out, row, summary["metrics"])
-            if isinstance(trainer.logger, WandbLogger):
-                trainer.logger.experiment.summary.update(
-                    {
-                        **summary["metrics"],
-                        "batches": batches,
-                        "finished": summary["finished"],
-                        "protocol": protocol["name"],
-                        "protocol_card": protocol["card"],
-                        "skipped": skipped,
-                    }
-                )
+            _record_results(cfg, out, trainer, batches)
     finally:
         if isinstance(trainer.logger, WandbLogger) and trainer.is_global_zero:
             trainer.logger.experiment.finish()  # flush this run now, not at interpreter exit
@@ -351,6 +334,26 @@ def _fit(
     if stopped and trainer.is_global_zero:
         print(f"stopped after batch {batches} on SLURM's signal; {requeue_job(env)}", flush=True)
     return out
+
+
+def _record_results(cfg: DictConfig, out: Path, trainer: pl.Trainer, batches: int) -> None:
+    """Rank 0, once training ends: ``summary.json``, the HParams row and the W&B summary."""
+    protocol = get_protocol(cfg.eval.protocol).describe()
+    skipped = next(c for c in trainer.callbacks if isinstance(c, SkipMonitor)).summary()
+    summary = write_summary(out, trainer, batches, cfg.trainer.max_batches, protocol, skipped)
+    row = hparams_of(read_sweep_record(out), cfg.seed, protocol["name"])
+    write_hparams(out, row, summary["metrics"])
+    if isinstance(trainer.logger, WandbLogger):
+        trainer.logger.experiment.summary.update(
+            {
+                **summary["metrics"],
+                "batches": batches,
+                "finished": summary["finished"],
+                "protocol": protocol["name"],
+                "protocol_card": protocol["card"],
+                "skipped": skipped,
+            }
+        )
 
 
 def write_summary(
