@@ -17,20 +17,12 @@ from pathlib import Path
 import pytest
 from conftest import require
 from PIL import Image
+from test_sweep_agents import GRID
 
 from lightning_hmd.experiments.sweep_agent import run_agent
 from lightning_hmd.experiments.sweeps import load_sweep
 from lightning_hmd.train.run_dir import read_summary
 
-SWEEP = """\
-name: dash
-method: grid
-metric: {name: val/pa_mpjpe, goal: minimize}
-parameters:
-  model.temporal.num_blocks: {values: [0, 1]}
-  model.delta_t: {values: [[], [-1, 1]]}
-command: ["${env}", "lightning-hmd", "train", "--preset", "tiny", "${args_no_hyphens}"]
-"""
 METRIC = "val/pa_mpjpe"
 
 
@@ -58,7 +50,7 @@ def test_the_hparams_view_shows_one_row_per_trial(synth_dir, tmp_path):
     browser = chromium()
     require(browser is not None, "chromium not installed (Debian: chromium); see Makefile")
     path = tmp_path / "dash.yaml"
-    path.write_text(SWEEP)
+    path.write_text(GRID.replace("agents_grid", "dash"))  # 2 x 2 trials
     over = [
         f"body.model_dir={synth_dir / 'body_model'}",
         f"data.train_sets=[{synth_dir / 'train'}]",

@@ -22,7 +22,7 @@ import torch
 from conftest import require
 from fixtures.clips import write_clip_set, write_mocap_set, write_track_set
 from fixtures.netns import netns_problem
-from fixtures.slurm import cluster_problem, namespace_cluster
+from fixtures.slurm import cluster_problem, job_fields, namespace_cluster, wait_for_job
 
 from lightning_hmd.commands import main
 from lightning_hmd.config import load_config, to_container
@@ -42,23 +42,8 @@ def nodes(tmp_path_factory):
         yield env
 
 
-def scontrol_job(job: str, env: dict) -> dict[str, str]:
-    out = subprocess.run(["scontrol", "show", "job", job], env=env, capture_output=True,
-                         text=True, check=True).stdout  # fmt: skip
-    return dict(re.findall(r"(\w+)=(\S*)", out))
-
-
-def wait_for(what: str, ready, timeout: float, log: Path) -> None:
-    deadline = time.time() + timeout
-    while not ready():
-        if time.time() > deadline:
-            tail = log.read_text()[-4000:] if log.is_file() else "(no job log)"
-            pytest.fail(f"timed out waiting for {what}; job log:\n{tail}")
-        time.sleep(0.5)
-
-
 def job_state(job: str, env: dict) -> str:
-    return scontrol_job(job, env)["JobState"]
+    return job_fields(job, env)["JobState"]
 
 
 def train_overrides(synth_dir: Path, root: Path, **extra: object) -> list[str]:
@@ -94,7 +79,7 @@ def submit(env: dict, nodes: int, tasks: int, overrides: list[str]) -> tuple[str
 def finish(job: str, env: dict, out: Path, timeout: float = 600) -> str:
     """Wait for the job's end; returns its log."""
     log = out / f"slurm-{job}.out"
-    wait_for(f"job {job} to end", lambda: job_state(job, env) in ("COMPLETED", "FAILED"),
+    wait_for_job(f"job {job} to end", lambda: job_state(job, env) in ("COMPLETED", "FAILED"),
              timeout, log)  # fmt: skip
     text = log.read_text()
     assert job_state(job, env) == "COMPLETED", text[-4000:]
@@ -127,10 +112,10 @@ def test_two_nodes_requeue_resume_and_equal_one_node(nodes, synth_dir, tmp_path)
     job, out = submit(env, 2, 1, train_overrides(synth_dir, tmp_path / "runs"))
     log, ckpts = out / f"slurm-{job}.out", out / "checkpoints"
 
-    wait_for("the first checkpoint", (ckpts / "batch00000004.ckpt").exists, 400, log)
+    wait_for_job("the first checkpoint", (ckpts / "batch00000004.ckpt").exists, 400, log)
     subprocess.run(["scancel", "--signal=USR1", job], env=env, check=True)
-    wait_for("the requeue", lambda: job_state(job, env) == "PENDING", 120, log)
-    assert scontrol_job(job, env)["Restarts"] == "1"
+    wait_for_job("the requeue", lambda: job_state(job, env) == "PENDING", 120, log)
+    assert job_fields(job, env)["Restarts"] == "1"
     stopped = int(torch.load(ckpts / "last.ckpt", weights_only=True)["state_dict"]["batches_done"])
     assert 4 <= stopped < MAX_BATCHES
     # a requeued job waits two minutes (its begin time); a few seconds do here (not at once:
@@ -201,7 +186,7 @@ def test_a_lost_node_ends_the_job_and_a_resubmission_finishes(nodes, synth_dir, 
     over = train_overrides(synth_dir, tmp_path / "runs", **{"run.collective_timeout_s": 60})
     job, out = submit(env, 2, 1, over)
     log, ckpts = out / f"slurm-{job}.out", out / "checkpoints"
-    wait_for("the first checkpoint", (ckpts / "batch00000004.ckpt").exists, 400, log)
+    wait_for_job("the first checkpoint", (ckpts / "batch00000004.ckpt").exists, 400, log)
 
     # the rank on lhmd-n2 dies as with its node: SIGKILL, no chance to say goodbye
     tasks = job_processes(job, "lightning_hmd train")
@@ -209,7 +194,7 @@ def test_a_lost_node_ends_the_job_and_a_resubmission_finishes(nodes, synth_dir, 
     os.kill(victim, signal.SIGKILL)
     killed = time.time()
     ended = lambda: job_state(job, env) in ("FAILED", "COMPLETED", "CANCELLED")  # noqa: E731
-    wait_for("the job to end", ended, 180, log)
+    wait_for_job("the job to end", ended, 180, log)
     took = time.time() - killed
     assert job_state(job, env) == "FAILED"
     assert not job_processes(job, "lightning_hmd train")  # no rank left hanging

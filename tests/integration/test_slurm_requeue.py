@@ -8,13 +8,12 @@ import json
 import re
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 import torch
 from conftest import require, tiny_sweep
-from fixtures.slurm import cluster_problem, local_cluster
+from fixtures.slurm import cluster_problem, job_fields, local_cluster, wait_for_job
 
 from lightning_hmd.commands import main
 from lightning_hmd.experiments.wandb_offline import offline_runs
@@ -28,21 +27,6 @@ def cluster(tmp_path_factory):
     require(problem is None, f"no local SLURM cluster: {problem}; see Makefile")
     with local_cluster(tmp_path_factory.mktemp("slurm")) as env:
         yield env
-
-
-def _scontrol_job(job: str, env: dict) -> dict[str, str]:
-    out = subprocess.run(["scontrol", "show", "job", job], env=env, capture_output=True,
-                         text=True, check=True).stdout  # fmt: skip
-    return dict(re.findall(r"(\w+)=(\S*)", out))
-
-
-def _wait_for(what: str, ready, timeout: float, log: Path) -> None:
-    deadline = time.time() + timeout
-    while not ready():
-        if time.time() > deadline:
-            tail = log.read_text()[-3000:] if log.is_file() else "(no job log)"
-            pytest.fail(f"timed out waiting for {what}; job log:\n{tail}")
-        time.sleep(0.5)
 
 
 @pytest.mark.slow
@@ -74,11 +58,11 @@ def test_signal_requeue_resume_finish(cluster, synth_dir, tmp_path):
     ckpts = out / "checkpoints"
 
     # signal the running tasks once training is under way
-    _wait_for("the first checkpoint", (ckpts / "batch00000010.ckpt").exists, 300, log)
+    wait_for_job("the first checkpoint", (ckpts / "batch00000010.ckpt").exists, 300, log)
     subprocess.run(["scancel", "--signal=USR1", job], env=env, check=True)
-    requeued = lambda: _scontrol_job(job, env)["JobState"] == "PENDING"  # noqa: E731
-    _wait_for("the requeue", requeued, 120, log)
-    assert _scontrol_job(job, env)["Restarts"] == "1"
+    requeued = lambda: job_fields(job, env)["JobState"] == "PENDING"  # noqa: E731
+    wait_for_job("the requeue", requeued, 120, log)
+    assert job_fields(job, env)["Restarts"] == "1"
     stopped = torch.load(ckpts / "last.ckpt", weights_only=True)["state_dict"]["batches_done"]
     stopped_at = int(stopped)
     assert 10 <= stopped_at < MAX_BATCHES
@@ -86,9 +70,9 @@ def test_signal_requeue_resume_finish(cluster, synth_dir, tmp_path):
     # at once, since the node revokes the cancelled run's credential to the second, and a
     # launch within that second is refused ("Job credential revoked") and fails the job
     subprocess.run(["scontrol", "update", f"JobId={job}", "StartTime=now+3"], env=env, check=True)
-    ended = lambda: _scontrol_job(job, env)["JobState"] in ("COMPLETED", "FAILED")  # noqa: E731
-    _wait_for("the job to finish", ended, 400, log)
-    state = _scontrol_job(job, env)
+    ended = lambda: job_fields(job, env)["JobState"] in ("COMPLETED", "FAILED")  # noqa: E731
+    wait_for_job("the job to finish", ended, 400, log)
+    state = job_fields(job, env)
     text = log.read_text()
     assert state["JobState"] == "COMPLETED", text[-3000:]
     print(f"--- job {job} log (run directory {out.name}) ---\n{text}")
@@ -147,9 +131,9 @@ def test_sweep_trials_as_slurm_jobs(cluster, synth_dir, tmp_path):
     assert again.stdout.count("has not ended, skipped") + finished_meanwhile == 2, again.stdout
     runs = tmp_path / "runs"
     for job in jobs:
-        ended = lambda j=job: _scontrol_job(j, env)["JobState"] in ("COMPLETED", "FAILED")  # noqa: E731
-        _wait_for(f"job {job}", ended, 300, next(runs.glob(f"*/slurm-{job}.out"), Path("-")))
-        assert _scontrol_job(job, env)["JobState"] == "COMPLETED"
+        ended = lambda j=job: job_fields(j, env)["JobState"] in ("COMPLETED", "FAILED")  # noqa: E731
+        wait_for_job(f"job {job}", ended, 300, next(runs.glob(f"*/slurm-{job}.out"), Path("-")))
+        assert job_fields(job, env)["JobState"] == "COMPLETED"
     third = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
     assert third.stdout.count("finished before, skipped") == 2, third.stdout
     for blocks in (0, 1):

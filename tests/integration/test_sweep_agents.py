@@ -32,6 +32,16 @@ parameters:
   model.delta_t: {values: [[], [-1, 1]]}
 command: ["${env}", "lightning-hmd", "train", "--preset", "tiny", "${args_no_hyphens}"]
 """
+TPE = """\
+name: agents_tpe
+method: bayes
+metric: {name: val/pa_mpjpe, goal: minimize}
+run_cap: 4
+parameters:
+  model.ief_iters: {distribution: int_uniform, min: 1, max: 4}
+  optim.gen_lr: {distribution: log_uniform_values, min: 0.00001, max: 0.001}
+command: ["${env}", "lightning-hmd", "train", "--preset", "tiny", "${args_no_hyphens}"]
+"""
 BAYES = """\
 name: agents_bayes
 method: bayes
@@ -93,6 +103,22 @@ def test_two_agents_share_a_postgresql_study_and_run_the_grid_once(synth_dir, tm
         # compare reads the study, and the runs of its trials, from the database URL alone
         result = compare([url], tmp_path / "cmp")
         table = (tmp_path / "cmp" / "compare.md").read_text()
+        # a Bayesian sweep on the same server: the two agents' trials are distinct
+        tpe = tmp_path / "tpe.yaml"
+        tpe.write_text(TPE)
+        agents = [agent(tpe, url, over) for _ in range(2)]
+        tpe_said = [a.communicate(timeout=800)[0] for a in agents]
+        assert [a.returncode for a in agents] == [0, 0], tpe_said[0][-3000:] + tpe_said[1][-3000:]
+        tpe_trials = optuna.load_study(study_name="agents_tpe", storage=url).get_trials()
+    tpe_mine = [trials_said(s) for s in tpe_said]
+    print(f"TPE: agent 1 ran trials {tpe_mine[0]}, agent 2 ran trials {tpe_mine[1]}")
+    complete = [t for t in tpe_trials if t.state == TrialState.COMPLETE]
+    assert sorted(tpe_mine[0] + tpe_mine[1]) == sorted(t.number for t in complete)
+    assert len(complete) == 4 and not set(tpe_mine[0]) & set(tpe_mine[1])
+    assert len({tuple(sorted(t.params.items())) for t in complete}) == 4  # distinct points
+    # a trial asked beyond run_cap by the agent that lost the race is failed, never trained
+    assert all(t.user_attrs.get("lightning_hmd.over_run_cap") for t in tpe_trials
+               if t.state != TrialState.COMPLETE)  # fmt: skip
     assert result["runs"] == 4 and result["configurations"] == 4
     best = min(trials, key=lambda t: t.value)
     assert result["studies"] == [{"name": "agents_grid", "states": {"complete": 4},
@@ -154,31 +180,47 @@ def test_a_bayesian_sweep_prunes_by_hyperband_on_the_default_study(synth_dir, tm
     assert table.count(" | pruned | ") == pruned and result["runs"] == 4
 
 
-@pytest.mark.slow
-@pytest.mark.timeout(900)
-def test_a_slurm_array_of_agents_shares_the_study(synth_dir, tmp_path):
+@pytest.fixture(scope="module")
+def slurm_cluster(tmp_path_factory):
     from fixtures.slurm import cluster_problem, local_cluster
 
     problem = cluster_problem()
     require(problem is None, f"no local SLURM cluster: {problem}; see Makefile")
+    with local_cluster(tmp_path_factory.mktemp("slurm")) as env:
+        yield {**env, "WANDB_MODE": "offline", "PYTHONUNBUFFERED": "1"}
+
+
+def submit_agents(env: dict, path: Path, agents: int, over: list[str]) -> str:
+    cmd = [sys.executable, "-m", "lightning_hmd", "sweep", "run", "--slurm", "--agents",
+           str(agents), "--gpus-per-node", "0", "--cpus-per-task", "1", "--time", "30",
+           str(path), *over]  # fmt: skip
+    sub = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
+    assert sub.returncode == 0, sub.stderr
+    return re.search(r"array job (\d+)", sub.stdout).group(1)
+
+
+def wait_until(what: str, ready, timeout: float) -> None:
+    deadline = time.time() + timeout
+    while not ready():
+        assert time.time() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.5)
+
+
+def queued(job: str, env: dict) -> bool:
+    out = subprocess.run(["squeue", "-h", "-j", job, "-o", "%i %T"], env=env,
+                         capture_output=True, text=True).stdout  # fmt: skip
+    return bool(out.strip())
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_a_slurm_array_of_agents_shares_the_study(slurm_cluster, synth_dir, tmp_path):
     path = tmp_path / "grid.yaml"
     path.write_text(GRID.replace("agents_grid", "array_grid"))
     sweep = load_sweep(path)
-    with local_cluster(tmp_path / "slurm") as env:
-        env = {**env, "WANDB_MODE": "offline", "PYTHONUNBUFFERED": "1"}
-        cmd = [sys.executable, "-m", "lightning_hmd", "sweep", "run", "--slurm", "--agents", "2",
-               "--gpus-per-node", "0", "--cpus-per-task", "1", "--time", "30", str(path),
-               *overrides(synth_dir, tmp_path / "runs")]  # fmt: skip
-        sub = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
-        assert sub.returncode == 0, sub.stderr
-        job = re.search(r"array job (\d+)", sub.stdout).group(1)
-        logs = tmp_path / "runs" / "array_grid.agents"
-        deadline = time.time() + 700
-        while _queued(job, env):
-            assert time.time() < deadline, "the agents did not finish"
-            time.sleep(1)
-        states = subprocess.run(["sacct", "-n", "-X", "-j", job, "-o", "JobID,State"], env=env,
-                                capture_output=True, text=True).stdout  # fmt: skip
+    job = submit_agents(slurm_cluster, path, 2, overrides(synth_dir, tmp_path / "runs"))
+    wait_until("the agents to finish", lambda: not queued(job, slurm_cluster), 700)
+    logs = tmp_path / "runs" / "array_grid.agents"
     texts = [(logs / f"slurm-{job}_{task}.out").read_text() for task in (0, 1)]
     mine = [trials_said(t) for t in texts]
     print(f"array job {job}: task 0 ran trials {mine[0]}, task 1 ran trials {mine[1]}")
@@ -186,11 +228,45 @@ def test_a_slurm_array_of_agents_shares_the_study(synth_dir, tmp_path):
     trials = optuna.load_study(
         study_name=sweep.name, storage=default_storage(tmp_path / "runs", sweep)
     ).get_trials()
-    assert [t.state for t in trials] == [TrialState.COMPLETE] * 4, states
+    assert [t.state for t in trials] == [TrialState.COMPLETE] * 4
     assert not list(logs.glob("*.json"))  # no agent holds a trial any more
 
 
-def _queued(job: str, env: dict) -> bool:
-    out = subprocess.run(["squeue", "-h", "-j", job, "-o", "%i %T"], env=env,
-                         capture_output=True, text=True).stdout  # fmt: skip
-    return bool(out.strip())
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_a_requeued_agent_resumes_its_own_trial(slurm_cluster, synth_dir, tmp_path):
+    env = slurm_cluster
+    path = tmp_path / "grid.yaml"
+    path.write_text(GRID.replace("agents_grid", "requeue_grid").replace(", [-1, 1]]", "]"))
+    sweep = load_sweep(path)  # 2 trials: num_blocks 0 and 1
+    over = overrides(synth_dir, tmp_path / "runs", **{"trainer.max_batches": 12,
+                     "trainer.val_every_batches": 6, "trainer.log_every_batches": 1})  # fmt: skip
+    job = submit_agents(env, path, 1, over)
+    task = f"{job}_0"
+    first = tmp_path / "runs" / "requeue_grid-t000"
+    wait_until("trial 0's first checkpoint", (first / "checkpoints" / "batch00000002.ckpt").exists,
+               400)  # fmt: skip
+    subprocess.run(["scancel", "--signal=USR1", task], env=env, check=True)
+    state = lambda: subprocess.run(["squeue", "-h", "-j", task, "-o", "%T"], env=env,  # noqa: E731
+                                   capture_output=True, text=True).stdout.strip()  # fmt: skip
+    wait_until("the requeue", lambda: state() == "PENDING", 180)
+    claim = tmp_path / "runs" / "requeue_grid.agents" / f"{task}.json"
+    assert json.loads(claim.read_text()) == {"trial": 0}  # held across the requeue
+    subprocess.run(["scontrol", "update", f"JobId={task}", "StartTime=now+3"], env=env, check=True)
+    wait_until("the agent to finish", lambda: not queued(job, env), 600)
+    text = (tmp_path / "runs" / "requeue_grid.agents" / f"slurm-{task}.out").read_text()
+    print(
+        f"--- agent {task} ---\n"
+        + "\n".join(
+            ln for ln in text.splitlines() if ln.startswith(("trial ", "stopped", "run directory"))
+        )
+    )
+    assert trials_said(text) == [0, 0, 1]  # trial 0 started, resumed after the requeue; then 1
+    assert f"resuming from {first / 'checkpoints' / 'last.ckpt'}" in text
+    assert "stopped after batch" in text and f"requeued job {task}" in text
+    trials = optuna.load_study(
+        study_name=sweep.name, storage=default_storage(tmp_path / "runs", sweep)
+    ).get_trials()
+    assert [(t.number, t.state) for t in trials] == [(0, TrialState.COMPLETE),
+                                                     (1, TrialState.COMPLETE)]  # fmt: skip
+    assert read_summary(first)["batches"] == 12 and not claim.exists()
