@@ -93,15 +93,25 @@ def _claimed(study: optuna.Study, claim: Path | None) -> optuna.Trial | None:
     return optuna.Trial(study, frozen._trial_id)
 
 
+def _frozen(study: optuna.Study, number: int) -> optuna.trial.FrozenTrial:
+    return next(t for t in study.get_trials(deepcopy=False) if t.number == number)
+
+
 def _next_trial(study: optuna.Study, sweep: Sweep) -> optuna.Trial | None:
+    """The study's next trial for this agent, or None when none is left. Another agent may
+    take the last one between the check and the ask: the trial asked for then is closed as
+    failed, marked why, and never trained."""
     if study_done(study, sweep):
         return None
     trial = study.ask()
-    if sweep.method != "grid" and sweep.run_cap is not None and trial.number >= sweep.run_cap:
-        trial.set_user_attr("lightning_hmd.over_run_cap", True)  # another agent took the last
-        study.tell(trial, state=TrialState.FAIL)
-        return None
-    return trial
+    if sweep.method == "grid" and "fixed_params" not in _frozen(study, trial.number).system_attrs:
+        trial.set_user_attr("lightning_hmd.grid_exhausted", True)  # not a grid point
+    elif sweep.run_cap is not None and sweep.method != "grid" and trial.number >= sweep.run_cap:
+        trial.set_user_attr("lightning_hmd.over_run_cap", True)
+    else:
+        return trial
+    study.tell(trial, state=TrialState.FAIL)
+    return None
 
 
 def run_trial(
@@ -134,7 +144,11 @@ def run_trial(
     write_record(out, record)
     echo(f"trial {trial.number}: {' '.join(args)} ({out})")
     reporter = TrialReporter(trial, sweep.metric)
-    train(cfg, env, callbacks=[reporter])
+    try:
+        train(cfg, env, callbacks=[reporter])
+    except Exception:
+        study.tell(trial, state=TrialState.FAIL)  # not left running for ever
+        raise
     summary = read_summary(out) or {}
     if reporter.pruned:
         study.tell(trial, state=TrialState.PRUNED)
