@@ -46,7 +46,11 @@ def run_agent(ns: argparse.Namespace) -> int:
     from lightning_hmd.experiments.sweeps import load_sweep
 
     ran = run_agent(
-        load_sweep(ns.sweep), storage=ns.storage, count=ns.count, overrides=ns.overrides
+        load_sweep(ns.sweep),
+        storage=ns.storage,
+        count=ns.count,
+        overrides=ns.overrides,
+        seed=ns.seed,
     )
     states = ("complete", "pruned", "stopped")
     counts = {s: sum(r.state == s for r in ran) for s in states}
@@ -95,6 +99,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         "postgresql://... for clusters)",
     )
     p.add_argument("--count", type=int, default=None, help="trials this agent runs at most")
+    p.add_argument(
+        "--seed",
+        type=int,
+        default=None,
+        help="this agent's sampler seed (reproducible draws; default: one of its own)",
+    )
     p.add_argument("sweep", metavar="SWEEP.yaml", help="a sweeps/*.yaml file")
     add_overrides(p, help="overrides for every trial")
     p.set_defaults(func=run_agent)

@@ -174,12 +174,14 @@ def run_agent(
     overrides: Sequence[str] = (),
     env: Mapping[str, str] | None = None,
     echo: Callable[[str], None] = print,
+    seed: int | None = None,
 ) -> list[AgentTrial]:
     """Run trials of ``sweep`` from its study until none is left or ``count`` ran; returns
-    them (a trial stopped for a SLURM requeue ends the call, to be resumed by the next job)."""
+    them (a trial stopped for a SLURM requeue ends the call, to be resumed by the next job).
+    ``seed`` makes this agent's draws reproducible (by default each agent draws its own)."""
     env = os.environ if env is None else env
     root = Path(load_config(preset_of(sweep), overrides=overrides).run.root)
-    study = open_study(sweep, storage or default_storage(root, sweep))
+    study = open_study(sweep, storage or default_storage(root, sweep), seed=seed)
     claim = _claim_path(root, sweep, env)
     ran: list[AgentTrial] = []
     while count is None or len(ran) < count:

@@ -23,7 +23,10 @@ from __future__ import annotations
 
 import itertools
 import math
+import os
+import socket
 import time
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -111,8 +114,16 @@ def _suggest(trial: optuna.Trial, key: str, d: BaseDistribution) -> Any:
     return trial.suggest_float(key, d.low, d.high, step=d.step, log=d.log)
 
 
-def _sampler(sweep: Sweep) -> optuna.samplers.BaseSampler:
-    seed = sum(sweep.name.encode())  # reproducible draws per sweep
+def agent_seed(sweep: Sweep) -> int:
+    """The sampler seed of this agent: the sweep's name and this process (host, pid), so two
+    agents on one study never draw the same sequence of points (one seed for all would hand
+    every agent the same random or TPE start-up draws)."""
+    agent = f"{sweep.name}|{socket.gethostname()}|{os.getpid()}"
+    return zlib.crc32(agent.encode())
+
+
+def _sampler(sweep: Sweep, seed: int | None) -> optuna.samplers.BaseSampler:
+    seed = agent_seed(sweep) if seed is None else seed
     if sweep.method == "bayes":
         return optuna.samplers.TPESampler(seed=seed)
     return optuna.samplers.RandomSampler(seed=seed)  # grid trials are enqueued, not sampled
@@ -155,8 +166,11 @@ def connect(url: str, attempts: int = 10) -> optuna.storages.RDBStorage:
     raise AssertionError("unreachable")
 
 
-def open_study(sweep: Sweep, storage: str, wait_s: float = 120.0) -> optuna.Study:
-    """The sweep's study in ``storage``, created by the first agent to come.
+def open_study(
+    sweep: Sweep, storage: str, wait_s: float = 120.0, seed: int | None = None
+) -> optuna.Study:
+    """The sweep's study in ``storage``, created by the first agent to come; ``seed`` fixes
+    this agent's sampler (default :func:`agent_seed`, different for every agent).
 
     The creator enqueues a grid's combinations, then marks the study ready; an agent that
     finds the study already there waits for that mark, so no agent samples a grid point of
@@ -166,7 +180,7 @@ def open_study(sweep: Sweep, storage: str, wait_s: float = 120.0) -> optuna.Stud
     common = {
         "storage": connect(storage),
         "study_name": sweep.name,
-        "sampler": _sampler(sweep),
+        "sampler": _sampler(sweep, seed),
         "pruner": _pruner(sweep),
     }
     optuna.logging.set_verbosity(optuna.logging.WARNING)

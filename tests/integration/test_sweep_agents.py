@@ -73,9 +73,10 @@ def overrides(synth_dir: Path, root: Path, **extra: object) -> list[str]:
     return [f"{k}={v}" for k, v in values.items()]
 
 
-def agent(sweep: Path, storage: str | None, over: list[str]) -> subprocess.Popen:
+def agent(sweep: Path, storage: str | None, over: list[str], seed: int | None = None):
     cmd = [sys.executable, "-m", "lightning_hmd", "sweep", "agent", str(sweep),
-           *(["--storage", storage] if storage else []), *over]  # fmt: skip
+           *(["--storage", storage] if storage else []),
+           *(["--seed", str(seed)] if seed is not None else []), *over]  # fmt: skip
     env = {**os.environ, "WANDB_MODE": "offline"}
     return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             env=env)  # fmt: skip
@@ -154,7 +155,7 @@ def test_a_bayesian_sweep_prunes_by_hyperband_on_the_default_study(synth_dir, tm
     # the first validation after one batch is each trial's rung: one bracket, eta 2
     over = overrides(synth_dir, tmp_path / "runs", **{"trainer.max_batches": 3,
                      "trainer.val_every_batches": 1, "logger.kind": "wandb"})  # fmt: skip
-    proc = agent(path, None, over)
+    proc = agent(path, None, over, seed=1269)  # reproducible draws: trial 2 is pruned
     text = proc.communicate(timeout=800)[0]
     assert proc.returncode == 0, text[-4000:]
     storage = default_storage(tmp_path / "runs", sweep)
