@@ -89,7 +89,7 @@ def read_studies(url: str) -> list[StudyReport]:
                 t.value,
                 dict(t.params),
                 t.user_attrs.get(TRIAL_ATTR),
-            )  # fmt: skip
+            )
             for t in study.get_trials(deepcopy=False)
         ]
         reports.append(StudyReport(name, url, study.direction.name.lower(), trials))
@@ -103,8 +103,10 @@ def study_markdown(reports: Iterable[StudyReport]) -> str:
         counts = ", ".join(f"{n} {s}" for s, n in sorted(r.states.items()))
         lines = [f"## Study {r.name}", "", f"{r.storage} ({r.direction}): {counts}", ""]
         if r.best is not None:
-            lines += [f"best: trial {r.best.number}, value {r.best.value:.4g}, "
-                      f"{r.best.params}", ""]  # fmt: skip
+            lines += [
+                f"best: trial {r.best.number}, value {r.best.value:.4g}, " f"{r.best.params}",
+                "",
+            ]
         lines += ["| trial | state | value | parameters |", "|---|---|---|---|"]
         for t in r.trials:
             value = "—" if t.value is None else f"{t.value:.4g}"

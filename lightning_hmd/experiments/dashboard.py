@@ -43,6 +43,17 @@ def start(paths: Sequence[str | Path], port: int = 6006) -> str:
     from tensorboard import program
 
     tb = program.TensorBoard()
-    tb.configure(argv=[None, "--logdir_spec", logdir_spec(paths), "--host", HOST,
-                       "--port", str(port), "--reload_interval", "5"])  # fmt: skip
+    tb.configure(
+        argv=[
+            None,
+            "--logdir_spec",
+            logdir_spec(paths),
+            "--host",
+            HOST,
+            "--port",
+            str(port),
+            "--reload_interval",
+            "5",
+        ]
+    )
     return tb.launch().rstrip("/") + "/#hparams"

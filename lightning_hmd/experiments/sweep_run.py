@@ -163,15 +163,25 @@ def agents_script(
     if agents < 1:
         raise SweepError(f"--agents must be >= 1, got {agents}")
     if spec.gpus_per_node > 1 or spec.nodes > 1:
-        raise SweepError("an agent trains one trial at a time in one process: one node, at most "
-                         "one GPU per agent; start more agents instead")  # fmt: skip
+        raise SweepError(
+            "an agent trains one trial at a time in one process: one node, at most "
+            "one GPU per agent; start more agents instead"
+        )
     accelerator = "gpu" if spec.gpus_per_node else "cpu"
     topology = ["trainer.num_nodes=1", "trainer.devices=1", f"trainer.accelerator={accelerator}"]
     over = [*overrides, *topology]
     root = Path(load_config(preset_of(sweep), overrides=over).run.root)
     logs = (root / f"{sweep.name}.agents").resolve()
-    cmd = [*launcher, "sweep", "agent", str(Path(sweep.path).resolve()), "--storage", storage,
-           *(["--count", str(count)] if count else []), *over]  # fmt: skip
+    cmd = [
+        *launcher,
+        "sweep",
+        "agent",
+        str(Path(sweep.path).resolve()),
+        "--storage",
+        storage,
+        *(["--count", str(count)] if count else []),
+        *over,
+    ]
     lines = [
         "#!/bin/bash -l",
         f"#SBATCH --job-name={sweep.name}-agents",
@@ -217,6 +227,12 @@ def submit_agents(
     storage = storage or default_storage(root, sweep)
     script, logs = agents_script(sweep, agents, spec, storage, overrides, count)
     job = submit(script, logs, dry_run=dry_run)
-    echo(f"{agents} agents on {storage}: " + (f"script {job} (not submitted)" if dry_run
-         else f"array job {job}, logs {logs}/slurm-{job}_<task>.out"))  # fmt: skip
+    echo(
+        f"{agents} agents on {storage}: "
+        + (
+            f"script {job} (not submitted)"
+            if dry_run
+            else f"array job {job}, logs {logs}/slurm-{job}_<task>.out"
+        )
+    )
     return job
