@@ -80,7 +80,8 @@ def sbatch_script(
     config = to_container(cfg)
     name = cfg.run.name or config_hash(config)
     if not cfg.run.name:
-        over.append(f"run.name={name}")
+        # quoted: a hash such as 5e12345678 or 0012345678 would otherwise be read as a number
+        over.append(f"run.name='{name}'")
     out = Path(cfg.run.root) / name
     cmd = [*launcher, "train", *(["--preset", preset] if preset else []), *over]
     lines = [

@@ -128,3 +128,15 @@ def test_sweep_dry_run_writes_one_script_per_trial(tmp_path: Path):
         assert all(f"{k}={v}".replace(" ", "") in [a.replace(" ", "") for a in args]
                    for k, v in r.trial.params.items())  # fmt: skip
         assert not (r.run_dir / "sweep.json").exists()  # nothing recorded for a dry run
+
+
+@pytest.mark.parametrize("digest", ["5e12345678", "0012345678", "1234567890"])
+def test_a_hash_that_reads_as_a_number_stays_the_run_name(digest, tmp_path: Path, monkeypatch):
+    import lightning_hmd.experiments.slurm as slurm
+
+    monkeypatch.setattr(slurm, "config_hash", lambda config: digest)
+    spec = JobSpec(nodes=1, gpus_per_node=0, cpu_tasks_per_node=2, mem="")
+    script, out = sbatch_script("tiny", [f"run.root={tmp_path}"], spec)
+    assert out == tmp_path / digest
+    cfg = load_config("tiny", overrides=_srun_args(script)[6:])
+    assert cfg.run.name == digest  # not inf, not 12345678
