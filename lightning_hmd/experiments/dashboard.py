@@ -40,6 +40,9 @@ def logdir_spec(paths: Sequence[str | Path]) -> str:
 def start(paths: Sequence[str | Path], port: int = 6006) -> str:
     """Start TensorBoard in this process (a background thread) over ``paths``; returns the
     address of its HParams view."""
+    from lightning_hmd.train.hparams_record import tensorboard_without_tf
+
+    tensorboard_without_tf()  # this process holds torch: TensorFlow must stay out
     from tensorboard import program
 
     tb = program.TensorBoard()

@@ -27,7 +27,7 @@ from lightning_hmd.evaluation.protocols import get_protocol
 from lightning_hmd.models.hmr_init import load_hmr_init
 from lightning_hmd.train.csv_log import RunCSVLogger
 from lightning_hmd.train.data import ShardData, check_inputs, check_paths
-from lightning_hmd.train.hparams_record import hparams_of, write_hparams
+from lightning_hmd.train.hparams_record import hparams_of, tensorboard_without_tf, write_hparams
 from lightning_hmd.train.module import HMMRModule
 from lightning_hmd.train.panels import KeypointPanels
 from lightning_hmd.train.requeue import RequeueSignal, requeue_job
@@ -135,6 +135,7 @@ def make_logger(
     if kind == "csv":
         return RunCSVLogger(out, resume_batches)
     if kind == "tensorboard":
+        tensorboard_without_tf()
         return TensorBoardLogger(out, name="", version="")
     return WandbLogger(
         project=cfg.logger.project,

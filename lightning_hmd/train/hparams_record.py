@@ -11,10 +11,20 @@ table and parallel-coordinates view, offline.
 from __future__ import annotations
 
 import math
+import sys
+import types
 from collections.abc import Mapping
 from pathlib import Path
 
 HPARAMS_DIR = "hparams"
+
+
+def tensorboard_without_tf() -> None:
+    """Make TensorBoard use its own stub of the TF API, not TensorFlow: its switch for that is
+    the presence of a module ``tensorboard.compat.notf`` (``tensorboard/compat/__init__.py``,
+    ``tf()``). Writing and serving summaries needs no TensorFlow, and importing TensorFlow into
+    a process that already holds torch crashes it (tensorflow-cpu of the ``[tf]`` extra)."""
+    sys.modules.setdefault("tensorboard.compat.notf", types.ModuleType("tensorboard.compat.notf"))
 
 
 def _scalar(value: object) -> bool | int | float | str:
@@ -32,6 +42,7 @@ def write_hparams(out: Path, hparams: Mapping, metrics: Mapping[str, float]) -> 
     """Write the run's HParams summary below ``out``: its finite validation metrics (the ones
     scored under the protocol), or, in a run without validation, its last training terms;
     returns the folder."""
+    tensorboard_without_tf()
     from torch.utils.tensorboard import SummaryWriter
 
     folder = Path(out) / HPARAMS_DIR
