@@ -71,3 +71,35 @@ def test_zero_blocks_is_identity():
     encoder = TemporalEncoder(64, 0)
     assert torch.equal(encoder(phi), phi)
     assert len(list(encoder.parameters())) == 0
+
+
+@pytest.mark.parametrize("k", [1, 2, 3, 4, 5])
+def test_same_conv1d_equals_torch_conv_with_same_padding(k):
+    """The block's convolution as one matrix product: values and gradients of F.conv1d."""
+    from lightning_hmd.models.temporal import same_conv1d
+
+    g = torch.Generator().manual_seed(k)
+    x = torch.randn(3, 6, 7, dtype=torch.float64, generator=g, requires_grad=True)
+    w = torch.randn(5, 6, k, dtype=torch.float64, generator=g, requires_grad=True)
+    b = torch.randn(5, dtype=torch.float64, generator=g, requires_grad=True)
+    ours = same_conv1d(x, w, b)
+    ref = torch.nn.functional.conv1d(x, w, b, padding="same")
+    assert ours.shape == ref.shape == (3, 5, 7)
+    torch.testing.assert_close(ours, ref, rtol=0, atol=1e-12)
+    up = torch.randn(ref.shape, dtype=torch.float64, generator=g)
+    grads = torch.autograd.grad((ours * up).sum(), (x, w, b))
+    ref_grads = torch.autograd.grad((ref * up).sum(), (x, w, b))
+    for a, r in zip(grads, ref_grads, strict=True):
+        torch.testing.assert_close(a, r, rtol=0, atol=1e-12)
+
+
+def test_block_equals_the_conv_modules_it_holds():
+    """TemporalBlock's forward is GN -> ReLU -> conv1 -> GN -> ReLU -> conv2 -> + x with its
+    own nn.Conv1d weights (the modules a weight importer fills)."""
+    block = _encoder(1).blocks[0].double()
+    with torch.no_grad():  # a non-trivial second conv (its init is near zero)
+        block.conv2.weight.normal_()
+    x = torch.randn(2, 64, 9, dtype=torch.float64)
+    ref = x + block.conv2(block.norm2(block.conv1(block.norm1(x).relu())).relu())
+    assert block.conv1.padding == "same" and block.conv2.padding == "same"
+    torch.testing.assert_close(block(x), ref, rtol=0, atol=1e-10)
