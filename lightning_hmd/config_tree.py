@@ -146,6 +146,7 @@ class OptimConfig:
     eps: float = 1e-8
     weight_decay: float = 0.0
     grad_clip: float = 0.0  # generator gradient-norm clip; 0 = off
+    fused: bool = True  # torch's fused Adam kernel (one pass per tensor); false: foreach
     # Learning-rate schedule of both optimisers, in batches (lightning_hmd.train.schedule):
     schedule: Schedule = Schedule.constant  # constant (HMMR) | cosine | step
     warmup_batches: int = 0  # linear warm-up from 0

@@ -50,3 +50,42 @@ def test_the_generator_step_computes_no_discriminator_gradient(synthetic_body_di
     after = module.state_dict()
     for prefix in ("generator.smpl_head.", "discriminator."):
         assert any(not torch.equal(before[k], after[k]) for k in after if k.startswith(prefix))
+
+
+def _two_steps(body_dir, fused: bool) -> tuple[dict, dict]:
+    overrides = [f"body.model_dir={body_dir}", "data.inputs=features", "trainer.max_batches=2",
+                 f"optim.fused={str(fused).lower()}", "model.regressor_dropout=0.0"]  # fmt: skip
+    cfg = load_config("tiny", overrides=overrides)
+    torch.manual_seed(0)
+    module = HMMRModule(to_container(cfg))
+    d, m = cfg.data, cfg.model
+    poses = num_fake_poses(d.batch_size, d.seq_len, len(m.delta_t), m.hallucinator)
+    batches = [synthetic_clip_batch(module.body, d.batch_size, d.seq_len, m.feat_dim, poses,
+                                    torch.Generator().manual_seed(i))
+               for i in range(2)]  # fmt: skip
+    trainer = pl.Trainer(accelerator="cpu", max_steps=4, logger=False, enable_checkpointing=False,
+                         enable_progress_bar=False, enable_model_summary=False,
+                         limit_val_batches=0)  # fmt: skip
+    trainer.fit(module, DataLoader(batches, batch_size=None, collate_fn=lambda b: b))
+    assert [bool(o.defaults["fused"]) for o in trainer.optimizers] == [fused, fused]
+    metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
+    return metrics, {k: v.clone() for k, v in module.state_dict().items()}
+
+
+def test_fused_adam_gives_the_foreach_update(synthetic_body_dir):
+    """optim.fused (the default) changes the kernels of Adam's update, not the update: two
+    batches of G and D steps give the same losses and weights as torch's foreach Adam."""
+    fused_metrics, fused_state = _two_steps(synthetic_body_dir, True)
+    plain_metrics, plain_state = _two_steps(synthetic_body_dir, False)
+    assert fused_metrics.keys() == plain_metrics.keys() and fused_metrics
+    for key, value in plain_metrics.items():
+        assert abs(fused_metrics[key] - value) <= 1e-5 * max(abs(value), 1e-8), key
+    for key, value in plain_state.items():
+        if value.is_floating_point():
+            torch.testing.assert_close(fused_state[key], value, rtol=1e-5, atol=1e-7)
+    torch.manual_seed(0)  # the weights both runs started from: the steps moved them
+    initial = HMMRModule(to_container(load_config("tiny", overrides=[
+        f"body.model_dir={synthetic_body_dir}", "data.inputs=features"]))).state_dict()  # fmt: skip
+    for prefix in ("generator.smpl_head.", "discriminator."):
+        assert any(not torch.equal(initial[k], plain_state[k]) for k in plain_state
+                   if k.startswith(prefix))  # fmt: skip
