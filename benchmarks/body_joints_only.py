@@ -20,6 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import torch
+from figures import figure  # benchmarks/figures.py
 from smplx.lbs import batch_rodrigues
 
 from lightning_hmd.body.smpl import BodyModel
@@ -86,6 +87,7 @@ def main() -> None:
             f"{label:>17}: full {full:8.2f} ms | joints-only {fast:7.2f} ms | "
             f"ratio {full / fast:5.1f}x"
         )
+        figure(f"body joints-only / full mesh speed, {label}, N = {N}", f"{full / fast:.1f}x")
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))
 
+from figures import figure  # noqa: E402  (benchmarks/figures.py)
 from fixtures.datasets import write_penn_action  # noqa: E402
 
 from data_prep import penn_action  # noqa: E402
@@ -60,6 +61,8 @@ def main() -> None:
     for name, frames, secs in rows:
         rate = frames / secs
         print(f"| {name} | {frames} | {secs:.1f} | {rate:,.0f} | {60 * rate:,.0f} |")
+    for name, frames, secs in rows:
+        figure(f"{name.split(' (')[0]} frames/s", f"{frames / secs:,.0f}")
 
 
 if __name__ == "__main__":

@@ -28,6 +28,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import torch
+from figures import figure  # benchmarks/figures.py
 
 from lightning_hmd.config_tree import AugmentConfig
 from lightning_hmd.data.loader import build_train_loader
@@ -156,6 +157,8 @@ def main() -> None:
     print("|---|---|---|")
     for name, fps, per_batch in rows:
         print(f"| {name} | {fps:,.0f} | {per_batch} |")
+    for name, fps, _ in rows:
+        figure(f"reader frames/s, {name.split(' (')[0]}, {args.workers} workers", f"{fps:,.0f}")
 
 
 if __name__ == "__main__":

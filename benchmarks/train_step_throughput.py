@@ -24,6 +24,7 @@ from pathlib import Path
 
 import lightning.pytorch as pl
 import torch
+from figures import figure  # benchmarks/figures.py
 
 from lightning_hmd.config import load_config, to_container
 from lightning_hmd.train.data import ShardData
@@ -107,6 +108,12 @@ def run(preset: str, root: Path, precision: str, batches: int, warmup: int, extr
         f"weights finite: {finite}",
         flush=True,
     )
+    figure(f"training step, {preset} preset, {precision}, {_device_name()}",
+           f"{batches / seconds:.2f} batches/s")  # fmt: skip
+
+
+def _device_name() -> str:
+    return torch.cuda.get_device_name() if torch.cuda.is_available() else "CPU"
 
 
 def main() -> None:
@@ -120,8 +127,7 @@ def main() -> None:
     p.add_argument("--warmup", type=int, default=5)
     p.add_argument("overrides", nargs="*", metavar="key=value")
     ns = p.parse_args()
-    device = torch.cuda.get_device_name() if torch.cuda.is_available() else "CPU"
-    print(f"device: {device}; torch {torch.__version__}; preset {ns.preset} {ns.overrides}")
+    print(f"device: {_device_name()}; torch {torch.__version__}; preset {ns.preset} {ns.overrides}")
     with tempfile.TemporaryDirectory() as tmp:
         root = ns.data
         if root is None:
