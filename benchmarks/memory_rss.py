@@ -214,6 +214,8 @@ def main() -> None:
     d = load_config(ns.preset, overrides=["model.init_checkpoint=none", *ns.overrides]).data
     done = samples[-1].batch if samples else 0
     warmup = warmup_batches(ns.batches)
+    if sum(x.batch > warmup for x in samples) < 2:
+        raise SystemExit(f"fewer than 2 samples after warm-up (batch {warmup}): run longer")
     s = summarise(samples, warmup)
     title = f"{ns.preset} phi B={d.batch_size} T={d.seq_len}, CPU, {ns.workers} workers"
     written = write_curve(samples, ns.out, warmup, title)

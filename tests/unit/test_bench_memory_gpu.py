@@ -169,3 +169,20 @@ def test_gpu_suite_cpu_check_runs_every_row_and_prints_its_figures():
     assert len(lines) == 7  # per mode: bf16 / float32, busy, loader; images: frames/s
     assert all(line.endswith("(no goal)") and "not on GPU" in line for line in lines)
     assert "loader / step frames/s, images" in out and "loader / step frames/s, phi" in out
+
+
+def test_a_log_summary_needs_two_samples_after_warm_up(tmp_path, monkeypatch, capsys):
+    log = tmp_path / "log.txt"
+    lines = [f"batch {b} at {b} s: {1000 + b}.0 MB PSS, 900.0 MB trainer RSS, 2 workers"
+             for b in (5, 10, 15, 20)]  # fmt: skip
+    log.write_text("\n".join(lines) + "\n")
+    args = ["memory_rss.py", "--summarise", str(log), "--out", str(tmp_path / "m.png")]
+    monkeypatch.setattr(sys, "argv", [*args, "--batches", "1000"])  # warm-up: 50 batches
+    with pytest.raises(SystemExit, match="fewer than 2 samples after warm-up"):
+        memory_rss.main()
+    monkeypatch.setattr(sys, "argv", [*args, "--batches", "100"])  # warm-up: 10 batches
+    memory_rss.main()
+    slope = capsys.readouterr().out.splitlines()[-1]
+    # +1 MB per batch after batch 10: +100 MB per 100 batches
+    assert "batches 11-20, 2 samples" in slope and "= +100.00 MB per 100 batches" in slope
+    assert (tmp_path / "m.csv").read_text().count("\n") == 5
