@@ -5,9 +5,12 @@ Per track, as HMMR's demo (``predict_on_tracks`` in ``demo_video.py``, with
 ``src/evaluation/run_video.py``): boxes from the track (keypoints or detection boxes), smoothed
 (gaps interpolated, median 11, Gaussian sigma 3), the person scaled to 150 px of a 224 crop
 (at the model's input size), edge-padded. The video is decoded once and every track's crops
-are cut in that pass; each frame's features are computed once, then the temporal encoder runs
-over HMMR's centre windows (``Tester.predict_all_images``, ``src/evaluation/tester.py``) in
-batches (``evaluation.predict.predict_clip``; short tracks are edge-padded to a window).
+are cut in that pass; each frame's features are computed once (all tracks' frames in large
+encoder batches), then the temporal encoder runs over HMMR's centre windows
+(``Tester.predict_all_images``, ``src/evaluation/tester.py``; positions outside a track take
+its edge frame) of all tracks in batches, and the heads and the body model only on the
+outputs those windows keep. HMMR's tester, which encodes each window's frames again, is kept
+as the reference (:func:`predict_track_per_window`): the outputs are the same.
 
 Outputs are in the input's pixels and a pinhole camera of ``focal`` pixels at the image
 centre: the weak-perspective camera ``[s, tx, ty]`` of a crop whose side is ``b`` original
@@ -19,13 +22,13 @@ it, up to perspective within the body.
 
 from __future__ import annotations
 
-import pickle
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
+from torch import Tensor
 from tqdm import tqdm
 
 from lightning_hmd.body.smpl import BodyModel
@@ -34,15 +37,15 @@ from lightning_hmd.data.cropping import (
     EVAL_CROP_SIZE,
     CropBox,
     crop_image,
-    from_crop_normalised,
     smooth_boxes,
 )
-from lightning_hmd.errors import ConfigError, DataError
-from lightning_hmd.evaluation.predict import encode_frames, predict_clip
+from lightning_hmd.errors import DataError
+from lightning_hmd.evaluation.predict import MODES
+from lightning_hmd.evaluation.windows import centre_plan, receptive_margin
 from lightning_hmd.geometry.camera import project_weak_perspective
 from lightning_hmd.inference.frames import FrameSource
 from lightning_hmd.inference.tracks import PersonTrack
-from lightning_hmd.models.generator import HMMRGenerator
+from lightning_hmd.models.generator import HMMRGenerator, normalise_images
 from lightning_hmd.structures import SMPLParams
 
 
@@ -90,7 +93,8 @@ def load_predictor(
         generator.image_encoder, _ = build_feature_encoder(
             cfg.model.encoder, cfg.model.feat_dim, encoder, cfg.seed
         )
-    return Predictor(generator.eval(), module.body.eval(), cfg.data.seq_len, cfg.data.img_size)
+    predictor = Predictor(generator.eval(), module.body.eval(), cfg.data.seq_len, cfg.data.img_size)
+    return channels_last(predictor)
 
 
 @dataclass
@@ -178,26 +182,146 @@ def crop_cam_to_translation(
     )
 
 
-@torch.no_grad()
-def predict_track(
-    predictor: Predictor,
-    plan: TrackCrops,
-    focal: float,
-    principal: tuple[float, float],
-    mode: str = "temporal",
-    vertices: bool = False,
-) -> TrackPrediction:
-    """One track: features once per frame, the windowed temporal model, the body model."""
-    g = predictor.generator
-    images = torch.from_numpy(np.ascontiguousarray(plan.crops.transpose(0, 3, 1, 2)))
-    phi = encode_frames(g, images)
-    pred = predict_clip(g, phi, predictor.seq_len, mode)
+def channels_last(predictor: Predictor) -> Predictor:
+    """The image encoder's weights in channels-last (NHWC) layout, in place: the crops are
+    NHWC already, and oneDNN's CPU convolutions run faster on it."""
+    predictor.generator.image_encoder.to(memory_format=torch.channels_last)
+    return predictor
+
+
+def _margin(g: HMMRGenerator) -> int:
+    return receptive_margin(len(g.temporal.blocks), g.temporal.kernel_size)
+
+
+def _check_mode(g: HMMRGenerator, mode: str) -> None:
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
+    if mode == "hallucinator" and g.hallucinator is None:
+        raise ValueError("mode 'hallucinator' needs a model trained with model.hallucinator=true")
+
+
+def _strip(g: HMMRGenerator, phi: Tensor, mode: str) -> Tensor:
+    """(B, T, D) features -> (B, T, D) movie strip (hallucinated in ``hallucinator`` mode)."""
+    return g.hallucinator(phi) if mode == "hallucinator" else g.temporal(phi)
+
+
+_FIELDS = ("cam", "pose_aa", "pose_rotmat", "betas")
+
+
+@dataclass
+class _Rows:
+    """Per-frame outputs of M frames: SMPL parameters (M,), Δt predictions, joints (M, J, 3),
+    vertices (M, V, 3) or None."""
+
+    current: SMPLParams
+    deltas: dict[int, SMPLParams]
+    joints: Tensor
+    vertices: Tensor | None
+
+    @staticmethod
+    def cat(parts: Sequence[_Rows]) -> _Rows:
+        def params(ps: Sequence[SMPLParams]) -> SMPLParams:
+            return SMPLParams(*(torch.cat([getattr(p, f) for p in ps]) for f in _FIELDS))
+
+        verts = None if parts[0].vertices is None else torch.cat([p.vertices for p in parts])
+        deltas = {dt: params([p.deltas[dt] for p in parts]) for dt in parts[0].deltas}
+        joints = torch.cat([p.joints for p in parts])
+        return _Rows(params([p.current for p in parts]), deltas, joints, verts)
+
+    def split(self, lengths: Sequence[int]) -> list[_Rows]:
+        def params(p: SMPLParams) -> list[SMPLParams]:
+            return [
+                SMPLParams(*f)
+                for f in zip(*(getattr(p, f).split(lengths) for f in _FIELDS), strict=True)
+            ]
+
+        cur = params(self.current)
+        deltas = {dt: params(p) for dt, p in self.deltas.items()}
+        joints = self.joints.split(lengths)
+        verts = self.vertices.split(lengths) if self.vertices is not None else [None] * len(cur)
+        return [_Rows(cur[k], {dt: d[k] for dt, d in deltas.items()}, joints[k], verts[k])
+                for k in range(len(cur))]  # fmt: skip
+
+    def take(self, index: Tensor) -> _Rows:
+        def params(p: SMPLParams) -> SMPLParams:
+            return SMPLParams(*(getattr(p, f)[index] for f in _FIELDS))
+
+        verts = self.vertices[index] if self.vertices is not None else None
+        deltas = {dt: params(p) for dt, p in self.deltas.items()}
+        return _Rows(params(self.current), deltas, self.joints[index], verts)
+
+
+def _heads_and_body(predictor: Predictor, feats: Tensor, mode: str, vertices: bool) -> _Rows:
+    """(M, D) movie-strip rows -> the heads' predictions and the body of each row."""
+    pred = predictor.generator.predict(feats)
     cur = pred.current
+    deltas = {dt: cur if mode == "constant" else p for dt, p in pred.deltas.items()}
     out = predictor.body(cur.pose_rotmat, cur.betas, joints_only=not vertices)
-    joints = out.joints
-    kps = project_weak_perspective(joints, cur.cam).numpy().astype(np.float64)
-    pixels = np.stack([from_crop_normalised(k, b) for k, b in zip(kps, plan.boxes, strict=True)])
-    centre = np.array([[b.cx, b.cy] for b in plan.boxes], np.float64)
+    return _Rows(cur, deltas, out.joints, out.vertices if vertices else None)
+
+
+def _crop_chunks(plans: Sequence[TrackCrops], size: int) -> Iterator[np.ndarray]:
+    """The tracks' crops laid end to end, ``size`` frames at a time: (<= size, S, S, 3)."""
+    bounds = np.cumsum([0, *(len(p.crops) for p in plans)])
+    for lo in range(0, int(bounds[-1]), size):
+        hi = min(lo + size, int(bounds[-1]))
+        pieces = [p.crops[max(lo, a) - a : min(hi, b) - a]
+                  for p, a, b in zip(plans, bounds[:-1], bounds[1:], strict=True)
+                  if a < hi and b > lo]  # fmt: skip
+        yield pieces[0] if len(pieces) == 1 else np.concatenate(pieces)
+
+
+def encode_crops(
+    g: HMMRGenerator, plans: Sequence[TrackCrops], chunk: int = 64, progress: bool = False
+) -> Tensor:
+    """Every track's crops through the image encoder, each frame once, ``chunk`` frames per
+    call across track boundaries: (sum of T, D). The uint8 NHWC crops go in as a
+    channels-last view of (N, 3, S, S), without a copy to NCHW."""
+    device = next(g.parameters()).device
+    total = sum(len(p.crops) for p in plans)
+    parts = []
+    with tqdm(total=total, unit="frame", desc="predict", disable=not progress) as bar:
+        for crops in _crop_chunks(plans, chunk):
+            images = torch.from_numpy(crops).to(device).permute(0, 3, 1, 2)
+            parts.append(g.image_encoder(normalise_images(images)).float())
+            bar.update(len(crops))
+    return torch.cat(parts)
+
+
+def window_index(
+    lengths: Sequence[int], seq_len: int, margin: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """HMMR's centre windows (:func:`~lightning_hmd.evaluation.windows.centre_plan`) of
+    tracks of ``lengths`` frames, over their frames laid end to end.
+
+    Returns:
+        inputs: (W, T) int64 row of the concatenated frames fed at each position (positions
+            before / after a track take its first / last frame).
+        keep: (M,) int64 flat index into the (W * T) outputs of each kept one, in the order of
+            the concatenated frames (M = sum of lengths; increasing).
+    """
+    inputs, keep = [], []
+    frames = windows = 0
+    for n in lengths:
+        plan = centre_plan(n, seq_len, margin)
+        inputs.append(np.clip(plan.inputs, 0, n - 1) + frames)
+        flat = plan.outputs.reshape(-1)
+        kept = np.flatnonzero(flat >= 0)
+        keep.append(kept[np.argsort(flat[kept], kind="stable")] + windows * seq_len)
+        frames, windows = frames + n, windows + len(plan.inputs)
+    return np.concatenate(inputs), np.concatenate(keep)
+
+
+def _track_prediction(
+    plan: TrackCrops, rows: _Rows, focal: float, principal: tuple[float, float]
+) -> TrackPrediction:
+    """A track's outputs from its rows (one per frame ``plan.start:plan.stop``)."""
+    cur = rows.current
+    kps = project_weak_perspective(rows.joints, cur.cam).numpy().astype(np.float64)
+    centre = np.array([[b.cx, b.cy] for b in plan.boxes], np.float64)  # (T, 2)
+    scale = np.array([b.scale for b in plan.boxes], np.float64)[:, None, None]
+    size = plan.boxes[0].size
+    pixels = ((kps + 1.0) * size / 2.0 - size / 2.0) / scale + centre[:, None]
     cam = cur.cam.numpy()
     return TrackPrediction(
         track_id=plan.track.track_id,
@@ -206,14 +330,78 @@ def predict_track(
         box_scale=plan.box_scale,
         cam=cam,
         current=cur,
-        deltas=pred.deltas,
-        joints3d=joints.numpy(),
+        deltas=rows.deltas,
+        joints3d=rows.joints.numpy(),
         keypoints2d=pixels,
         kps_crop=kps,
         translation=crop_cam_to_translation(cam, plan.boxes, focal, principal),
         focal=focal,
-        vertices=out.vertices.numpy() if vertices else None,
+        vertices=rows.vertices.numpy() if rows.vertices is not None else None,
     )
+
+
+@torch.inference_mode()
+def predict_crops(
+    predictor: Predictor,
+    plans: Sequence[TrackCrops],
+    focal: float,
+    principal: tuple[float, float],
+    mode: str = "temporal",
+    vertices: bool = False,
+    max_windows: int = 128,
+    progress: bool = False,
+) -> list[TrackPrediction]:
+    """Every track from its cut crops, the same outputs as HMMR's tester
+    (:func:`predict_track_per_window`) with each frame encoded once: the image encoder over
+    all tracks' frames in large chunks, then HMMR's centre windows of all tracks gathered from
+    those features by one index, ``max_windows`` windows per temporal-encoder call, and the
+    heads and the body model on the kept (centre) outputs of each batch only."""
+    g = predictor.generator
+    _check_mode(g, mode)
+    if not plans:
+        return []
+    phi = encode_crops(g, plans, progress=progress)
+    lengths = [len(p.crops) for p in plans]
+    inputs, keep = window_index(lengths, predictor.seq_len, _margin(g))
+    inputs = torch.from_numpy(inputs).to(phi.device)
+    t = predictor.seq_len
+    cuts = np.searchsorted(keep, np.arange(0, len(inputs) + max_windows, max_windows) * t)
+    parts = []
+    for b, lo in enumerate(range(0, len(inputs), max_windows)):
+        strip = _strip(g, phi[inputs[lo : lo + max_windows]], mode).flatten(0, 1)
+        rows = torch.from_numpy(keep[cuts[b] : cuts[b + 1]] - lo * t).to(phi.device)
+        parts.append(_heads_and_body(predictor, strip[rows], mode, vertices))
+    split = _Rows.cat(parts).split(lengths)
+    return [_track_prediction(p, r, focal, principal) for p, r in zip(plans, split, strict=True)]
+
+
+@torch.inference_mode()
+def predict_track_per_window(
+    predictor: Predictor,
+    plan: TrackCrops,
+    focal: float,
+    principal: tuple[float, float],
+    mode: str = "temporal",
+    vertices: bool = False,
+) -> TrackPrediction:
+    """HMMR's tester (``Tester.predict_all_images``, ``src/evaluation/tester.py``), one window
+    at a time: each window's T crops through the image encoder again, the temporal encoder,
+    the heads and the body model on all T positions, the centre outputs kept. The reference
+    :func:`predict_crops` equals (``benchmarks/predict_throughput.py`` times the two)."""
+    g = predictor.generator
+    _check_mode(g, mode)
+    n = len(plan.crops)
+    windows = centre_plan(n, predictor.seq_len, _margin(g))
+    images = torch.from_numpy(plan.crops).permute(0, 3, 1, 2)
+    parts = []
+    for frames, outputs in zip(windows.inputs, windows.outputs, strict=True):
+        window = images[torch.from_numpy(np.clip(frames, 0, n - 1))]
+        window = window.contiguous(memory_format=torch.channels_last)
+        phi = g.image_encoder(normalise_images(window)).float()[None]  # (1, T, D)
+        rows = _heads_and_body(predictor, _strip(g, phi, mode)[0], mode, vertices)
+        kept = torch.from_numpy(np.flatnonzero(outputs >= 0))
+        parts.append(rows.take(kept))
+    return _track_prediction(plan, _Rows.cat(parts), focal, principal)
 
 
 def predict_tracks(
@@ -226,10 +414,11 @@ def predict_tracks(
     progress: bool = True,
     echo: Callable[[str], None] = print,
 ) -> list[TrackPrediction]:
-    """Every track of a video (features once per frame; the input decoded once).
+    """Every track of a video: the input decoded once, each frame's features computed once,
+    all tracks' windows batched together (:func:`predict_crops`).
 
     Raises:
-        ValueError: names the track that cannot be predicted and why.
+        DataError: names the track that cannot be predicted and why.
     """
     focal = float(focal or max(source.width, source.height))
     principal = ((source.width - 1) / 2.0, (source.height - 1) / 2.0)
@@ -240,65 +429,7 @@ def predict_tracks(
         except ValueError as e:
             raise DataError(f"track {t.track_id}: {e}") from None
     cut_crops(source, plans, progress)
-    results = []
-    for p in tqdm(plans, unit="track", desc="predict", disable=not progress):
-        results.append(predict_track(predictor, p, focal, principal, mode, vertices))
+    results = predict_crops(predictor, plans, focal, principal, mode, vertices, progress=progress)
+    for p in plans:
         echo(f"track {p.track.track_id}: frames {p.start}..{p.stop - 1} ({p.stop - p.start})")
     return results
-
-
-def _arrays(params: SMPLParams, prefix: str = "") -> dict[str, np.ndarray]:
-    return {
-        f"{prefix}pose_rotmat": params.pose_rotmat.numpy(),
-        f"{prefix}pose_aa": params.pose_aa.numpy(),
-        f"{prefix}betas": params.betas.numpy(),
-        f"{prefix}cam": params.cam.numpy(),
-    }
-
-
-def save_npz(pred: TrackPrediction, path: Path, source: FrameSource) -> None:
-    """``predictions.npz`` of one track (keys in the README; Δt predictions as
-    ``dt+5/pose_aa`` ...). Written under a temporary name and renamed."""
-    arrays = {
-        "frames": pred.frames,
-        "fps": np.float64(source.fps),
-        "image_size": np.array([source.width, source.height]),
-        "focal": np.float64(pred.focal),
-        "box_center": pred.box_center,
-        "box_scale": pred.box_scale,
-        **_arrays(pred.current),
-        "joints3d": pred.joints3d,
-        "keypoints2d": pred.keypoints2d,
-        "translation": pred.translation,
-    }
-    for dt, params in pred.deltas.items():
-        arrays.update(_arrays(params, f"dt{dt:+d}/"))
-    if pred.vertices is not None:
-        arrays["vertices"] = pred.vertices
-    tmp = path.with_name(path.name + ".partial.npz")
-    np.savez_compressed(tmp, **arrays)
-    tmp.replace(path)
-
-
-def save_hmmr_pkl(pred: TrackPrediction, path: Path) -> None:
-    """HMMR's ``hmmr_output.pkl`` fields (written by ``predict_on_tracks`` in
-    ``demo_video.py``, keys of ``Tester.make_fetch_dict`` in ``src/evaluation/tester.py``):
-    ``cams`` (T, 3), ``joints`` (T, J, 3), ``kps`` (T, J, 2, normalised crop coordinates),
-    ``poses`` (T, 24, 3, 3), ``shapes`` (T, 10), ``verts`` (T, V, 3), ``omegas`` (T, 85:
-    camera, pose, shape)."""
-    if pred.vertices is None:
-        raise ConfigError("the hmmr-pkl format holds vertices: predict with vertices")
-    cur = pred.current
-    data = {
-        "cams": pred.cam,
-        "joints": pred.joints3d,
-        "kps": pred.kps_crop,
-        "poses": cur.pose_rotmat.numpy(),
-        "shapes": cur.betas.numpy(),
-        "verts": pred.vertices,
-        "omegas": cur.to_theta().numpy(),
-    }
-    tmp = path.with_name(path.name + ".partial")
-    with open(tmp, "wb") as f:
-        pickle.dump(data, f, protocol=2)
-    tmp.replace(path)

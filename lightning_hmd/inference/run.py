@@ -6,10 +6,13 @@ before any frame is decoded. Importing this module loads no model code."""
 from __future__ import annotations
 
 import json
+import pickle
 import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+import numpy as np
 
 from lightning_hmd.errors import ConfigError
 from lightning_hmd.inference.inputs import (
@@ -24,9 +27,67 @@ if TYPE_CHECKING:
     from lightning_hmd.inference.frames import FrameSource
     from lightning_hmd.inference.predict import TrackPrediction
     from lightning_hmd.inference.tracks import PersonTrack
+    from lightning_hmd.structures import SMPLParams
 
 FORMATS = ("npz", "hmmr-pkl")
 EXPORTS = ("smpl", "obj", "bvh")  # AMASS-style npz, an OBJ per frame, BVH skeleton animation
+
+
+def _arrays(params: SMPLParams, prefix: str = "") -> dict[str, np.ndarray]:
+    return {
+        f"{prefix}pose_rotmat": params.pose_rotmat.numpy(),
+        f"{prefix}pose_aa": params.pose_aa.numpy(),
+        f"{prefix}betas": params.betas.numpy(),
+        f"{prefix}cam": params.cam.numpy(),
+    }
+
+
+def save_npz(pred: TrackPrediction, path: Path, source: FrameSource) -> None:
+    """``predictions.npz`` of one track (keys in the README; Δt predictions as
+    ``dt+5/pose_aa`` ...). Written under a temporary name and renamed."""
+    arrays = {
+        "frames": pred.frames,
+        "fps": np.float64(source.fps),
+        "image_size": np.array([source.width, source.height]),
+        "focal": np.float64(pred.focal),
+        "box_center": pred.box_center,
+        "box_scale": pred.box_scale,
+        **_arrays(pred.current),
+        "joints3d": pred.joints3d,
+        "keypoints2d": pred.keypoints2d,
+        "translation": pred.translation,
+    }
+    for dt, params in pred.deltas.items():
+        arrays.update(_arrays(params, f"dt{dt:+d}/"))
+    if pred.vertices is not None:
+        arrays["vertices"] = pred.vertices
+    tmp = path.with_name(path.name + ".partial.npz")
+    np.savez_compressed(tmp, **arrays)
+    tmp.replace(path)
+
+
+def save_hmmr_pkl(pred: TrackPrediction, path: Path) -> None:
+    """HMMR's ``hmmr_output.pkl`` fields (written by ``predict_on_tracks`` in
+    ``demo_video.py``, keys of ``Tester.make_fetch_dict`` in ``src/evaluation/tester.py``):
+    ``cams`` (T, 3), ``joints`` (T, J, 3), ``kps`` (T, J, 2, normalised crop coordinates),
+    ``poses`` (T, 24, 3, 3), ``shapes`` (T, 10), ``verts`` (T, V, 3), ``omegas`` (T, 85:
+    camera, pose, shape)."""
+    if pred.vertices is None:
+        raise ConfigError("the hmmr-pkl format holds vertices: predict with vertices")
+    cur = pred.current
+    data = {
+        "cams": pred.cam,
+        "joints": pred.joints3d,
+        "kps": pred.kps_crop,
+        "poses": cur.pose_rotmat.numpy(),
+        "shapes": cur.betas.numpy(),
+        "verts": pred.vertices,
+        "omegas": cur.to_theta().numpy(),
+    }
+    tmp = path.with_name(path.name + ".partial")
+    with open(tmp, "wb") as f:
+        pickle.dump(data, f, protocol=2)
+    tmp.replace(path)
 
 
 def write_exports(
@@ -108,8 +169,6 @@ def _write_track_outputs(
 ) -> dict:
     """One track's predictions (``formats``) and ``exports`` into ``folder``; returns the
     track's entry of ``summary.json``."""
-    from lightning_hmd.inference.predict import save_hmmr_pkl, save_npz
-
     folder.mkdir(exist_ok=True)
     if "npz" in formats:
         save_npz(pred, folder / "predictions.npz", source)
