@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import gc
 import math
 import os
 import platform
@@ -227,6 +228,7 @@ def run_row(row: Row, size: Size, body_dir: Path) -> Row:
             limit_val_batches=0,
             callbacks=[clock],
         )
+        gc.collect()  # the previous row's module and trainer, off the GPU before its peak
         if size.cuda:
             torch.cuda.empty_cache()
             torch.cuda.reset_peak_memory_stats()
