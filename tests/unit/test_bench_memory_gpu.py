@@ -35,8 +35,8 @@ def test_slope_per_100_batches_of_hand_made_series():
         memory_rss.slope_per_100([1], [1])
 
 
-def test_warm_up_is_a_tenth_of_the_run_at_most_50_batches():
-    assert memory_rss.warmup_batches(1000) == 50
+def test_warm_up_is_a_tenth_of_the_run():
+    assert memory_rss.warmup_batches(1000) == 100
     assert memory_rss.warmup_batches(40) == 4
     assert memory_rss.warmup_batches(5) == 1
 
@@ -177,7 +177,7 @@ def test_a_log_summary_needs_two_samples_after_warm_up(tmp_path, monkeypatch, ca
              for b in (5, 10, 15, 20)]  # fmt: skip
     log.write_text("\n".join(lines) + "\n")
     args = ["memory_rss.py", "--summarise", str(log), "--out", str(tmp_path / "m.png")]
-    monkeypatch.setattr(sys, "argv", [*args, "--batches", "1000"])  # warm-up: 50 batches
+    monkeypatch.setattr(sys, "argv", [*args, "--batches", "1000"])  # warm-up: 100 batches
     with pytest.raises(SystemExit, match="fewer than 2 samples after warm-up"):
         memory_rss.main()
     monkeypatch.setattr(sys, "argv", [*args, "--batches", "100"])  # warm-up: 10 batches
