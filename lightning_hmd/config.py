@@ -149,7 +149,8 @@ def validate(cfg: DictConfig) -> None:
             f"model.delta_t: every |offset| must be < data.seq_len={cfg.data.seq_len}, "
             f"got {list(m.delta_t)}"
         )
-    if m.feat_dim % m.temporal.num_groups:
+    _validate_temporal(m)
+    if m.temporal.kind == "hmmr_conv" and m.feat_dim % m.temporal.num_groups:
         raise ConfigError(
             f"model.temporal.num_groups={m.temporal.num_groups} must divide "
             f"model.feat_dim={m.feat_dim}"
@@ -168,6 +169,33 @@ def validate(cfg: DictConfig) -> None:
         raise ConfigError(
             f"eval.protocol must be one of {', '.join(PROTOCOLS)}, got {cfg.eval.protocol!r}"
         )
+
+
+def _validate_temporal(m: DictConfig) -> None:
+    """The chosen temporal encoder's block (``models/temporal_registry.py``)."""
+    t = m.temporal
+    for kind, key in (("gru", "hidden"), ("gru", "num_layers"), ("tcmr", "hidden"),
+                      ("tcmr", "num_layers"), ("tcmr", "attention_hidden"),
+                      ("transformer", "width"), ("transformer", "num_layers"),
+                      ("transformer", "heads"), ("transformer", "ff_dim")):  # fmt: skip
+        if t.kind == kind and t[kind][key] < 1:
+            raise ConfigError(f"model.temporal.{kind}.{key} must be >= 1, got {t[kind][key]}")
+    g, a = t.gru, t.transformer
+    if t.kind == "gru" and not (g.bidirectional or g.add_linear) and g.hidden != m.feat_dim:
+        raise ConfigError(
+            f"model.temporal.gru.hidden={g.hidden} must equal model.feat_dim={m.feat_dim} "
+            "without the linear layer (gru.add_linear=false, gru.bidirectional=false)"
+        )
+    if t.kind == "transformer":
+        if a.width % a.heads or a.width % 2:
+            raise ConfigError(
+                f"model.temporal.transformer.width={a.width} must be even and divisible by "
+                f"model.temporal.transformer.heads={a.heads}"
+            )
+        if not 0 <= a.dropout < 1:
+            raise ConfigError(
+                f"model.temporal.transformer.dropout must be in [0, 1), got {a.dropout}"
+            )
 
 
 def _validate_data(d: DictConfig) -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from lightning_hmd.modes import Inputs, LoggerKind, PoseRepr, Schedule
+from lightning_hmd.modes import Inputs, LoggerKind, PoseRepr, Schedule, TemporalKind
 
 
 @dataclass
@@ -72,13 +72,55 @@ class DataConfig:
 
 
 @dataclass
-class TemporalConfig:
-    """Temporal encoder f_movie_strip: residual 1D-conv blocks (receptive field 4N+1)."""
+class GRUConfig:
+    """``kind=gru``: VIBE's temporal encoder (``lib/models/vibe.py``, ``TemporalEncoder``),
+    VIBE's defaults: 2 layers of 1024, a linear layer back to D, the input added."""
 
+    num_layers: int = 2
+    hidden: int = 1024
+    bidirectional: bool = False  # false: causal (each frame sees the window's past only)
+    add_linear: bool = True  # ReLU + linear back to D (always with bidirectional)
+    residual: bool = True  # Phi = phi + GRU(phi)
+
+
+@dataclass
+class TCMRConfig:
+    """``kind=tcmr``: TCMR's temporal encoder (``lib/models/tcmr.py``): a bidirectional GRU
+    over the window and GRUs over the frames before and after each frame, fused by attention."""
+
+    num_layers: int = 2
+    hidden: int = 1024
+    attention_hidden: int = 256
+
+
+@dataclass
+class TransformerConfig:
+    """``kind=transformer``: pre-norm self-attention over the window with sinusoidal positions,
+    between a projection D -> width and back, the input added."""
+
+    num_layers: int = 2
+    width: int = 512  # d_model
+    heads: int = 8
+    ff_dim: int = 1024
+    dropout: float = 0.1
+    causal: bool = False  # true: each frame attends to itself and earlier frames only
+
+
+@dataclass
+class TemporalConfig:
+    """Temporal encoder f_movie_strip phi (B, T, D) -> Phi (B, T, D), chosen by ``kind``.
+
+    ``hmmr_conv`` (the default) is configured by the four keys at this level (residual 1D-conv
+    blocks, receptive field 4N+1); each other kind by its own block."""
+
+    kind: TemporalKind = TemporalKind.hmmr_conv
     num_blocks: int = 3
     kernel_size: int = 3
     num_groups: int = 32  # GroupNorm groups
     norm_eps: float = 1e-6
+    gru: GRUConfig = field(default_factory=GRUConfig)
+    tcmr: TCMRConfig = field(default_factory=TCMRConfig)
+    transformer: TransformerConfig = field(default_factory=TransformerConfig)
 
 
 @dataclass

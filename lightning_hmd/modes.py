@@ -14,7 +14,7 @@ from enum import Enum
 
 from lightning_hmd.errors import ConfigError
 
-__all__ = ["Inputs", "LoggerKind", "Mode", "PoseRepr", "Schedule"]
+__all__ = ["Inputs", "LoggerKind", "Mode", "PoseRepr", "Schedule", "TemporalKind"]
 
 
 class Mode(str, Enum):
@@ -69,3 +69,13 @@ class LoggerKind(Mode):
     wandb = "wandb"
     csv = "csv"
     tensorboard = "tensorboard"
+
+
+class TemporalKind(Mode):
+    """``model.temporal.kind``: the temporal encoder (``models/temporal_registry.py``)."""
+
+    hmmr_conv = "hmmr_conv"  # HMMR: residual 1D-conv blocks
+    gru = "gru"  # VIBE: a GRU over the window, residual
+    tcmr = "tcmr"  # TCMR: past, future and whole-window GRUs fused by attention
+    transformer = "transformer"  # self-attention with positional encoding (causal option)
+    none = "none"  # single-frame: Phi = phi

@@ -15,8 +15,9 @@ import torch
 from torch import Tensor
 
 from lightning_hmd.evaluation.protocols import Windowing
-from lightning_hmd.evaluation.windows import make_plan, receptive_margin
+from lightning_hmd.evaluation.windows import make_plan
 from lightning_hmd.models.generator import HMMRGenerator
+from lightning_hmd.models.temporal_registry import window_margin
 from lightning_hmd.structures import SMPLParams
 
 MODES = ("temporal", "hallucinator", "constant")
@@ -107,7 +108,7 @@ def predict_clip(
         raise ValueError("mode 'hallucinator' needs a model trained with model.hallucinator=true")
     phi = phi.float()
     n = phi.shape[0]
-    margin = receptive_margin(len(generator.temporal.blocks), generator.temporal.kernel_size)
+    margin = window_margin(generator.temporal, seq_len)
     plan = make_plan(windowing, n, seq_len, margin)
     flat = plan.outputs.reshape(-1)
     keep = np.flatnonzero(flat >= 0)

@@ -41,11 +41,12 @@ from lightning_hmd.data.cropping import (
 )
 from lightning_hmd.errors import DataError
 from lightning_hmd.evaluation.predict import MODES
-from lightning_hmd.evaluation.windows import centre_plan, receptive_margin
+from lightning_hmd.evaluation.windows import centre_plan
 from lightning_hmd.geometry.camera import project_weak_perspective
 from lightning_hmd.inference.frames import FrameSource
 from lightning_hmd.inference.tracks import PersonTrack
 from lightning_hmd.models.generator import HMMRGenerator, normalise_images
+from lightning_hmd.models.temporal_registry import window_margin
 from lightning_hmd.structures import SMPLParams
 
 
@@ -189,8 +190,8 @@ def channels_last(predictor: Predictor) -> Predictor:
     return predictor
 
 
-def _margin(g: HMMRGenerator) -> int:
-    return receptive_margin(len(g.temporal.blocks), g.temporal.kernel_size)
+def _margin(g: HMMRGenerator, seq_len: int) -> int:
+    return window_margin(g.temporal, seq_len)
 
 
 def _check_mode(g: HMMRGenerator, mode: str) -> None:
@@ -362,7 +363,7 @@ def predict_crops(
         return []
     phi = encode_crops(g, plans, progress=progress)
     lengths = [len(p.crops) for p in plans]
-    inputs, keep = window_index(lengths, predictor.seq_len, _margin(g))
+    inputs, keep = window_index(lengths, predictor.seq_len, _margin(g, predictor.seq_len))
     inputs = torch.from_numpy(inputs).to(phi.device)
     t = predictor.seq_len
     cuts = np.searchsorted(keep, np.arange(0, len(inputs) + max_windows, max_windows) * t)
@@ -391,7 +392,7 @@ def predict_track_per_window(
     g = predictor.generator
     _check_mode(g, mode)
     n = len(plan.crops)
-    windows = centre_plan(n, predictor.seq_len, _margin(g))
+    windows = centre_plan(n, predictor.seq_len, _margin(g, predictor.seq_len))
     images = torch.from_numpy(plan.crops).permute(0, 3, 1, 2)
     parts = []
     for frames, outputs in zip(windows.inputs, windows.outputs, strict=True):

@@ -12,7 +12,7 @@ from lightning_hmd.models.encoders import build_image_encoder
 from lightning_hmd.models.generator import HMMRGenerator, delta_key
 from lightning_hmd.models.hallucinator import Hallucinator
 from lightning_hmd.models.regressor import DeltaHead, SMPLHead
-from lightning_hmd.models.temporal import TemporalEncoder
+from lightning_hmd.models.temporal_registry import build_temporal_encoder
 
 if TYPE_CHECKING:
     from lightning_hmd.config_tree import ModelConfig
@@ -40,13 +40,7 @@ def build_generator(
         if with_image_encoder
         else None
     )
-    temporal = TemporalEncoder(
-        feat_dim,
-        num_blocks=model_cfg.temporal.num_blocks,
-        kernel_size=model_cfg.temporal.kernel_size,
-        num_groups=model_cfg.temporal.num_groups,
-        eps=model_cfg.temporal.norm_eps,
-    )
+    temporal = build_temporal_encoder(feat_dim, model_cfg.temporal)
     head_args = {
         "hidden": model_cfg.regressor_hidden,
         "dropout": model_cfg.regressor_dropout,

@@ -11,7 +11,6 @@ from torch import Tensor, nn
 
 from lightning_hmd.models.hallucinator import Hallucinator
 from lightning_hmd.models.regressor import SMPLHead
-from lightning_hmd.models.temporal import TemporalEncoder
 from lightning_hmd.structures import GeneratorOutput, Predictions
 
 
@@ -39,7 +38,8 @@ class HMMRGenerator(nn.Module):
 
     Args:
         image_encoder: (N, 3, H, W) -> (N, D), or None when only precomputed phi are used.
-        temporal: f_movie_strip, (B, T, D) -> (B, T, D).
+        temporal: f_movie_strip, (B, T, D) -> (B, T, D), with ``receptive_field`` and
+            ``causal`` (``models/temporal_registry.py``).
         smpl_head: f_3D for the current frame.
         delta_heads: f_Δt heads keyed by :func:`delta_key` (may be empty).
         hallucinator: phi -> Phi_hat, or None to skip hallucination.
@@ -48,7 +48,7 @@ class HMMRGenerator(nn.Module):
     def __init__(
         self,
         image_encoder: nn.Module | None,
-        temporal: TemporalEncoder,
+        temporal: nn.Module,
         smpl_head: SMPLHead,
         delta_heads: nn.ModuleDict,
         hallucinator: Hallucinator | None = None,

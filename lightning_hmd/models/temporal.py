@@ -70,6 +70,8 @@ class TemporalEncoder(nn.Module):
     also influences every output through the normalisation.
     """
 
+    causal = False
+
     def __init__(
         self,
         channels: int,

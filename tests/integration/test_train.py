@@ -240,3 +240,27 @@ def test_resume_refuses_a_hostile_or_truncated_last_checkpoint(synth_dir, tmp_pa
     assert main(["train", "--preset", "tiny", *more]) == 0
     assert int(torch.load(last, weights_only=True)["state_dict"]["batches_done"]) == 4
     assert not (tmp_path / "ran").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+@pytest.mark.parametrize("kind", ["gru", "tcmr", "transformer"])
+def test_every_temporal_encoder_resumes_to_the_weights_of_an_uninterrupted_run(
+    kind, synth_dir, tmp_path
+):
+    """Stopping after 2 batches and resuming to 5 equals 5 in one go, for the recurrent and
+    attention encoders too (their dropout and the reader's position are checkpointed)."""
+    base = overrides(synth_dir, tmp_path / "runs", **{"trainer.ckpt_every_batches": 0,
+                                                       "model.temporal.kind": kind})  # fmt: skip
+    base = [a for a in base if not a.startswith("trainer.max_batches")]
+    assert main(["train", "--preset", "tiny", *base, "run.name=whole",
+                 "trainer.max_batches=5"]) == 0  # fmt: skip
+    for budget in (2, 5):
+        assert main(["train", "--preset", "tiny", *base, "run.name=parts",
+                     f"trainer.max_batches={budget}"]) == 0  # fmt: skip
+    whole = _state(tmp_path / "runs" / "whole" / "checkpoints" / "last.ckpt")
+    parts = _state(tmp_path / "runs" / "parts" / "checkpoints" / "last.ckpt")
+    assert int(whole["batches_done"]) == int(parts["batches_done"]) == 5
+    assert any(k.startswith("generator.temporal.") for k in whole)
+    for key, value in whole.items():
+        torch.testing.assert_close(parts[key], value, rtol=0, atol=1e-6, msg=key)

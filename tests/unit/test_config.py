@@ -25,7 +25,7 @@ from lightning_hmd.config import (
     train_weights,
 )
 from lightning_hmd.config_tree import AugmentConfig, Config
-from lightning_hmd.modes import Inputs, LoggerKind, PoseRepr, Schedule
+from lightning_hmd.modes import Inputs, LoggerKind, PoseRepr, Schedule, TemporalKind
 from lightning_hmd.train.run_dir import config_hash
 
 NO_INIT = "model.init_checkpoint=none"
@@ -235,11 +235,12 @@ MODE_KEYS = {
     "model.pose_repr": PoseRepr,
     "optim.schedule": Schedule,
     "logger.kind": LoggerKind,
+    "model.temporal.kind": TemporalKind,
 }
 # config_hash of the schema defaults' container: a run's derived name must not change with how
 # the schema spells its modes (the value when every mode was a plain str field); a new field
-# changes it (last: optim.fused)
-DEFAULT_CONFIG_HASH = "efc5d9d0ab"
+# changes it (last: model.temporal.kind and its blocks)
+DEFAULT_CONFIG_HASH = "3a8bfd93ce"
 
 
 def test_default_config_hash_is_unchanged():
@@ -272,13 +273,16 @@ def test_a_bad_mode_names_the_key_and_its_choices(key, kind, tmp_path):
     assert str(err.value) == (
         f"override '{key}=bogus': {key} must be one of {choices}, got 'bogus'"
     )
-    section, name = key.split(".")
+    *sections, name = key.split(".")
+    nested: dict = {name: "bogus"}
+    for section in reversed(sections):
+        nested = {section: nested}
     f = tmp_path / "bad.yaml"
-    f.write_text(f"{section}:\n  {name}: bogus\n")
+    f.write_text(OmegaConf.to_yaml(OmegaConf.create(nested)))
     with pytest.raises(ConfigError, match=rf"bad\.yaml: {key} must be one of {choices}, got"):
         load_config(files=[f])
     with pytest.raises(ConfigError, match=rf"checkpoint config: {key} must be one of {choices}"):
-        config_from_container({section: {name: "bogus"}})
+        config_from_container(nested)
 
 
 def test_containers_hold_modes_as_plain_strings():
