@@ -8,19 +8,24 @@ encoder has none): the generator's trainable parameters and the discriminator's.
 runs two backward passes (``train/module.py``): the generator step (discriminator frozen) and
 the discriminator step (fakes detached). With ``find_unused_parameters=True`` DDP marks the
 parameters a backward does not reach as ready with zero gradients and still all-reduces every
-bucket, so **each backward all-reduces all of the generator's and the discriminator's
-parameters**, not only the network it reaches: a batch moves 2 x (G + D) gradients. (The
-discriminator step's reduction is the whole generator's zeros, ready at once, with almost no
-backward to overlap with.) ``lightning_reduced_bytes`` counts the bytes with a comm hook
-through Lightning's own ``DDPStrategy`` (tests/integration/test_ddp_allreduce_bench.py).
+bucket, so a backward through DDP all-reduces all of the generator's and the discriminator's
+parameters, not only the network it reaches. The generator step does (G + D, the
+discriminator's share of zeros is 2 %); the discriminator step runs under ``no_sync`` and
+all-reduces the discriminator's gradients alone, in one flat tensor (``train/grad_sync.py``),
+so a batch moves (G + D) + D gradients, where two DDP backwards would move 2 x (G + D).
+``lightning_reduced_bytes`` counts the bytes through Lightning's own ``DDPStrategy``: DDP's
+with a comm hook, the discriminator's by the same count the step reduces
+(tests/integration/test_ddp_allreduce_bench.py).
 
 Measured: 2 gloo processes on this machine (loopback) run that batch through
 ``torch.nn.parallel.DistributedDataParallel`` over a module holding parameters of the paper
 config's real shapes, in its registration order (so its buckets are the real model's), whose
-losses reach the generator's parameters in the first backward and the discriminator's in the
-second; for bucket_cap_mb 1, 25 (DDP's default), 100, and DDP's ``bf16_compress_hook`` at
-25 MB. The all-reduce time of a batch is its DDP time less the median time of the same batch
-under the bare module (gradients only); the configurations are interleaved in rotated order.
+losses reach the generator's parameters in the first backward (through DDP) and the
+discriminator's in the second (under ``no_sync``, then its flat all-reduce, as the training
+step); for bucket_cap_mb 1, 25 (DDP's default), 100, and DDP's ``bf16_compress_hook`` at
+25 MB (the discriminator's flat all-reduce stays float32). The all-reduce time of a batch is
+its DDP time less the median time of the same batch under the bare module (gradients only);
+the configurations are interleaved in rotated order.
 
 Projected: the ring all-reduce time ``2(n-1)/n * S/B + 2(n-1) * alpha`` per bucket, inside a
 node over NVLink and across nodes over InfiniBand (hierarchical: intra-node reduce-scatter +
@@ -52,6 +57,8 @@ from torch import nn
 from torch.distributed.algorithms.ddp_comm_hooks.default_hooks import bf16_compress_hook
 from torch.nn.parallel import DistributedDataParallel
 
+from lightning_hmd.train.grad_sync import average_gradients
+
 # -- projection assumptions (one H100/H200 node of 8 GPUs; InfiniBand NDR between nodes) --------
 # NVLink 4 gives 450 GB/s per direction per GPU; NCCL's all-reduce reaches a bus bandwidth of
 # about 360 GB/s on 8 such GPUs (nccl-tests, large messages).
@@ -73,7 +80,6 @@ GOAL_STEP_S = 0.080
 GOAL_FRACTION = 0.5  # the projected all-reduce should take less than half the goal step
 
 DEFAULT_BUCKET_MB = 25  # DDP's bucket_cap_mb default (MiB)
-BACKWARDS_PER_BATCH = 2  # generator step, discriminator step
 MB = 1e6
 
 
@@ -89,28 +95,32 @@ def ddp_parameters(module: nn.Module) -> list[tuple[str, nn.Parameter]]:
 
 @dataclass(frozen=True)
 class GradientBytes:
-    """Gradient numel of the two networks and the bytes DDP all-reduces.
+    """Gradient numel of the two networks and the bytes a training batch all-reduces.
 
-    ``per_backward``: every bucket (both networks) at ``element_size`` bytes an element;
-    ``per_batch``: ``backwards`` of them; ``reached_per_batch``: what a batch would move if
-    each backward reduced only the network it reaches (generator, then discriminator)."""
+    ``per_backward``: every DDP bucket (both networks) at ``element_size`` bytes an element,
+    the generator step's backward; ``discriminator``: the discriminator step's own flat
+    all-reduce (float32 whatever DDP's compression); ``per_batch``: the two together;
+    ``two_ddp_backwards``: what a batch moved when both backwards went through DDP."""
 
     generator_numel: int
     discriminator_numel: int
     element_size: int = 4
-    backwards: int = BACKWARDS_PER_BATCH
 
     @property
     def per_backward(self) -> int:
         return (self.generator_numel + self.discriminator_numel) * self.element_size
 
     @property
-    def per_batch(self) -> int:
-        return self.backwards * self.per_backward
+    def discriminator(self) -> int:
+        return self.discriminator_numel * 4
 
     @property
-    def reached_per_batch(self) -> int:
-        return (self.generator_numel + self.discriminator_numel) * self.element_size
+    def per_batch(self) -> int:
+        return self.per_backward + self.discriminator
+
+    @property
+    def two_ddp_backwards(self) -> int:
+        return 2 * self.per_backward
 
 
 def gradient_bytes(module: nn.Module, element_size: int = 4) -> GradientBytes:
@@ -166,22 +176,26 @@ def batch_allreduce_s(
     nodes: int,
     ib_node_bytes_per_s: float = IB_NODE_BYTES_PER_S,
     bucket_bytes: float = DEFAULT_BUCKET_MB * 2**20,
-    backwards: int = BACKWARDS_PER_BATCH,
+    extra_bytes: float = 0.0,
     gpus_per_node: int = GPUS_PER_NODE,
 ) -> float:
-    """One batch's all-reduce: ``backwards`` x ceil(S / bucket) bucket all-reduces of
-    S / buckets bytes each (the latency term is paid per bucket)."""
+    """One batch's all-reduce: ceil(S / bucket) bucket all-reduces of S / buckets bytes each
+    (DDP's backward; the latency term is paid per bucket), plus one all-reduce of
+    ``extra_bytes`` (the discriminator's own) when there is one."""
+
+    def one(size: float) -> float:
+        return hierarchical_allreduce_s(
+            size,
+            gpus_per_node,
+            nodes,
+            NVLINK_BUS_BYTES_PER_S,
+            ib_node_bytes_per_s,
+            NVLINK_STEP_LATENCY_S,
+            IB_STEP_LATENCY_S,
+        )
+
     buckets = max(1, math.ceil(backward_bytes / bucket_bytes))
-    one = hierarchical_allreduce_s(
-        backward_bytes / buckets,
-        gpus_per_node,
-        nodes,
-        NVLINK_BUS_BYTES_PER_S,
-        ib_node_bytes_per_s,
-        NVLINK_STEP_LATENCY_S,
-        IB_STEP_LATENCY_S,
-    )
-    return backwards * buckets * one
+    return buckets * one(backward_bytes / buckets) + (one(extra_bytes) if extra_bytes else 0.0)
 
 
 @dataclass(frozen=True)
@@ -211,14 +225,15 @@ def projection(sizes: dict[str, GradientBytes]) -> list[ProjectionRow]:
     for nodes in NODE_COUNTS:
         for mode, g in sizes.items():
             for dtype, scale in (("fp32", 1.0), ("bf16", 0.5)):
-                s = g.per_backward * scale
+                s, d = g.per_backward * scale, g.discriminator
                 rows.append(
                     ProjectionRow(
                         nodes,
                         mode,
                         dtype,
-                        1e3 * batch_allreduce_s(s, nodes),
-                        1e3 * batch_allreduce_s(s, nodes, IB_NODE_BYTES_PER_S_8_PORTS),
+                        1e3 * batch_allreduce_s(s, nodes, extra_bytes=d),
+                        1e3
+                        * batch_allreduce_s(s, nodes, IB_NODE_BYTES_PER_S_8_PORTS, extra_bytes=d),
                     )
                 )
     return rows
@@ -316,11 +331,24 @@ CONFIGS = {  # name: (bucket_cap_mb, bf16 compression)
 
 
 def _batch(model: nn.Module) -> None:
-    """One batch's two backwards: the generator's loss, then the discriminator's."""
-    for net in ("generator", "discriminator"):
-        model(net).backward()
-    for p in model.parameters():
+    """One batch's two backwards as the training step runs them: the generator's gradients
+    cleared and its loss through DDP, then the discriminator's gradients cleared and its loss
+    under ``no_sync`` with its own flat all-reduce (``train/grad_sync.py``). The
+    discriminator's gradients stay set between batches, as the optimisers leave them (DDP
+    reduces them with the generator's buckets: it counts a parameter used under ``no_sync``
+    as used at the next synchronised backward, which needs its gradient defined)."""
+    net = model.module if isinstance(model, DistributedDataParallel) else model
+    for p in net.generator.parameters():
         p.grad = None
+    model("generator").backward()
+    for p in net.discriminator.parameters():
+        p.grad = None
+    if isinstance(model, DistributedDataParallel):
+        with model.no_sync():
+            model("discriminator").backward()
+        average_gradients(net.discriminator.parameters(), dist.get_world_size())
+    else:
+        model("discriminator").backward()
 
 
 def _timed(fn: Callable[[], None]) -> float:
@@ -443,6 +471,16 @@ def _lightning_worker(
     module = HMMRModule(to_container(cfg))
     counted = gradient_bytes(module)
     counter = CountingHook(allreduce_hook, wire_element_size=4)
+    by_hand: list[int] = []  # elements of the discriminator step's own all-reduces
+    import lightning_hmd.train.grad_sync as grad_sync
+
+    average = grad_sync.average_gradients
+
+    def counting_average(params, world_size: int) -> int:
+        by_hand.append(average(params, world_size))
+        return by_hand[-1]
+
+    grad_sync.average_gradients = counting_average
 
     class RegisterHook(pl.Callback):
         def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
@@ -474,6 +512,8 @@ def _lightning_worker(
         record = {
             "hook_bytes": counter.wire_bytes,
             "hook_bytes_per_batch": sum(counter.wire_bytes) / batches,
+            "by_hand_bytes_per_batch": 4 * sum(by_hand) / batches,
+            "counted_discriminator": counted.discriminator,
             "counted_per_backward": counted.per_backward,
             "counted_per_batch": counted.per_batch,
         }
@@ -494,17 +534,20 @@ def report(sizes: dict[str, GradientBytes], buffers: dict[str, int], trials: lis
         print(
             f"{mode}: DDP gradients G {g.generator_numel:,} + D {g.discriminator_numel:,} "
             f"params; per backward {g.per_backward / MB:.1f} MB fp32 "
-            f"({g.per_backward / 2 / MB:.1f} MB bf16); per batch {g.per_batch / MB:.1f} MB fp32 "
-            f"({g.per_batch / 2 / MB:.1f} MB bf16); if each backward reduced only the network "
-            f"it reaches: {g.reached_per_batch / MB:.1f} MB; buffers broadcast per batch "
-            f"{buffers[mode] / 1e3:.1f} kB"
+            f"({g.per_backward / 2 / MB:.1f} MB bf16) + the discriminator's own "
+            f"{g.discriminator / MB:.1f} MB = per batch {g.per_batch / MB:.1f} MB fp32 (two "
+            f"backwards through DDP: {g.two_ddp_backwards / MB:.1f} MB); buffers broadcast per "
+            f"batch {buffers[mode] / 1e3:.1f} kB"
         )
     phi = sizes["phi"]
     by = {name: [t for t in trials if t["config"] == name] for name in CONFIGS}
     # the bare module's batch is the same work under every configuration: one baseline for all
     local_s = statistics.median(t["local_s"] for t in trials)
     default = {t["repeat"]: t["batch_s"] - local_s for t in by["25 MB"]}
-    print("measured, 2 gloo processes (loopback), phi-mode shapes, one batch = 2 backwards:")
+    print(
+        "measured, 2 gloo processes (loopback), phi-mode shapes, one batch = the generator's "
+        "DDP backward + the discriminator's own all-reduce:"
+    )
     ratios: dict[str, list[float]] = {}
     for name, ts in by.items():
         reduce_s = [t["batch_s"] - local_s for t in ts]
@@ -516,7 +559,7 @@ def report(sizes: dict[str, GradientBytes], buffers: dict[str, int], trials: lis
             f"  {name:>11}: all-reduce {_range([1e3 * s for s in reduce_s], '{:.0f}')} ms per "
             f"batch (DDP batch {statistics.median(t['batch_s'] for t in ts) * 1e3:.0f} ms "
             f"less bare module {local_s * 1e3:.0f} ms); "
-            f"{len(buckets)} buckets, {sum(buckets) / MB:.1f} MB per backward{extra}; "
+            f"{len(buckets)} buckets, {sum(buckets) / MB:.1f} MB per DDP backward{extra}; "
             f"/ 25 MB fp32 = {_range(ratios[name])}"
         )
     bandwidth = [phi.per_batch / s / 1e9 for s in default.values()]
@@ -531,19 +574,19 @@ def report(sizes: dict[str, GradientBytes], buffers: dict[str, int], trials: lis
         f"{NVLINK_BUS_BYTES_PER_S / 1e9:.0f} GB/s, alpha {NVLINK_STEP_LATENCY_S * 1e6:.0f} us; "
         f"InfiniBand {IB_NODE_BYTES_PER_S / 1e9:.0f} GB/s per node (one NDR port) or "
         f"{IB_NODE_BYTES_PER_S_8_PORTS / 1e9:.0f} GB/s (8 ports), "
-        f"alpha {IB_STEP_LATENCY_S * 1e6:.0f} us; {DEFAULT_BUCKET_MB} MiB buckets, "
-        f"{BACKWARDS_PER_BATCH} backwards per batch each reducing G + D"
+        f"alpha {IB_STEP_LATENCY_S * 1e6:.0f} us; {DEFAULT_BUCKET_MB} MiB buckets; per batch "
+        "one DDP backward reducing G + D and one all-reduce of D"
     )
     print(projection_table(rows))
     print(
         "overlap: the generator backward's buckets can overlap with its backward compute; the "
-        "discriminator backward reduces the generator's zero gradients, all ready at its start, "
-        "behind a backward of a few ms: about half of each batch's all-reduce is exposed"
+        "discriminator's all-reduce (2 % of the bytes) follows its short backward"
     )
 
     print(
         f"FIGURE: gradient MB all-reduced per batch (phi, fp32) = {phi.per_batch / MB:.1f} MB "
-        f"({phi.per_backward / MB:.1f} MB per backward x {BACKWARDS_PER_BATCH}; images with "
+        f"({phi.per_backward / MB:.1f} MB DDP + {phi.discriminator / MB:.1f} MB D; two DDP "
+        f"backwards: {phi.two_ddp_backwards / MB:.1f} MB; images with "
         f"ResNet-50 learnt {sizes['images, ResNet-50 learnt'].per_batch / MB:.1f} MB; bf16 half) "
         "(no goal)"
     )

@@ -46,6 +46,7 @@ from lightning_hmd.losses import DISC, weighted_sum
 from lightning_hmd.models.build import build_discriminator, build_generator
 from lightning_hmd.objective import discriminator_terms, generator_terms
 from lightning_hmd.structures import GeneratorOutput, SequenceBatch
+from lightning_hmd.train.grad_sync import backward_one_network
 from lightning_hmd.train.schedule import LRFactor
 
 
@@ -200,7 +201,8 @@ class HMMRModule(pl.LightningModule):
 
         # The generator step scores its fakes with the discriminator, whose parameters are
         # frozen meanwhile: the backward pass then reaches the generator only (no
-        # discriminator gradients computed, nor all-reduced under DDP).
+        # discriminator gradients computed; under DDP its buckets carry zeros, 2 % of the
+        # bytes).
         with frozen(self.discriminator):
             out = self(clips)
             g_terms, fakes = generator_terms(out, clips, self.body, self.discriminator)
@@ -216,11 +218,13 @@ class HMMRModule(pl.LightningModule):
             )
         g_opt.step()
 
-        # the discriminator step sees the fakes detached: it reaches the discriminator only
+        # the discriminator step sees the fakes detached: it reaches the discriminator only,
+        # and under DDP only the discriminator's gradients are all-reduced (train/grad_sync.py)
         d_terms = discriminator_terms(self.discriminator, fakes, mocap)
         d_loss = weighted_sum(d_terms, weights)
         d_opt.zero_grad(set_to_none=True)
-        self.manual_backward(d_loss)
+        backward_one_network(self.trainer.strategy.model, self.manual_backward, d_loss,
+                             self.discriminator)  # fmt: skip
         d_opt.step()
         rates = [g_opt.param_groups[0]["lr"], d_opt.param_groups[0]["lr"]]  # this batch's
         for scheduler in self.lr_schedulers():

@@ -40,10 +40,12 @@ class TwoNets(nn.Module):
 def test_gradient_bytes_hand_count() -> None:
     g = bench.gradient_bytes(TwoNets())
     assert (g.generator_numel, g.discriminator_numel) == (3 * 4 + 4, 4 + 1)
-    assert g.per_backward == (16 + 5) * 4
-    assert g.per_batch == 2 * 84
-    assert g.reached_per_batch == 84
-    assert bench.gradient_bytes(TwoNets(), element_size=2).per_batch == 84
+    assert g.per_backward == (16 + 5) * 4  # the generator step's DDP buckets
+    assert g.discriminator == 5 * 4  # the discriminator step's own all-reduce
+    assert g.per_batch == 84 + 20
+    assert g.two_ddp_backwards == 2 * 84
+    half = bench.gradient_bytes(TwoNets(), element_size=2)  # bf16 DDP buckets, fp32 D
+    assert (half.per_backward, half.per_batch) == (42, 42 + 20)
 
 
 def test_ddp_reduces_both_networks_in_each_backward() -> None:
@@ -65,7 +67,7 @@ def test_ddp_reduces_both_networks_in_each_backward() -> None:
         assert module.discriminator.weight.grad is None  # unused: zeros sent, grad untouched
         ddp("discriminator", x).backward()  # reaches the discriminator only
         assert counter.wire_bytes == [84, 84]
-        assert sum(counter.wire_bytes) == bench.gradient_bytes(module).per_batch
+        assert sum(counter.wire_bytes) == bench.gradient_bytes(module).two_ddp_backwards
     finally:
         dist.destroy_process_group()
 
@@ -89,19 +91,23 @@ def test_hierarchical_allreduce_hand_values() -> None:
 
 
 def test_batch_allreduce_per_bucket() -> None:
-    """50 MiB per backward in 25 MiB buckets: 2 backwards x 2 bucket all-reduces of 25 MiB,
-    each 2 * 7/8 * 25 MiB / B_nvlink + 14 alpha_nvlink inside one node."""
+    """50 MiB through DDP in 25 MiB buckets: 2 bucket all-reduces of 25 MiB, each
+    2 * 7/8 * 25 MiB / B_nvlink + 14 alpha_nvlink inside one node; plus one all-reduce of the
+    discriminator's bytes when given."""
     size = 50 * 2**20
     one = 2 * 7 / 8 * (size / 2) / bench.NVLINK_BUS_BYTES_PER_S + 14 * bench.NVLINK_STEP_LATENCY_S
-    assert bench.batch_allreduce_s(size, nodes=1) == pytest.approx(4 * one)
+    assert bench.batch_allreduce_s(size, nodes=1) == pytest.approx(2 * one)
     ib = 2 * 15 / 16 * (size / 2) / bench.IB_NODE_BYTES_PER_S + 30 * bench.IB_STEP_LATENCY_S
-    assert bench.batch_allreduce_s(size, nodes=16) == pytest.approx(4 * (one + ib))
+    assert bench.batch_allreduce_s(size, nodes=16) == pytest.approx(2 * (one + ib))
     assert math.isclose(
         bench.batch_allreduce_s(
             size, nodes=16, ib_node_bytes_per_s=bench.IB_NODE_BYTES_PER_S_8_PORTS
         ),
-        4 * (one + ib - 2 * 15 / 16 * (size / 2) * (1 / 50e9 - 1 / 400e9)),
+        2 * (one + ib - 2 * 15 / 16 * (size / 2) * (1 / 50e9 - 1 / 400e9)),
     )
+    d = 2**20  # 1 MiB of discriminator gradients: one more all-reduce, not bucketed
+    d_one = 2 * 7 / 8 * d / bench.NVLINK_BUS_BYTES_PER_S + 14 * bench.NVLINK_STEP_LATENCY_S
+    assert bench.batch_allreduce_s(size, nodes=1, extra_bytes=d) == pytest.approx(2 * one + d_one)
 
 
 def test_paper_temporal_encoder_hand_count(synthetic_body_dir: Path) -> None:
@@ -114,4 +120,6 @@ def test_paper_temporal_encoder_hand_count(synthetic_body_dir: Path) -> None:
     assert temporal == 3 * (2 * (3 * 2048 * 2048 + 2048) + 2 * 2 * 2048)
     assert all(n.split(".")[0] in ("generator", "discriminator") for n, _ in params)
     g = bench.gradient_bytes(module)
-    assert g.per_batch == 2 * 4 * (g.generator_numel + g.discriminator_numel)
+    assert (
+        g.per_batch == 4 * (g.generator_numel + g.discriminator_numel) + 4 * g.discriminator_numel
+    )
