@@ -15,9 +15,18 @@ def run_config(ns: argparse.Namespace) -> int:
 
 
 def run_params(ns: argparse.Namespace) -> int:
-    from lightning_hmd.models.summary import format_parameter_counts, parameter_counts
+    from lightning_hmd.models.summary import (
+        format_parameter_counts,
+        format_step_flops,
+        parameter_counts,
+        step_flops,
+    )
 
-    print(format_parameter_counts(parameter_counts(resolve(ns).model)))
+    cfg = resolve(ns)
+    b, t = cfg.data.batch_size, cfg.data.seq_len
+    print(format_parameter_counts(parameter_counts(cfg.model)))
+    print()
+    print(format_step_flops(step_flops(cfg.model, b, t), b, t))
     return 0
 
 
@@ -25,6 +34,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("config", help="print the resolved configuration as YAML")
     add_config_args(p)
     p.set_defaults(func=run_config)
-    p = sub.add_parser("params", help="print parameter counts of the configured model")
+    p = sub.add_parser(
+        "params", help="print parameter counts and FLOPs per batch of the configured model"
+    )
     add_config_args(p)
     p.set_defaults(func=run_params)

@@ -25,6 +25,7 @@ from lightning_hmd.checkpoint import CheckpointError, load_checkpoint
 from lightning_hmd.config import dotted_keys, init_checkpoint, to_container
 from lightning_hmd.evaluation.protocols import get_protocol
 from lightning_hmd.models.hmr_init import load_hmr_init
+from lightning_hmd.models.summary import parameter_counts, step_flops
 from lightning_hmd.train.csv_log import RunCSVLogger
 from lightning_hmd.train.data import ShardData, check_inputs, check_paths
 from lightning_hmd.train.hparams_record import hparams_of, tensorboard_without_tf, write_hparams
@@ -341,7 +342,10 @@ def _record_results(cfg: DictConfig, out: Path, trainer: pl.Trainer, batches: in
     """Rank 0, once training ends: ``summary.json``, the HParams row and the W&B summary."""
     protocol = get_protocol(cfg.eval.protocol).describe()
     skipped = next(c for c in trainer.callbacks if isinstance(c, SkipMonitor)).summary()
-    summary = write_summary(out, trainer, batches, cfg.trainer.max_batches, protocol, skipped)
+    model = model_summary(cfg)
+    summary = write_summary(
+        out, trainer, batches, cfg.trainer.max_batches, protocol, skipped, model=model
+    )
     row = hparams_of(read_sweep_record(out), cfg.seed, protocol["name"])
     write_hparams(out, row, summary["metrics"])
     if isinstance(trainer.logger, WandbLogger):
@@ -353,8 +357,23 @@ def _record_results(cfg: DictConfig, out: Path, trainer: pl.Trainer, batches: in
                 "protocol": protocol["name"],
                 "protocol_card": protocol["card"],
                 "skipped": skipped,
+                "params/total": model["parameters"]["total"],
+                "params/temporal_encoder": model["parameters"]["temporal_encoder"],
+                "flops_per_batch/generator": model["flops_per_batch"]["generator"],
+                "flops_per_batch/temporal_encoder": model["flops_per_batch"]["temporal_encoder"],
             }
         )
+
+
+def model_summary(cfg: DictConfig) -> dict:
+    """The configured model's parameter counts per component and its FLOPs per training batch
+    from features (``models/summary.py``: the meta device, instant), for ``summary.json``."""
+    d = cfg.data
+    return {
+        "temporal_kind": str(cfg.model.temporal.kind),
+        "parameters": parameter_counts(cfg.model),
+        "flops_per_batch": step_flops(cfg.model, d.batch_size, d.seq_len),
+    }
 
 
 def write_summary(
@@ -364,11 +383,14 @@ def write_summary(
     max_batches: int,
     protocol: dict,
     skipped: dict | None = None,
+    *,
+    model: dict | None = None,
 ) -> dict:
     """Write ``summary.json`` in the run directory (atomically): batches trained, whether the
     budget was reached, the last logged validation and training metrics, the protocol (name
     and card) the validation metrics were scored under, and the samples skipped as damaged
-    by reason (``{"train": {...}, "val": {...}}``, summed over the ranks)."""
+    by reason (``{"train": {...}, "val": {...}}``, summed over the ranks), and the model's
+    parameter counts and FLOPs per batch (:func:`model_summary`)."""
     metrics = {
         k: float(v)
         for k, v in sorted(trainer.callback_metrics.items())
@@ -381,6 +403,8 @@ def write_summary(
         "metrics": metrics,
         "skipped": skipped or {"train": {}, "val": {}},
     }
+    if model is not None:
+        summary["model"] = model
     tmp = out / (SUMMARY + ".partial")
     tmp.write_text(json.dumps(summary, indent=2) + "\n")
     tmp.replace(out / SUMMARY)

@@ -4,6 +4,7 @@ batches, checkpoints without the body model that load with weights_only=True, re
 from __future__ import annotations
 
 import csv
+import json
 import os
 import signal
 import subprocess
@@ -15,6 +16,7 @@ import torch
 
 from lightning_hmd.commands import main
 from lightning_hmd.config import load_config, to_container
+from lightning_hmd.models.summary import parameter_counts
 from lightning_hmd.train.data import MissingPathError, check_paths
 from lightning_hmd.train.run_dir import run_dir
 
@@ -264,3 +266,11 @@ def test_every_temporal_encoder_resumes_to_the_weights_of_an_uninterrupted_run(
     assert any(k.startswith("generator.temporal.") for k in whole)
     for key, value in whole.items():
         torch.testing.assert_close(parts[key], value, rtol=0, atol=1e-6, msg=key)
+    # the run's summary names the encoder with its parameters and FLOPs per batch
+    model = json.loads((tmp_path / "runs" / "whole" / "summary.json").read_text())["model"]
+    cfg = load_config("tiny", overrides=[f"model.temporal.kind={kind}"])
+    assert model["temporal_kind"] == kind
+    assert model["parameters"] == parameter_counts(cfg.model)
+    temporal = sum(v.numel() for k, v in whole.items() if k.startswith("generator.temporal."))
+    assert model["parameters"]["temporal_encoder"] == temporal
+    assert 0 < model["flops_per_batch"]["temporal_encoder"] < model["flops_per_batch"]["generator"]

@@ -73,3 +73,37 @@ def test_format_table():
     )
     assert "temporal_encoder" in table and "75.53M" in table
     assert table.splitlines()[0].split() == ["component", "params", "millions"]
+
+
+def _flops(kind: str, preset: str = "tiny") -> dict[str, int]:
+    from lightning_hmd.models.summary import step_flops
+
+    cfg = load_config(
+        preset, overrides=[f"model.temporal.kind={kind}", "model.init_checkpoint=none"]
+    )
+    return step_flops(cfg.model, cfg.data.batch_size, cfg.data.seq_len)
+
+
+def test_temporal_flops_by_formula():
+    """HMMR's blocks: per block two convolutions, each a (B·T × k·D) by (k·D × D) product
+    forward and two of that size backward (input and weight gradients)."""
+    cfg = load_config("paper", overrides=["model.init_checkpoint=none"])
+    flops = _flops("hmmr_conv", "paper")
+    b, t, d, k, n = cfg.data.batch_size, cfg.data.seq_len, cfg.model.feat_dim, 3, 3
+    assert flops["temporal_encoder"] == n * 2 * 3 * (2 * b * t * k * d * d)
+    assert _flops("none")["temporal_encoder"] == 0
+    for kind in ("gru", "tcmr", "transformer"):
+        f = _flops(kind)
+        assert 0 < f["temporal_encoder"] < f["generator"], kind
+    # the rest of the generator is the same for every encoder
+    rest = {k: f["generator"] - f["temporal_encoder"] for k, f in
+            ((k, _flops(k)) for k in ("hmmr_conv", "gru", "none"))}  # fmt: skip
+    assert len(set(rest.values())) == 1, rest
+
+
+def test_params_command_prints_counts_and_flops(capsys):
+    from lightning_hmd.commands import main
+
+    assert main(["params", "--preset", "tiny", "model.temporal.kind=transformer"]) == 0
+    out = capsys.readouterr().out
+    assert "temporal_encoder" in out and "FLOPs per batch" in out and "(B = 2, T = 8" in out
