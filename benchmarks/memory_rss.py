@@ -204,7 +204,9 @@ def main() -> None:
     p.add_argument("--clips", type=int, default=64, help="150-frame feature clips")
     p.add_argument("--preset", default="paper")
     p.add_argument("--quick", action="store_true", help="tiny preset, 8 batches (tests)")
-    p.add_argument("--out", type=Path, default=Path("benchmarks/results/memory_rss.png"))
+    p.add_argument(
+        "--out", type=Path, default=None, help="write the curve here (.png, and .csv beside it)"
+    )
     p.add_argument(
         "--summarise",
         type=Path,
@@ -224,8 +226,9 @@ def main() -> None:
         raise SystemExit(f"fewer than 2 samples after warm-up (batch {warmup}): run longer")
     s = summarise(samples, warmup)
     title = f"{ns.preset} phi B={d.batch_size} T={d.seq_len}, CPU, {ns.workers} workers"
-    written = write_curve(samples, ns.out, warmup, title)
-    print("curve: " + ", ".join(str(w) for w in written))
+    if ns.out is not None:  # recorded results are written only when asked for
+        written = write_curve(samples, ns.out, warmup, title)
+        print("curve: " + ", ".join(str(w) for w in written))
     flat = abs(s.slope_mb_per_100) < FLAT_MB_PER_100
     what = f"{ns.preset} phi B={d.batch_size} T={d.seq_len}, PSS of trainer + workers"
     figure(f"memory at warm-up end (batch {warmup}; {what})", f"{s.warm_mb:.0f} MB")
