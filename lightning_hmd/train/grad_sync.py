@@ -43,6 +43,21 @@ def average_gradients(params: Iterable[nn.Parameter], world_size: int) -> int:
     return flat.numel()
 
 
+def define_gradients(wrapper: nn.Module, network: nn.Module) -> None:
+    """Zero gradients for ``network``'s parameters that have none, when ``wrapper`` is DDP.
+
+    DDP counts a parameter that took a gradient under ``no_sync`` as used at the next
+    synchronised backward and all-reduces its gradient there, which must then exist: the
+    generator step's backward follows the discriminator step's under ``no_sync`` and reaches
+    no discriminator parameter. The discriminator's optimiser clears these before its own
+    backward, so the zeros never reach an update."""
+    if not isinstance(wrapper, DistributedDataParallel):
+        return
+    for p in network.parameters():
+        if p.grad is None:
+            p.grad = torch.zeros_like(p)
+
+
 def backward_one_network(
     wrapper: nn.Module, backward: Callable[[Tensor], None], loss: Tensor, network: nn.Module
 ) -> None:

@@ -46,7 +46,7 @@ from lightning_hmd.losses import DISC, weighted_sum
 from lightning_hmd.models.build import build_discriminator, build_generator
 from lightning_hmd.objective import discriminator_terms, generator_terms
 from lightning_hmd.structures import GeneratorOutput, SequenceBatch
-from lightning_hmd.train.grad_sync import backward_one_network
+from lightning_hmd.train.grad_sync import backward_one_network, define_gradients
 from lightning_hmd.train.schedule import LRFactor
 
 
@@ -211,6 +211,7 @@ class HMMRModule(pl.LightningModule):
                 return self._skip_nonfinite(size)
             self.nonfinite_in_row = 0
             g_opt.zero_grad(set_to_none=True)
+            define_gradients(self.trainer.strategy.model, self.discriminator)
             self.manual_backward(g_loss)
         if self.cfg.optim.grad_clip > 0:
             self.clip_gradients(
