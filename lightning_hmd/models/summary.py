@@ -30,7 +30,9 @@ def _count(module: nn.Module | None) -> int:
     return 0 if module is None else sum(p.numel() for p in module.parameters())
 
 
-def parameter_counts(model_cfg: DictConfig | ModelConfig) -> dict[str, int]:
+def parameter_counts(
+    model_cfg: DictConfig | ModelConfig, *, with_image_encoder: bool = True
+) -> dict[str, int]:
     """Number of parameters of each component of the model ``cfg.model`` describes.
 
     Keys: ``image_encoder``, ``temporal_encoder``, ``regressor`` (f_3D including its learnable
@@ -39,7 +41,10 @@ def parameter_counts(model_cfg: DictConfig | ModelConfig) -> dict[str, int]:
     """
     with torch.device("meta"):
         generator = build_generator(
-            model_cfg, torch.zeros(NUM_SMPL_JOINTS, 3), torch.zeros(NUM_BETAS)
+            model_cfg,
+            torch.zeros(NUM_SMPL_JOINTS, 3),
+            torch.zeros(NUM_BETAS),
+            with_image_encoder=with_image_encoder,
         )
         discriminator = build_discriminator(model_cfg)
     counts = {

@@ -107,3 +107,16 @@ def test_params_command_prints_counts_and_flops(capsys):
     assert main(["params", "--preset", "tiny", "model.temporal.kind=transformer"]) == 0
     out = capsys.readouterr().out
     assert "temporal_encoder" in out and "FLOPs per batch" in out and "(B = 2, T = 8" in out
+
+
+def test_a_features_model_counts_no_image_encoder():
+    """A features run builds no image encoder, so its summary must not build one either (a
+    feat_dim the default encoder refuses is fine there)."""
+    over = ["data.inputs=features", "model.encoder=resnet50_v2", "model.feat_dim=8",
+            "model.temporal.num_groups=8"]  # fmt: skip
+    cfg = load_config("tiny", overrides=over)
+    counts = parameter_counts(cfg.model, with_image_encoder=False)
+    full = parameter_counts(load_config("tiny").model)
+    assert counts["image_encoder"] == 0 and full["image_encoder"] > 0
+    parts = ("temporal_encoder", "regressor", "delta_heads", "hallucinator")
+    assert counts["generator"] == sum(counts[k] for k in parts)
