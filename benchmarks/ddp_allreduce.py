@@ -50,9 +50,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import harness  # benchmarks/harness.py
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
+from harness import paper_module
 from torch import nn
 from torch.distributed.algorithms.ddp_comm_hooks.default_hooks import bf16_compress_hook
 from torch.nn.parallel import DistributedDataParallel
@@ -258,18 +260,6 @@ def projection_table(rows: Sequence[ProjectionRow]) -> str:
 # -- the paper module's shapes -------------------------------------------------------------------
 
 
-def paper_module(body_dir: Path, overrides: Sequence[str]) -> nn.Module:
-    """The paper preset's HMMRModule (synthetic body model, no HMR init)."""
-    from lightning_hmd.config import load_config, to_container
-    from lightning_hmd.train.module import HMMRModule
-
-    cfg = load_config(
-        "paper", overrides=["model.init_checkpoint=none", f"body.model_dir={body_dir}", *overrides]
-    )
-    torch.manual_seed(cfg.seed)
-    return HMMRModule(to_container(cfg))
-
-
 MODES = {
     "phi": ["data.inputs=features"],  # the paper recipe: precomputed ResNet-50 features
     "images, ResNet-50 frozen": ["data.inputs=images"],  # the preset's freeze_encoder=true
@@ -458,7 +448,6 @@ def _lightning_worker(
     from lightning_hmd.config import load_config, to_container
     from lightning_hmd.data.synth.batches import synthetic_clip_batch
     from lightning_hmd.data.train_stream import num_fake_poses
-    from lightning_hmd.train.fit import OPTIMIZERS_PER_BATCH
     from lightning_hmd.train.module import HMMRModule
 
     env = {"MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port), "NODE_RANK": "0"}
@@ -493,19 +482,12 @@ def _lightning_worker(
         synthetic_clip_batch(module.body, d.batch_size, d.seq_len, m.feat_dim, poses, gen)
         for _ in range(batches)
     ]
-    trainer = pl.Trainer(
+    trainer = harness.bare_trainer(
+        batches,
+        [RegisterHook()],
         accelerator="cpu",
         devices=2,
         strategy=DDPStrategy(find_unused_parameters=True, process_group_backend="gloo"),
-        max_steps=OPTIMIZERS_PER_BATCH * batches,
-        max_epochs=-1,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        num_sanity_val_steps=0,
-        limit_val_batches=0,
-        callbacks=[RegisterHook()],
     )
     trainer.fit(module, DataLoader(data, batch_size=None, collate_fn=lambda b: b))
     if rank == 0:

@@ -41,6 +41,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
+import harness  # benchmarks/harness.py
 import lightning.pytorch as pl
 import numpy as np
 import torch
@@ -55,7 +56,6 @@ from lightning_hmd.data.schema import ClipSample, MocapSample, make_key, make_mo
 from lightning_hmd.data.shards import ShardSetWriter
 from lightning_hmd.data.synth.batches import synthetic_clip_batch
 from lightning_hmd.data.train_stream import num_fake_poses
-from lightning_hmd.train.fit import OPTIMIZERS_PER_BATCH
 from lightning_hmd.train.module import HMMRModule
 
 GOAL_BF16 = 1.5  # bf16-mixed frames/s over float32's
@@ -214,19 +214,8 @@ def run_row(row: Row, size: Size, body_dir: Path) -> Row:
         distinct = synthetic_batches(module, row.mode, min(count, 4))
         batches = [distinct[i % len(distinct)] for i in range(count)]
         clock = StepClock(size)
-        trainer = pl.Trainer(
-            accelerator=accelerator,
-            devices=1,
-            precision=row.precision,
-            max_steps=OPTIMIZERS_PER_BATCH * count,
-            max_epochs=-1,
-            logger=False,
-            enable_checkpointing=False,
-            enable_progress_bar=False,
-            enable_model_summary=False,
-            num_sanity_val_steps=0,
-            limit_val_batches=0,
-            callbacks=[clock],
+        trainer = harness.bare_trainer(
+            count, [clock], accelerator=accelerator, devices=1, precision=row.precision
         )
         gc.collect()  # the previous row's module and trainer, off the GPU before its peak
         if size.cuda:

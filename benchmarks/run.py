@@ -21,8 +21,8 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 FIGURE_PREFIX = "FIGURE:"
-# Not benchmarks: this runner and the FIGURE printer the scripts share.
-NOT_BENCHMARKS = {"run", "figures"}
+# Not benchmarks: this runner, the FIGURE printer and the harness the scripts share.
+NOT_BENCHMARKS = {"run", "figures", "harness"}
 # Every benchmark script and its arguments for the CPU run; on a GPU machine run
 # ``benchmarks/gpu.sh`` instead. A script that is missing here fails the runner (and its test),
 # so that no benchmark is left out of the run.

@@ -25,16 +25,15 @@ import tempfile
 import time
 from pathlib import Path
 
+import harness  # benchmarks/harness.py
 import lightning.pytorch as pl
 import torch
 from torch.utils.data import DataLoader
 from torch.utils.flop_counter import FlopCounterMode
 
 from lightning_hmd.body.synth import write_synthetic_model
-from lightning_hmd.config import load_config, to_container
 from lightning_hmd.data.synth.batches import synthetic_clip_batch
 from lightning_hmd.data.train_stream import num_fake_poses
-from lightning_hmd.train.fit import OPTIMIZERS_PER_BATCH
 from lightning_hmd.train.module import HMMRModule
 
 GOAL = 0.60
@@ -99,18 +98,10 @@ class StepMeter(pl.Callback):
 
 
 def paper_module(body_dir: Path, overrides: list[str], accelerator: str) -> HMMRModule:
-    cfg = load_config(
-        "paper",
-        overrides=[
-            "model.init_checkpoint=none",
-            f"body.model_dir={body_dir}",
-            "data.inputs=features",
-            f"trainer.accelerator={accelerator}",
-            *overrides,
-        ],
+    """The paper preset in phi mode on ``accelerator`` (:func:`harness.paper_module`)."""
+    return harness.paper_module(
+        body_dir, ["data.inputs=features", f"trainer.accelerator={accelerator}", *overrides]
     )
-    torch.manual_seed(cfg.seed)
-    return HMMRModule(to_container(cfg))
 
 
 def synthetic_batches(module: HMMRModule, count: int) -> list:
@@ -125,19 +116,12 @@ def synthetic_batches(module: HMMRModule, count: int) -> list:
 
 
 def fit(module: HMMRModule, batches: list, callbacks: list, accelerator: str) -> None:
-    trainer = pl.Trainer(
+    trainer = harness.bare_trainer(
+        len(batches),
+        callbacks,
         accelerator=accelerator,
         devices=1,
         precision=module.cfg.trainer.precision,
-        max_steps=OPTIMIZERS_PER_BATCH * len(batches),
-        max_epochs=-1,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        num_sanity_val_steps=0,
-        limit_val_batches=0,
-        callbacks=callbacks,
     )
     trainer.fit(module, DataLoader(batches, batch_size=None, collate_fn=lambda b: b))
 
