@@ -11,7 +11,10 @@ Source layouts (either or both below SRC):
   hand joints at rest, the first 10 betas the shape.
 
 Each source is written as its own set ``OUT/mocap_<source>`` (``cmu``, ``h36m``,
-``jointlim``, ``amass``), which ``data.mocap_dirs`` lists.
+``jointlim``, ``amass``), which ``data.mocap_dirs`` lists. The poses keep their order: each
+names its file (relative to the source folder, as ``sequence``) and its index among the
+file's written poses (``frame``), so that windows of consecutive poses can be cut for a
+motion discriminator (``model.discriminator=motion``).
 """
 
 from __future__ import annotations
@@ -61,13 +64,19 @@ def neutrmosh_samples(folder: Path, source: str, stride: int = 1) -> Iterator[Mo
         if _excluded(path.relative_to(folder), source):
             continue
         res = require_keys(load_pickle(path), ("poses", "betas"), path)
-        for pose, betas in list(_pose_betas(res["poses"], res["betas"], path))[::stride]:
-            yield MocapSample(pose.copy(), betas.copy(), source)
+        name = path.relative_to(folder).with_suffix("").as_posix()
+        poses = list(_pose_betas(res["poses"], res["betas"], path))[::stride]
+        for i, (pose, betas) in enumerate(poses):
+            yield MocapSample(pose.copy(), betas.copy(), source, sequence=name, frame=i)
 
 
-def amass_samples(files: list[Path], stride: int = 1) -> Iterator[MocapSample]:
-    """Body poses of AMASS ``*_poses.npz`` files, every ``stride``-th frame."""
+def amass_samples(
+    files: list[Path], stride: int = 1, root: Path | None = None
+) -> Iterator[MocapSample]:
+    """Body poses of AMASS ``*_poses.npz`` files, every ``stride``-th frame, each named by
+    its file (relative to ``root``) and its index among the file's written poses."""
     for path in files:
+        name = (path.relative_to(root) if root else path).with_suffix("").as_posix()
         with np.load(path, allow_pickle=False) as f:
             res = require_keys(dict(f), ("poses", "betas"), path)
         poses = np.asarray(res["poses"], np.float32)
@@ -77,8 +86,9 @@ def amass_samples(files: list[Path], stride: int = 1) -> Iterator[MocapSample]:
             )
         smpl = np.zeros((len(poses), POSE_DIM), np.float32)
         smpl[:, :AMASS_BODY_DIM] = poses[:, :AMASS_BODY_DIM]
-        for pose, betas in list(_pose_betas(smpl, res["betas"], path))[::stride]:
-            yield MocapSample(pose.copy(), betas.copy(), "amass")
+        poses = list(_pose_betas(smpl, res["betas"], path))[::stride]
+        for i, (pose, betas) in enumerate(poses):
+            yield MocapSample(pose.copy(), betas.copy(), "amass", sequence=name, frame=i)
 
 
 def convert(
@@ -112,7 +122,7 @@ def convert(
     if amass:
         manifests["mocap_amass"] = write_mocap(
             out,
-            amass_samples(amass, stride),
+            amass_samples(amass, stride, src),
             name="mocap_amass",
             source="AMASS",
             shard_size=shard_size,

@@ -12,7 +12,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from lightning_hmd.modes import Inputs, LoggerKind, PoseRepr, Schedule, TemporalKind
+from lightning_hmd.modes import (
+    DiscriminatorKind,
+    Inputs,
+    LoggerKind,
+    PoseRepr,
+    Schedule,
+    TemporalKind,
+)
 
 
 @dataclass
@@ -47,6 +54,9 @@ class DataConfig:
     img_size: int = 224  # crop side in pixels
     num_workers: int = 2
     inputs: Inputs = Inputs.features  # features: precomputed phi; images: JPEG crops
+    # with inputs=features: the feature set to read, by its encoder id (a shard may hold
+    # several, `lightning-hmd data features --add`); "": the one set the shards hold
+    features: str = ""
     train_sets: list[str] = field(
         default_factory=lambda: [
             "data/h36m/train",
@@ -69,6 +79,18 @@ class DataConfig:
     # training sets list was found damaged; damaged samples below it are skipped and counted
     max_skip_fraction: float = 0.05
     augment: AugmentConfig = field(default_factory=AugmentConfig)
+
+
+@dataclass
+class MotionDiscConfig:
+    """``model.discriminator=motion``: VIBE's motion discriminator
+    (``lib/models/motion_discriminator.py``; defaults of ``TRAIN.MOT_DISCR`` in
+    ``lib/core/config.py``), judging windows of ``data.seq_len`` poses."""
+
+    hidden: int = 1024  # GRU width
+    num_layers: int = 2  # GRU layers
+    attention_layers: int = 3
+    attention_dropout: float = 0.2
 
 
 @dataclass
@@ -139,7 +161,10 @@ class ModelConfig:
     delta_t: list[int] = field(default_factory=lambda: [-5, 5])  # empty: no delta heads
     hallucinator: bool = True
     hallucinator_hidden: int = 2048
-    shape_discriminator: bool = False
+    # pose: HMMR's per-frame discriminator; motion: VIBE's, over windows of mocap poses
+    discriminator: DiscriminatorKind = DiscriminatorKind.pose
+    motion_disc: MotionDiscConfig = field(default_factory=MotionDiscConfig)
+    shape_discriminator: bool = False  # with discriminator=pose only
     disc_channels: int = 32  # per-joint 1x1 conv channels of the pose discriminator
     disc_hidden: int = 1024  # full-pose MLP width of the pose discriminator
     shape_disc_hidden: int = 10  # hidden width of HMR's shape discriminator

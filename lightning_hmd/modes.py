@@ -14,7 +14,15 @@ from enum import Enum
 
 from lightning_hmd.errors import ConfigError
 
-__all__ = ["Inputs", "LoggerKind", "Mode", "PoseRepr", "Schedule", "TemporalKind"]
+__all__ = [
+    "DiscriminatorKind",
+    "Inputs",
+    "LoggerKind",
+    "Mode",
+    "PoseRepr",
+    "Schedule",
+    "TemporalKind",
+]
 
 
 class Mode(str, Enum):
@@ -79,3 +87,10 @@ class TemporalKind(Mode):
     tcmr = "tcmr"  # TCMR: past, future and whole-window GRUs fused by attention
     transformer = "transformer"  # self-attention with positional encoding (causal option)
     none = "none"  # single-frame: Phi = phi
+
+
+class DiscriminatorKind(Mode):
+    """``model.discriminator``: the adversarial prior (``models/build.py``)."""
+
+    pose = "pose"  # HMMR: per-frame pose (and optionally shape) discriminator
+    motion = "motion"  # VIBE: a GRU with attention over windows of poses

@@ -144,3 +144,16 @@ class MocapBatch:
 
     pose_aa: Tensor
     betas: Tensor
+
+
+@dataclass
+class MocapWindows:
+    """Windows of consecutive real poses for a motion discriminator.
+
+    Attributes:
+        pose_aa: (N, W, 24, 3) axis-angle poses, W consecutive frames of one recording.
+        betas: (N, W, 10) shapes.
+    """
+
+    pose_aa: Tensor
+    betas: Tensor

@@ -11,7 +11,7 @@ from torch import Tensor
 
 from lightning_hmd.body.joints import NUM_BETAS, NUM_LSP_JOINTS, NUM_SMPL_JOINTS
 from lightning_hmd.data.schema import ClipSample, MocapSample
-from lightning_hmd.structures import MocapBatch, SequenceBatch
+from lightning_hmd.structures import MocapBatch, MocapWindows, SequenceBatch
 
 
 @dataclass
@@ -57,13 +57,14 @@ class ClipBatch:
     Attributes:
         clips: the generator's ground truth and inputs (phi or images).
         info: where each window comes from (logging).
-        mocap: real poses for the discriminator (training batches with a mocap stream).
+        mocap: real poses for the discriminator (training batches with a mocap stream):
+            single poses, or windows of consecutive poses for a motion discriminator.
         slot: the reader slot (rank and loader worker) that made the batch.
     """
 
     clips: SequenceBatch
     info: WindowInfo
-    mocap: MocapBatch | None = None
+    mocap: MocapBatch | MocapWindows | None = None
     slot: int = 0
 
 

@@ -24,7 +24,12 @@ from lightning_hmd.data.inputs import ReaderError, WindowMaker
 from lightning_hmd.data.schema import ClipSample
 from lightning_hmd.data.skips import SkipChannel, SkipCounter
 from lightning_hmd.data.stream import read_span
-from lightning_hmd.data.train_stream import TrainWindows, batch_counts, num_fake_poses
+from lightning_hmd.data.train_stream import (
+    TrainWindows,
+    batch_counts,
+    num_fake_poses,
+    num_fake_windows,
+)
 from lightning_hmd.modes import Inputs
 
 
@@ -54,11 +59,13 @@ def build_train_loader(
     num_fake_poses: int,
     batches_per_epoch: int = 0,
     groups: Sequence[int] | None = None,
+    mocap_window: int = 0,
 ) -> EpochLoader:
     """The training loader (see the module docstring). ``weights``: one per group of
     ``groups`` (None: every source its own group). ``batches_per_epoch=0`` derives it from
     the manifests (:func:`derived_batches_per_epoch`); ``mocap_dirs`` may be empty (then
-    batches carry no mocap)."""
+    batches carry no mocap). ``mocap_window`` > 0: ``num_fake_poses`` windows of that many
+    consecutive mocap poses per batch instead of single poses (a motion discriminator)."""
     inputs = Inputs.parse(inputs, "data.inputs")  # raises ValueError before any work
     num_groups = len(sources) if groups is None else max(groups, default=-1) + 1
     if num_groups != len(weights):
@@ -81,6 +88,7 @@ def build_train_loader(
         seed=seed,
         maker=WindowMaker(inputs, img_size, augment if augment.enabled else None),
         num_fake_poses=num_fake_poses,
+        mocap_window=mocap_window,
         channel=channel,
     )
     listed = {
@@ -130,4 +138,5 @@ __all__ = [
     "check_same_encoder",
     "first_samples",
     "num_fake_poses",
+    "num_fake_windows",
 ]

@@ -5,7 +5,8 @@ a fixed number of windows per group of sources (the configured weights, largest-
 rounding; within a group each window comes from a source drawn in proportion to its windows
 per pass, as HMMR's one shuffled queue over its 2D sets, ``SequenceDataLoader.get_loader`` in
 ``src/data_loader_sequence.py``) and ``num_fake_poses`` mocap poses drawn from the slot's
-share of the mocap, held in memory (:class:`MocapBank`). Damaged samples are skipped and
+share of the mocap, held in memory (:class:`MocapBank`), or for a motion discriminator that
+many windows of ``mocap_window`` consecutive poses of one recording. Damaged samples are skipped and
 reported on the dataset's :class:`~lightning_hmd.data.skips.SkipChannel`; a clip whose JPEG
 crops do not decode is dropped when its first window is drawn, and on every later pass.
 """
@@ -30,7 +31,7 @@ from lightning_hmd.data.stream import Read, UndecodableFrameError, read_span
 from lightning_hmd.data.transport import Packed, pack
 from lightning_hmd.data.windows import cut_window, window_starts
 from lightning_hmd.errors import ConfigError
-from lightning_hmd.structures import MocapBatch
+from lightning_hmd.structures import MocapBatch, MocapWindows
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +40,12 @@ def num_fake_poses(batch_size: int, seq_len: int, num_deltas: int, hallucinator:
     """M: poses the discriminator sees per batch (``objective.collect_fakes``): the current
     frame and every Δt head, for the movie strip and, with a hallucinator, its prediction."""
     return batch_size * seq_len * (1 + num_deltas) * (2 if hallucinator else 1)
+
+
+def num_fake_windows(batch_size: int, num_deltas: int, hallucinator: bool) -> int:
+    """N: windows a motion discriminator sees per batch: one per sequence and prediction
+    source (the current frame and every Δt head, of the movie strip and its hallucination)."""
+    return batch_size * (1 + num_deltas) * (2 if hallucinator else 1)
 
 
 def batch_counts(weights: Sequence[float], batch_size: int) -> list[int]:
@@ -140,6 +147,9 @@ class MocapBank:
                 f"(skipped: {dict(counter.counts)})"
             )
         self.batch = collate_mocap(samples)
+        self.where = ", ".join(str(s.path) for s in shards)
+        self._runs = _consecutive_runs(samples)  # (start, length) of each ordered stretch
+        self._starts: dict[int, np.ndarray] = {}  # window length -> valid starts
 
     def __len__(self) -> int:
         return len(self.batch.betas)
@@ -147,6 +157,52 @@ class MocapBank:
     def draw(self, count: int, rng: np.random.Generator) -> MocapBatch:
         idx = torch.from_numpy(rng.integers(len(self), size=count))
         return MocapBatch(pose_aa=self.batch.pose_aa[idx], betas=self.batch.betas[idx])
+
+    def window_starts(self, length: int) -> np.ndarray:
+        """Every index at which ``length`` consecutive poses of one recording begin.
+
+        Raises:
+            ReaderError: no recording of the slot's share has ``length`` ordered poses.
+        """
+        starts = [s + np.arange(n - length + 1) for s, n in self._runs if n >= length]
+        if not starts:
+            longest = max((n for _, n in self._runs), default=0)
+            raise ReaderError(
+                f"no {length} consecutive poses of one recording in the mocap of {self.where} "
+                f"(longest ordered stretch: {longest}); a motion discriminator needs mocap "
+                "written in frame order (sequence and frame in each sample's meta: "
+                "data_prep.mocap or `lightning-hmd data synth`)"
+            )
+        return np.concatenate(starts)
+
+    def draw_windows(self, count: int, length: int, rng: np.random.Generator) -> MocapWindows:
+        """``count`` windows of ``length`` consecutive poses, uniform over every start."""
+        if length not in self._starts:
+            self._starts[length] = self.window_starts(length)
+        starts = self._starts[length]
+        first = starts[rng.integers(len(starts), size=count)]
+        idx = torch.from_numpy(first[:, None] + np.arange(length))  # (N, W)
+        return MocapWindows(pose_aa=self.batch.pose_aa[idx], betas=self.batch.betas[idx])
+
+
+def _consecutive_runs(samples: Sequence) -> list[tuple[int, int]]:
+    """(start, length) of each maximal stretch of samples of one (dataset, sequence) whose
+    frames follow one another; samples of unknown order (no sequence) are runs of one."""
+    runs: list[tuple[int, int]] = []
+    for i, s in enumerate(samples):
+        prev = samples[i - 1] if i else None
+        follows = (
+            prev is not None
+            and s.sequence
+            and (s.dataset, s.sequence) == (prev.dataset, prev.sequence)
+            and s.frame == prev.frame + 1
+        )
+        if follows:
+            start, n = runs[-1]
+            runs[-1] = (start, n + 1)
+        else:
+            runs.append((i, 1))
+    return runs
 
 
 def group_shares(sources: Sequence[Sequence[ShardRef]], seq_len: int) -> list[float]:
@@ -159,7 +215,8 @@ class TrainWindows(IterableDataset):
     """Endless training batches: mixed sources, random windows, augmentation, mocap.
 
     ``weights`` has one entry per group of ``groups`` (the group index of each source; None:
-    every source its own group)."""
+    every source its own group). ``mocap_window``: 0 gives ``num_fake_poses`` single mocap
+    poses per batch; W > 0 gives ``num_fake_poses`` windows of W consecutive poses."""
 
     def __init__(
         self,
@@ -175,6 +232,7 @@ class TrainWindows(IterableDataset):
         seed: int,
         maker: WindowMaker,
         num_fake_poses: int,
+        mocap_window: int = 0,
         shuffle_buffer: int = 32,
         clip_buffer: int = 0,
         channel: SkipChannel | None = None,
@@ -197,6 +255,7 @@ class TrainWindows(IterableDataset):
         self.batch_size, self.seq_len = batch_size, seq_len
         self.rank, self.world_size, self.seed = rank, world_size, seed
         self.maker, self.num_fake_poses = maker, num_fake_poses
+        self.mocap_window = mocap_window  # 0: single poses; W: windows of W poses
         # Batches draw from a buffer of windows that must span many clips: a clip of n frames
         # puts n // T windows in it, and with short windows (T = 1 for single-frame training)
         # a buffer counted in windows would fill a batch from one or two clips, whose frames
@@ -288,5 +347,10 @@ class TrainWindows(IterableDataset):
 
         while True:
             items = [next(streams[source(g)]) for g, c in enumerate(self.counts) for _ in range(c)]
-            poses = None if bank is None else bank.draw(self.num_fake_poses, mrng)
+            if bank is None:
+                poses = None
+            elif self.mocap_window:
+                poses = bank.draw_windows(self.num_fake_poses, self.mocap_window, mrng)
+            else:
+                poses = bank.draw(self.num_fake_poses, mrng)
             yield _clip_batch(items, poses, slot)

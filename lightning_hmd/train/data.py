@@ -15,6 +15,7 @@ from lightning_hmd.data.loader import (
     check_same_encoder,
     first_samples,
     num_fake_poses,
+    num_fake_windows,
 )
 from lightning_hmd.data.manifest import MANIFEST_NAME
 from lightning_hmd.data.whole_tracks import build_track_loader
@@ -78,6 +79,16 @@ def check_inputs(cfg: DictConfig, *, train: bool = True, val: bool = True) -> No
         check_same_encoder([s for _, s in keyed])
 
 
+def mocap_count(cfg: DictConfig) -> int:
+    """Real samples per batch for the discriminator: as many poses as it judges fakes with
+    the per-frame discriminator, as many windows (of ``data.seq_len`` poses) with the
+    motion discriminator."""
+    d, m = cfg.data, cfg.model
+    if m.discriminator == "motion":
+        return num_fake_windows(d.batch_size, len(m.delta_t), m.hallucinator)
+    return num_fake_poses(d.batch_size, d.seq_len, len(m.delta_t), m.hallucinator)
+
+
 class ShardData(pl.LightningDataModule):
     """Training and validation loaders from ``cfg.data``, split over the trainer's ranks."""
 
@@ -106,7 +117,8 @@ class ShardData(pl.LightningDataModule):
             inputs=d.inputs,
             img_size=d.img_size,
             augment=AugmentConfig(**OmegaConf.to_container(d.augment)),
-            num_fake_poses=num_fake_poses(d.batch_size, d.seq_len, len(m.delta_t), m.hallucinator),
+            num_fake_poses=mocap_count(self.cfg),
+            mocap_window=d.seq_len if m.discriminator == "motion" else 0,
             batches_per_epoch=d.train_batches_per_epoch,
         )
         return self.train_loader

@@ -348,6 +348,48 @@ def test_mocap_banks_split_the_poses_over_slots_and_draw_reproducibly(tmp_path):
     assert len(torch.unique(a.pose_aa.reshape(100, 72), dim=0)) == len(banks[1])
 
 
+def test_mocap_windows_are_consecutive_frames_of_one_recording(tmp_path):
+    from lightning_hmd.data.assign import read_shards
+    from lightning_hmd.data.skips import SkipCounter
+    from lightning_hmd.data.train_stream import MocapBank
+
+    # recordings of 7, 3 and 5 frames; windows of 4: starts 0-3 of rec0 and 0-1 of rec2
+    write_mocap_set(tmp_path / "mocap", 0, shard_size=4, motions=[7, 3, 5])
+    bank = MocapBank(read_shards([tmp_path / "mocap"], "mocap"), 0, 1, SkipCounter())
+    w = bank.draw_windows(400, 4, np.random.default_rng(0))
+    assert w.pose_aa.shape == (400, 4, 24, 3) and w.betas.shape == (400, 4, 10)
+    rec, frame = w.pose_aa[:, :, 0, 0], w.pose_aa[:, :, 0, 1]
+    assert (rec == rec[:, :1]).all()  # one recording per window
+    assert (frame - frame[:, :1] == torch.arange(4.0)).all()  # consecutive, in order
+    firsts = Counter(zip(rec[:, 0].tolist(), frame[:, 0].tolist(), strict=True))
+    assert set(firsts) == {(0.0, f) for f in range(4)} | {(2.0, 0.0), (2.0, 1.0)}
+    assert min(firsts.values()) > 400 / 6 * 0.6  # uniform over the six starts
+    again = bank.draw_windows(400, 4, np.random.default_rng(0))
+    torch.testing.assert_close(w.pose_aa, again.pose_aa)
+    with pytest.raises(ReaderError, match="no 8 consecutive poses.*longest ordered stretch: 7"):
+        bank.draw_windows(1, 8, np.random.default_rng(0))
+
+
+def test_mocap_of_unknown_order_cannot_make_windows(tmp_path):
+    write_clip_set(tmp_path / "tr", [4], [12], split="train")
+    write_mocap_set(tmp_path / "mocap", 40)
+    loader = train_loader([tmp_path / "tr"], [1.0], [tmp_path / "mocap"], mocap_window=T,
+                          batches_per_epoch=2)  # fmt: skip
+    with pytest.raises(ReaderError, match="longest ordered stretch: 1.*frame order"):
+        next(iter(loader))
+
+
+def test_training_batches_carry_mocap_windows_for_a_motion_discriminator(tmp_path):
+    write_clip_set(tmp_path / "tr", [4], [12], split="train")
+    write_mocap_set(tmp_path / "mocap", 0, motions=[30, 25])
+    loader = train_loader([tmp_path / "tr"], [1.0], [tmp_path / "mocap"], mocap_window=T,
+                          num_fake_poses=6, batches_per_epoch=2)  # fmt: skip
+    for b in loader:
+        assert b.mocap.pose_aa.shape == (6, T, 24, 3) and b.mocap.betas.shape == (6, T, 10)
+        frame = b.mocap.pose_aa[:, :, 0, 1]
+        assert (frame - frame[:, :1] == torch.arange(float(T))).all()
+
+
 def test_training_takes_n_over_t_uniform_windows_per_clip_and_pass(tmp_path):
     keys = write_clip_set(tmp_path / "train", [5, 5], [4 * T], split="train")
     passes = 12

@@ -118,6 +118,11 @@ def test_mocap_sources_exclusions_and_amass(tmp_path, capsys):
     assert not got[1].pose[66:].any()  # SMPL's hand joints at rest
     np.testing.assert_allclose(got[1].betas, a["betas"][:10], atol=1e-6)
     assert {m.dataset for m in got} == {"amass"}
+    # frame order kept: each pose names its file and its index among the written poses
+    name = "AMASS/CMU/02/02_01_poses"
+    assert [(m.sequence, m.frame) for m in got] == [(name, i) for i in range(3)]
+    cmu = read_set(out / "mocap_cmu")
+    assert [(m.sequence, m.frame) for m in cmu] == [("01/01_01", 0), ("01/01_01", 1)]
     assert main(["data", "check", str(out)]) == 0
     with pytest.raises(LayoutError, match="no mocap found"):
         mocap.convert(tmp_path / "out", tmp_path / "o2")

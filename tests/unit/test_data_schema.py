@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 
 import numpy as np
 import pytest
@@ -111,8 +112,20 @@ def test_mocap_round_trip_exact() -> None:
     out = decode_mocap(encode_mocap(m, make_mocap_key("cmu", 7)))
     assert np.array_equal(out.pose, m.pose) and np.array_equal(out.betas, m.betas)
     assert out.dataset == "cmu"
+    assert (out.sequence, out.frame) == ("", -1)  # order unknown
+    assert set(json.loads(encode_mocap(m, "cmu__m7")["meta.json"])) == {"dataset", "schema_version"}
     with pytest.raises(SchemaError, match=r"pose\.npy: expected shape \(72,\), got \(24, 3\)"):
         encode_mocap(MocapSample(m.pose.reshape(24, 3), m.betas), "cmu__m000000000")
+
+
+def test_mocap_order_round_trips_and_is_checked() -> None:
+    pose, betas = np.zeros(72, np.float32), np.zeros(10, np.float32)
+    m = MocapSample(pose, betas, "cmu", sequence="01/01_01", frame=12)
+    out = decode_mocap(encode_mocap(m, "cmu__m1"))
+    assert (out.sequence, out.frame) == ("01/01_01", 12)
+    for sequence, frame in (("a", -1), ("", 3), ("a", -2), ("a", True)):
+        with pytest.raises(SchemaError, match="meta.json"):
+            encode_mocap(MocapSample(pose, betas, "cmu", sequence=sequence, frame=frame), "k")
 
 
 def test_make_key() -> None:

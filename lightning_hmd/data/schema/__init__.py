@@ -28,8 +28,9 @@ Clip members (``T`` frames, ``K = 25`` keypoints in the HMMR order, ``D`` featur
 Per-frame JPEGs are separate members (not an array, not a pickle): each one is a plain
 JPEG file, and the zero-padded positions keep them in frame order when sorted.
 
-Mocap members: ``meta.json`` (dataset, schema_version), ``pose.npy`` float32 (72,),
-``betas.npy`` float32 (10,).
+Mocap members: ``meta.json`` (dataset, schema_version and, for poses of known order,
+sequence and frame: the recording and the pose's index among its written poses),
+``pose.npy`` float32 (72,), ``betas.npy`` float32 (10,).
 
 Arrays are read with ``np.load(..., allow_pickle=False)`` and metadata with ``json`` only;
 nothing is ever unpickled. Every decoder validates shapes, dtypes and finite values and

@@ -272,6 +272,15 @@ def validate_mocap(sample: MocapSample) -> MocapSample:
         )
     _check_array(POSE, sample.pose, np.float32, (POSE_DIM,))
     _check_array(BETAS, sample.betas, np.float32, (NUM_BETAS,))
+    if not isinstance(sample.sequence, str):
+        raise SchemaError(f"{META}: sequence must be a string, got {sample.sequence!r}")
+    if isinstance(sample.frame, bool) or not isinstance(sample.frame, int) or sample.frame < -1:
+        raise SchemaError(f"{META}: frame must be an int >= -1, got {sample.frame!r}")
+    if bool(sample.sequence) != (sample.frame >= 0):
+        raise SchemaError(
+            f"{META}: sequence and frame are given together (got sequence "
+            f"{sample.sequence!r}, frame {sample.frame})"
+        )
     return sample
 
 
@@ -280,6 +289,8 @@ def encode_mocap(sample: MocapSample, key: str) -> dict[str, str | bytes]:
     check_key(key)
     validate_mocap(sample)
     meta = {"dataset": sample.dataset, "schema_version": sample.schema_version}
+    if sample.sequence:  # poses of unknown order are written as before
+        meta |= {"sequence": sample.sequence, "frame": sample.frame}
     return {
         "__key__": key,
         META: _json_bytes(meta),
@@ -295,7 +306,7 @@ def decode_mocap(members: Mapping[str, object]) -> MocapSample:
     version = _meta_field(meta, "schema_version", int)
     if version != SCHEMA_VERSION:
         raise SchemaError(f"{META}: schema_version expected {SCHEMA_VERSION}, got {version}")
-    extra = sorted(set(meta) - {"dataset", "schema_version"})
+    extra = sorted(set(meta) - {"dataset", "schema_version", "sequence", "frame"})
     if extra:
         raise SchemaError(f"{META}: unknown field(s) {extra}")
     for name in (POSE, BETAS):
@@ -306,6 +317,8 @@ def decode_mocap(members: Mapping[str, object]) -> MocapSample:
         betas=_load_npy(BETAS, payload[BETAS]),
         dataset=_meta_field(meta, "dataset", str),
         schema_version=version,
+        sequence=_meta_field(meta, "sequence", str) if "sequence" in meta else "",
+        frame=_meta_field(meta, "frame", int) if "frame" in meta else -1,
     )
     return validate_mocap(sample)
 

@@ -75,9 +75,15 @@ class MocapSample:
         betas: (10,) float32 SMPL shape.
         dataset: mocap source name, lower-case (``cmu``, ``h36m``, ``jointlim``, ``amass``...).
         schema_version: the schema version the sample was written with.
+        sequence: the recording the pose comes from ("" when unknown); with ``frame`` it
+            orders the poses into motions (windows of a motion discriminator).
+        frame: the pose's index among the written poses of ``sequence`` (-1 when unknown);
+            consecutive indices are consecutive written frames.
     """
 
     pose: np.ndarray
     betas: np.ndarray
     dataset: str = "mocap"
     schema_version: int = SCHEMA_VERSION
+    sequence: str = ""
+    frame: int = -1

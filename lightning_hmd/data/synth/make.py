@@ -131,13 +131,20 @@ def make_track(
     )
 
 
+MOCAP_FRAMES = 100  # frames per synthetic mocap motion
+
+
 def mocap_samples(spec: SynthSpec) -> list[MocapSample]:
-    """``spec.mocap`` poses taken every 5th frame of random motions (deterministic)."""
+    """``spec.mocap`` poses: every frame of random motions of :data:`MOCAP_FRAMES` frames at
+    the clips' frame rate, in order, each named by its motion (deterministic)."""
     rng = np.random.default_rng([spec.seed, len(SPLITS)])
     out: list[MocapSample] = []
     while len(out) < spec.mocap:
-        m = make_motion(100, rng, spec.fps)
-        out += [MocapSample(p, m.betas, DATASET) for p in m.pose[::5]]
+        m = make_motion(MOCAP_FRAMES, rng, spec.fps)
+        name = f"motion{len(out) // MOCAP_FRAMES:05d}"
+        out += [
+            MocapSample(p, m.betas, DATASET, sequence=name, frame=i) for i, p in enumerate(m.pose)
+        ]
     return out[: spec.mocap]
 
 

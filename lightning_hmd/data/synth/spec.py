@@ -20,7 +20,7 @@ class SynthSpec:
         fps: frame rate.
         occlusion: probability that a keypoint is dropped in a frame.
         kp_noise: standard deviation of 2D keypoint noise in original-image pixels.
-        mocap: mocap poses for the discriminator.
+        mocap: mocap poses for the discriminator (every frame of 100-frame motions).
         shard_size: samples per shard.
         seed: everything is a function of it.
         render: render frames and store JPEG crops (needs headless OpenGL).
@@ -35,7 +35,7 @@ class SynthSpec:
     fps: float = 30.0
     occlusion: float = 0.05
     kp_noise: float = 1.0
-    mocap: int = 2000
+    mocap: int = 10000
     shard_size: int = 16
     seed: int = 0
     render: bool = True
