@@ -6,14 +6,20 @@ sha256 of its members (:func:`sample_sha256`). Readers account for samples by th
 never by position, and check each sample's content against its digest. The writer of the
 set is :class:`lightning_hmd.data.shards.ShardSetWriter`; :func:`read_manifest` reads and
 validates what it wrote.
+
+A clip set with features also records ``feature_sets``: the encoder ids of the feature sets
+every clip holds, the primary (``phi.npy``) first (:mod:`lightning_hmd.data.schema`); a run
+checks its sets by them before it reads a sample. Sets without features, and sets written
+before the field existed, have none (readers then look at a sample).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from lightning_hmd.data.schema import KINDS
@@ -65,6 +71,7 @@ class Manifest:
     source: str
     schema_version: int
     shards: tuple[ShardEntry, ...]
+    feature_sets: tuple[str, ...] = ()  # encoder ids, the primary first; () when unrecorded
 
     @property
     def total_samples(self) -> int:
@@ -79,7 +86,8 @@ class Manifest:
         return sum(s.bytes for s in self.shards)
 
     def to_json(self) -> dict:
-        return {
+        more = {"feature_sets": list(self.feature_sets)} if self.feature_sets else {}
+        return more | {
             "format": MANIFEST_FORMAT,
             "schema_version": self.schema_version,
             "kind": self.kind,
@@ -195,4 +203,40 @@ def read_manifest(directory: str | Path) -> Manifest:
         source=_field(obj, "source", str, str(path)),
         schema_version=_field(obj, "schema_version", int, str(path)),
         shards=tuple(shards),
+        feature_sets=_feature_sets(obj, str(path)),
     )
+
+
+def _feature_sets(obj: dict, where: str) -> tuple[str, ...]:
+    """The optional ``feature_sets`` field: distinct non-empty encoder ids."""
+    ids = obj.get("feature_sets", [])
+    if not isinstance(ids, list) or not all(isinstance(i, str) and i for i in ids):
+        raise ManifestError(f"{where}: 'feature_sets' must be a list of non-empty strings")
+    if len(set(ids)) != len(ids):
+        raise ManifestError(f"{where}: 'feature_sets' lists an encoder id twice: {ids}")
+    return tuple(ids)
+
+
+def manifest_bytes(manifest: Manifest) -> bytes:
+    """``manifest.json`` as the writers write it (sorted keys, indented, one final newline)."""
+    return (json.dumps(manifest.to_json(), indent=2, sort_keys=True) + "\n").encode("utf-8")
+
+
+def record_feature_sets(directory: str | Path, ids: Sequence[str]) -> Manifest:
+    """Record ``ids`` (encoder ids, the primary first) as the feature sets of the complete
+    set in ``directory``: its manifest is replaced atomically (written beside it, fsynced,
+    renamed), so a reader sees the old manifest or the new one, never a part."""
+    manifest = replace(read_manifest(directory), feature_sets=tuple(ids))
+    _feature_sets({"feature_sets": list(manifest.feature_sets)}, str(directory))
+    path = Path(directory) / MANIFEST_NAME
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        with open(tmp, "wb") as f:
+            f.write(manifest_bytes(manifest))
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return manifest

@@ -27,12 +27,15 @@ from lightning_hmd.data.schema.members import (
     JOINTS3D,
     JPEG_MAGIC,
     KP2D,
+    MAX_FEATURE_SETS,
     MAX_FRAMES,
     META,
+    MORE_PHI_RE,
     PHI,
     POSE,
     SCHEMA_VERSION,
     SchemaError,
+    more_phi_member,
 )
 from lightning_hmd.data.schema.samples import ClipSample, MocapSample
 
@@ -81,6 +84,7 @@ def validate_clip(sample: ClipSample) -> ClipSample:
         _check_array(PHI, sample.phi, np.float16, (T, None))
         if not isinstance(sample.encoder_id, str) or not sample.encoder_id:
             raise SchemaError(f"{META}: encoder_id must be a non-empty string")
+    _check_more_phi(sample, T)
     if sample.joints3d is not None:
         _check_array(JOINTS3D, sample.joints3d, np.float32, (T, NUM_LSP_JOINTS, 3))
     if (sample.pose is None) != (sample.betas is None):
@@ -98,8 +102,37 @@ def validate_clip(sample: ClipSample) -> ClipSample:
     return sample
 
 
+def _check_more_phi(sample: ClipSample, T: int) -> None:
+    """The extra feature sets: a dict of distinct non-empty ids (none the primary's) to
+    (T, D_k) float16 finite arrays, only beside a primary set."""
+    more = sample.more_phi
+    if not isinstance(more, dict):
+        raise SchemaError(f"{META}: more_encoder_ids: more_phi must be a dict, got "
+                          f"{type(more).__name__}")  # fmt: skip
+    if not more:
+        return
+    if sample.phi is None:
+        raise SchemaError(
+            f"{more_phi_member(1)}: extra feature sets need the primary one ({PHI} and "
+            "meta encoder_id)"
+        )
+    if len(more) > MAX_FEATURE_SETS:
+        raise SchemaError(f"{META}: at most {MAX_FEATURE_SETS} extra feature sets, got {len(more)}")
+    for i, (encoder_id, array) in enumerate(more.items(), start=1):
+        member = more_phi_member(i)
+        if not isinstance(encoder_id, str) or not encoder_id:
+            raise SchemaError(f"{member}: its encoder id must be a non-empty string, got "
+                              f"{encoder_id!r}")  # fmt: skip
+        if encoder_id == sample.encoder_id:
+            raise SchemaError(
+                f"{member}: encoder id {encoder_id!r} is the primary set's ({PHI}) as well"
+            )
+        _check_array(member, array, np.float16, (T, None))
+
+
 def _clip_meta(sample: ClipSample) -> dict:
-    return {
+    more = {"more_encoder_ids": list(sample.more_phi)} if sample.more_phi else {}
+    return more | {
         "dataset": sample.dataset,
         "split": sample.split,
         "sequence": sample.sequence,
@@ -141,6 +174,8 @@ def encode_clip(sample: ClipSample, key: str) -> dict[str, str | bytes]:
     for name, array in arrays.items():
         if array is not None:
             members[name] = _npy_bytes(array)
+    for i, array in enumerate(sample.more_phi.values(), start=1):
+        members[more_phi_member(i)] = _npy_bytes(array)
     for i, data in enumerate(sample.jpeg or []):
         members[frame_member(i)] = bytes(data)
     return members
@@ -197,9 +232,36 @@ _CLIP_META_FIELDS = frozenset(
         "has_smpl",
         "has_jpeg",
         "encoder_id",
+        "more_encoder_ids",
         "schema_version",
     )
 )
+
+
+def _more_phi(meta: dict, payload: dict[str, object]) -> dict[str, np.ndarray]:
+    """The extra feature sets: ``meta.more_encoder_ids`` (optional) names the members
+    ``phi_1.npy``.. in order; a member it does not list, or one it lists and that is
+    missing, raises."""
+    ids = meta.get("more_encoder_ids", [])
+    if not isinstance(ids, list) or not all(isinstance(i, str) and i for i in ids):
+        raise SchemaError(f"{META}: more_encoder_ids must be a list of non-empty strings")
+    if len(set(ids)) != len(ids):
+        raise SchemaError(f"{META}: more_encoder_ids lists an encoder id twice: {ids}")
+    listed = {more_phi_member(i) for i in range(1, len(ids) + 1)}
+    stray = sorted(n for n in payload if MORE_PHI_RE.match(n) and n not in listed)
+    if stray:
+        raise SchemaError(
+            f"{stray[0]}: a feature set member that meta more_encoder_ids ({len(ids)} "
+            "id(s)) does not list"
+        )
+    out = {}
+    for i, encoder_id in enumerate(ids, start=1):
+        member = more_phi_member(i)
+        if member not in payload:
+            raise SchemaError(f"missing member {member} (meta more_encoder_ids[{i - 1}] "
+                              f"{encoder_id!r})")  # fmt: skip
+        out[encoder_id] = _load_npy(member, payload[member])
+    return out
 
 
 def decode_clip(members: Mapping[str, object]) -> ClipSample:
@@ -243,6 +305,7 @@ def decode_clip(members: Mapping[str, object]) -> ClipSample:
         pose=arrays.get(POSE),
         betas=arrays.get(BETAS),
         schema_version=version,
+        more_phi=_more_phi(meta, payload),
     )
     if frames and frames != [frame_member(i) for i in range(len(frames))]:
         raise SchemaError(f"JPEG frame members must be f000000.jpg .. in sequence, got {frames}")

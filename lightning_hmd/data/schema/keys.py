@@ -14,6 +14,7 @@ from lightning_hmd.data.schema.members import (
     FRAME_MEMBER_RE,
     MAX_KEY_LENGTH,
     MOCAP_MEMBERS,
+    MORE_PHI_RE,
     SchemaError,
 )
 
@@ -93,4 +94,8 @@ def is_known_member(member: str, kind: str = "clip") -> bool:
     """Whether ``member`` (the part after the key) is a member the schema defines."""
     if kind == "mocap":
         return member in MOCAP_MEMBERS
-    return member in CLIP_MEMBERS or FRAME_MEMBER_RE.match(member) is not None
+    return (
+        member in CLIP_MEMBERS
+        or FRAME_MEMBER_RE.match(member) is not None
+        or MORE_PHI_RE.match(member) is not None
+    )

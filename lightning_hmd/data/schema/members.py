@@ -32,6 +32,10 @@ CLIP_MEMBERS: frozenset[str] = frozenset((META, *CLIP_ARRAY_MEMBERS))
 MOCAP_MEMBERS: frozenset[str] = frozenset((META, POSE, BETAS))
 
 FRAME_MEMBER_RE = re.compile(r"^f(\d{6})\.jpg$")
+# Further feature sets of a clip: ``phi_1.npy``, ``phi_2.npy``... in the order of
+# ``meta.more_encoder_ids`` (``phi.npy`` is the primary set, made by ``meta.encoder_id``).
+MORE_PHI_RE = re.compile(r"^phi_([1-9]\d{0,2})\.npy$")
+MAX_FEATURE_SETS = 999  # extra sets per clip: members phi_1.npy .. phi_999.npy
 MAX_FRAMES = 10**6  # frame members carry six digits
 JPEG_MAGIC = b"\xff\xd8\xff"
 
@@ -41,6 +45,11 @@ _DATASET_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]|_(?!_))*[a-z0-9]$|^[a-z0-9]$")
 _KEY_CHAR_RE = re.compile(r"[^A-Za-z0-9_-]")
 _KEY_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
 MAX_KEY_LENGTH = 200
+
+
+def more_phi_member(i: int) -> str:
+    """Member name of a clip's ``i``-th extra feature set (``i`` >= 1): ``phi_<i>.npy``."""
+    return f"phi_{i}.npy"
 
 
 class SchemaError(DataError):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -32,6 +32,10 @@ class ClipSample:
         pose: optional (T, 72) float32 SMPL axis-angle pose; set exactly when ``betas`` is.
         betas: optional (10,) float32 SMPL shape.
         schema_version: the schema version the sample was written with.
+        more_phi: further feature sets of the clip, encoder id -> (T, D_k) float16, in the
+            order written (members ``phi_1.npy``, ``phi_2.npy``...); only with ``phi``, and
+            no id twice (nor ``encoder_id``). A reader gives the model one set
+            (:func:`lightning_hmd.data.stream.select_features`).
     """
 
     dataset: str
@@ -51,6 +55,15 @@ class ClipSample:
     pose: np.ndarray | None = None
     betas: np.ndarray | None = None
     schema_version: int = SCHEMA_VERSION
+    more_phi: dict[str, np.ndarray] = field(default_factory=dict)
+
+    @property
+    def feature_sets(self) -> tuple[str, ...]:
+        """The encoder ids of the feature sets the clip holds, the primary (``phi``) first;
+        empty without phi."""
+        if self.phi is None or self.encoder_id is None:
+            return ()
+        return (self.encoder_id, *self.more_phi)
 
     @property
     def num_frames(self) -> int:
