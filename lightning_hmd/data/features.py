@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import re
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
@@ -77,6 +78,17 @@ def encoder_id_for(name: str, feat_dim: int, weights: Path | None, seed: int) ->
         return f"{name}-d{feat_dim}-init{seed}"
     digest = hashlib.sha256(Path(weights).read_bytes()).hexdigest()[:12]
     return f"{name}-d{feat_dim}-{digest}"
+
+
+_ENCODER_ID_RE = re.compile(r"^(?P<name>[A-Za-z0-9_]+)-d(?P<dim>[1-9]\d*)-(?P<tag>.+)$")
+
+
+def parse_encoder_id(encoder_id: str) -> tuple[str, int] | None:
+    """(encoder name, feature width) of an id of the form ``<name>-d<dim>-<weights tag>``
+    (:func:`encoder_id_for`; ``resnet50_v2-d2048-hmr_noS5-642561``); None for an id of
+    another form (one written by other tools says nothing about its encoder)."""
+    m = _ENCODER_ID_RE.match(encoder_id)
+    return None if m is None else (m["name"], int(m["dim"]))
 
 
 def decode_frames(jpegs: list[bytes]) -> np.ndarray:

@@ -9,18 +9,23 @@ workers packed into one buffer (:mod:`.transport`); skip reports travel on their
 (:mod:`.skips`).
 
 Evaluation and validation read whole tracks instead (:mod:`lightning_hmd.data.whole_tracks`).
+
+Features: a clip may hold several feature sets, one per encoder id; a run reads one
+(``data.features``), the same for every set, and :func:`choose_feature_set` refuses sets
+that do not hold it before any work.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from lightning_hmd.data.assign import ShardRef, read_shards, spans
 from lightning_hmd.data.augment import AugmentConfig
 from lightning_hmd.data.epochs import EpochLoader, make_dataloader
 from lightning_hmd.data.inputs import ReaderError, WindowMaker
+from lightning_hmd.data.manifest import MANIFEST_NAME, read_manifest
 from lightning_hmd.data.schema import ClipSample
 from lightning_hmd.data.skips import SkipChannel, SkipCounter
 from lightning_hmd.data.stream import read_span
@@ -30,6 +35,7 @@ from lightning_hmd.data.train_stream import (
     num_fake_poses,
     num_fake_windows,
 )
+from lightning_hmd.errors import ConfigError
 from lightning_hmd.modes import Inputs
 
 
@@ -60,12 +66,15 @@ def build_train_loader(
     batches_per_epoch: int = 0,
     groups: Sequence[int] | None = None,
     mocap_window: int = 0,
+    features: str = "",
 ) -> EpochLoader:
     """The training loader (see the module docstring). ``weights``: one per group of
     ``groups`` (None: every source its own group). ``batches_per_epoch=0`` derives it from
     the manifests (:func:`derived_batches_per_epoch`); ``mocap_dirs`` may be empty (then
     batches carry no mocap). ``mocap_window`` > 0: ``num_fake_poses`` windows of that many
-    consecutive mocap poses per batch instead of single poses (a motion discriminator)."""
+    consecutive mocap poses per batch instead of single poses (a motion discriminator).
+    ``features``: with ``inputs=features``, the feature set read (``data.features``; "": the
+    only one the sets hold); the clips' other sets are dropped before windows are cut."""
     inputs = Inputs.parse(inputs, "data.inputs")  # raises ValueError before any work
     num_groups = len(sources) if groups is None else max(groups, default=-1) + 1
     if num_groups != len(weights):
@@ -86,7 +95,7 @@ def build_train_loader(
         rank=rank,
         world_size=world_size,
         seed=seed,
-        maker=WindowMaker(inputs, img_size, augment if augment.enabled else None),
+        maker=WindowMaker(inputs, img_size, augment if augment.enabled else None, features),
         num_fake_poses=num_fake_poses,
         mocap_window=mocap_window,
         channel=channel,
@@ -130,13 +139,72 @@ def check_same_encoder(dirs: Sequence[str | Path]) -> str | None:
     return next(iter(distinct), None)
 
 
+class FeatureSetMismatchError(ConfigError, ReaderError):
+    """The sets do not hold the feature set ``data.features`` names, or hold several and none
+    is named, or hold different encoders' features."""
+
+
+def probe_feature_sets(dirs: Sequence[str | Path]) -> dict[str, tuple[str, ...]]:
+    """The encoder ids of the feature sets each set's clips hold, the primary first: from
+    the manifest's ``feature_sets`` where it records them, else from the first readable
+    sample (() for a set without features or without a readable sample)."""
+    out: dict[str, tuple[str, ...]] = {}
+    probe = []
+    for d in dirs:
+        recorded = read_manifest(d).feature_sets if (Path(d) / MANIFEST_NAME).is_file() else ()
+        out[str(d)] = recorded
+        if not recorded:
+            probe.append(d)
+    for d, sample in first_samples(probe).items():
+        out[d] = () if sample is None else sample.feature_sets
+    return {str(d): out[str(d)] for d in dirs}
+
+
+def choose_feature_set(held: Mapping[str, Sequence[str]], features: str) -> str:
+    """The feature set a run reads from sets holding ``held`` (set, as messages name it ->
+    encoder ids): the one ``features`` names, which every set must hold, or with
+    ``features=""`` the one set every set holds alone ("" when no set holds features).
+
+    Raises:
+        FeatureSetMismatchError: naming ``data.features``, the set and the ids it holds.
+    """
+    sets = {d: tuple(ids) for d, ids in held.items() if ids}
+    if features:
+        for d, ids in sets.items():
+            if features not in ids:
+                raise FeatureSetMismatchError(
+                    f"data.features={features} but {d} holds the feature sets "
+                    f"{', '.join(ids)}: add it with `lightning-hmd data features --add` or "
+                    "set data.features to one it holds"
+                )
+        return features
+    for d, ids in sets.items():
+        if len(ids) > 1:
+            raise FeatureSetMismatchError(
+                f"{d} holds {len(ids)} feature sets ({', '.join(ids)}) and "
+                "data.features names none: set data.features to the one to read"
+            )
+    distinct = sorted({ids[0] for ids in sets.values()})
+    if len(distinct) > 1:
+        listing = ", ".join(f"{d}: {ids[0]}" for d, ids in sets.items())
+        raise FeatureSetMismatchError(
+            f"shard sets hold features of different encoders ({listing}); a run reads one "
+            "encoder's: add the missing set with `lightning-hmd data features --add` and name "
+            "it in data.features"
+        )
+    return distinct[0] if distinct else ""
+
+
 __all__ = [
     "EpochLoader",
+    "FeatureSetMismatchError",
     "ReaderError",
     "batch_counts",
     "build_train_loader",
     "check_same_encoder",
+    "choose_feature_set",
     "first_samples",
     "num_fake_poses",
     "num_fake_windows",
+    "probe_feature_sets",
 ]

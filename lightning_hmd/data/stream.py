@@ -20,12 +20,16 @@ shard_samples`) and judges each sample by key, never by position:
 
 So the samples of a set that reach the model are exactly the intact listed ones, once each,
 however many slots read it. Nothing is unpickled: members are bytes decoded by the schema.
+
+A clip may hold several feature sets (one per encoder id, :mod:`lightning_hmd.data.schema`);
+given ``features``, the reader keeps on each clip only the set it names
+(:func:`select_features`), so the others never travel further.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import cv2
@@ -70,6 +74,45 @@ class UndecodableFrameError(DataError):
     """A JPEG frame whose body does not decode."""
 
 
+class FeatureSetError(DataError, RuntimeError):
+    """A clip does not hold the feature set a run reads (or holds several, none named)."""
+
+
+def select_features(sample: ClipSample, features: str) -> ClipSample:
+    """The clip with exactly one feature set: the one whose encoder id is ``features``
+    (moved into ``phi`` / ``encoder_id`` when it is an extra set), or with ``features=""``
+    the only one the clip holds; a clip without features is returned as it is.
+
+    Raises:
+        FeatureSetError: the clip lacks the named set, or holds several and none is named;
+            the message lists the sets it holds and names ``data.features``.
+    """
+    held = sample.feature_sets
+    if not held:
+        return sample
+    if not features:
+        if len(held) > 1:
+            raise FeatureSetError(
+                f"the clip holds {len(held)} feature sets ({', '.join(held)}) and "
+                "data.features names none: set data.features to the one to read"
+            )
+        return sample
+    if features == sample.encoder_id:
+        return replace(sample, more_phi={}) if sample.more_phi else sample
+    if features not in sample.more_phi:
+        raise FeatureSetError(
+            f"data.features={features} but the clip holds the feature sets {', '.join(held)}: "
+            "add it with `lightning-hmd data features --add` or name one of these"
+        )
+    phi = sample.more_phi[features]
+    if len(phi) != sample.num_frames:
+        raise FeatureSetError(
+            f"feature set {features}: {len(phi)} rows for a clip of {sample.num_frames} "
+            "frames (select the set before cutting windows)"
+        )
+    return replace(sample, phi=phi, encoder_id=features, more_phi={})
+
+
 def decode_jpegs(frames: list[bytes]) -> np.ndarray:
     """JPEG crops -> (T, S, S, 3) uint8 RGB (OpenCV: the fastest decoder at hand); raises
     :class:`UndecodableFrameError` naming the frame."""
@@ -85,13 +128,20 @@ def decode_jpegs(frames: list[bytes]) -> np.ndarray:
 
 
 def read_span(
-    span: ShardSpan, kind: str, counter: SkipCounter, *, decode_frames: bool = False
+    span: ShardSpan,
+    kind: str,
+    counter: SkipCounter,
+    *,
+    decode_frames: bool = False,
+    features: str | None = None,
 ) -> Iterator[Read]:
     """The intact samples of one span, in shard order (see the module docstring).
 
     ``decode_frames``: decode the JPEG crops of every clip (evaluation reads them all);
     training decodes only the windows it draws (:class:`lightning_hmd.data.inputs.
-    WindowMaker`).
+    WindowMaker`). ``features``: keep on each clip only this feature set ("" the only one it
+    holds; :func:`select_features`, raising :class:`FeatureSetError` naming the shard and
+    key); None keeps every set.
     """
     shard = span.shard
     path = shard.path
@@ -124,7 +174,7 @@ def read_span(
             mine_met += 1
             read = _judge(raw, listed[key].sha256, path, decode, counter, decode_frames)
             if read is not None:
-                yield read
+                yield read if features is None else _selected(read, features)
             if not owner and mine_met == len(mine):
                 return  # every key of the span met; the owner reads on for strays
     except TarReadError as err:
@@ -141,6 +191,15 @@ def read_span(
     for k in mine:
         if k not in met:
             counter.skip(MISSING_SAMPLE, path, k, "listed in the manifest, not in the shard")
+
+
+def _selected(read: Read, features: str) -> Read:
+    if not isinstance(read.sample, ClipSample):
+        return read
+    try:
+        return replace(read, sample=select_features(read.sample, features))
+    except FeatureSetError as err:
+        raise FeatureSetError(f"{read.shard} [{read.key}]: {err}") from None
 
 
 def _judge(

@@ -81,6 +81,7 @@ def _continues(prev: ClipSample, nxt: ClipSample) -> bool:
         and (prev.phi is None) == (nxt.phi is None)
         and (prev.jpeg is None) == (nxt.jpeg is None)
         and prev.encoder_id == nxt.encoder_id
+        and prev.feature_sets == nxt.feature_sets
     )
 
 
@@ -95,6 +96,10 @@ def _join(samples: Sequence[ClipSample]) -> ClipSample:
     }
     if first.jpeg is not None:
         fields["jpeg"] = [frame for s in samples for frame in s.jpeg]
+    if first.more_phi:
+        fields["more_phi"] = {
+            i: np.concatenate([s.more_phi[i] for s in samples]) for i in first.more_phi
+        }
     return replace(first, **fields)
 
 
@@ -125,12 +130,16 @@ def read_tracks(
     counter: SkipCounter,
     *,
     decode_frames: bool = False,
+    features: str | None = None,
 ) -> Iterator[Read]:
     """The tracks of global samples ``[lo, hi)`` (damaged samples skipped and counted;
-    ``decode_frames``: JPEG crops decoded, per chunk, before the chunks are joined)."""
+    ``decode_frames``: JPEG crops decoded, per chunk, before the chunks are joined;
+    ``features``: only that feature set kept, as :func:`lightning_hmd.data.stream.read_span`
+    keeps it)."""
     group: list[Read] = []
     for span in spans(shards, lo, hi):
-        for read in read_span(span, "clip", counter, decode_frames=decode_frames):
+        reads = read_span(span, "clip", counter, decode_frames=decode_frames, features=features)
+        for read in reads:
             if group and not _same_track(group[-1].key, read.key):
                 yield from join_chunks(group)
                 group = []
@@ -179,7 +188,10 @@ class WholeTracks(IterableDataset):
     def items(self, slot: int, num_slots: int, counter: SkipCounter) -> Iterator[TrackItem]:
         lo, hi = slot_tracks(self.shards, slot, num_slots)
         images = self.maker.inputs == "images"
-        for read in read_tracks(self.shards, lo, hi, counter, decode_frames=images):
+        features = self.maker.read_features
+        for read in read_tracks(
+            self.shards, lo, hi, counter, decode_frames=images, features=features
+        ):
             self.maker.check(read)
             key, sample = read.key, read.sample
             made = self.maker.make(sample, key, 0, None, read.images)
@@ -205,12 +217,14 @@ def build_track_loader(
     num_workers: int,
     inputs: str,
     img_size: int,
+    features: str = "",
 ) -> EpochLoader:
     """The evaluation and validation loader: one whole track per item, every track once over
-    all ranks and workers; skip counts collect in the loader's ``stats``."""
+    all ranks and workers; skip counts collect in the loader's ``stats``. ``features``: with
+    ``inputs=features``, the feature set read (``data.features``; "": the only one held)."""
     shards = read_shards(list(set_dirs), "clip")
     channel = SkipChannel()
-    maker = WindowMaker(inputs, img_size, None)
+    maker = WindowMaker(inputs, img_size, None, features)
     dataset = WholeTracks(shards, rank=rank, world_size=world_size, maker=maker, channel=channel)
     listed = {"clip": {str(s.path): s.samples for s in shards}}
     return EpochLoader(make_dataloader(dataset, num_workers), None, channel, listed)

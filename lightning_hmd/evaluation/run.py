@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 import torch.distributed as dist
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from lightning_hmd.body.smpl import BodyModel
 from lightning_hmd.data.whole_tracks import TrackItem, build_track_loader
@@ -260,6 +260,7 @@ def evaluate(
         num_workers=cfg.data.num_workers,
         inputs=cfg.data.inputs,
         img_size=cfg.data.img_size,
+        features=OmegaConf.select(cfg, "data.features", default=""),  # the set it trained on
     )
     scores = score_model(
         module.generator,

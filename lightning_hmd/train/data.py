@@ -9,13 +9,16 @@ from omegaconf import DictConfig, OmegaConf
 
 from lightning_hmd.config import ConfigError, init_checkpoint, train_groups, train_weights
 from lightning_hmd.config_tree import AugmentConfig
+from lightning_hmd.data.features import parse_encoder_id
 from lightning_hmd.data.loader import (
     EpochLoader,
+    FeatureSetMismatchError,
     build_train_loader,
-    check_same_encoder,
+    choose_feature_set,
     first_samples,
     num_fake_poses,
     num_fake_windows,
+    probe_feature_sets,
 )
 from lightning_hmd.data.manifest import MANIFEST_NAME
 from lightning_hmd.data.whole_tracks import build_track_loader
@@ -47,14 +50,20 @@ def check_paths(cfg: DictConfig, *, train: bool = True, val: bool = True) -> Non
         raise MissingPathError(f"model.init_checkpoint: {init} not found (an HMR init file)")
 
 
-def check_inputs(cfg: DictConfig, *, train: bool = True, val: bool = True) -> None:
-    """Fail before any work when a set cannot feed ``data.inputs`` (features without phi,
-    images without JPEG crops), holds no readable sample, or when feature sets come from
-    different encoders (their phi would not be comparable); reads each set's first sample."""
+def _keyed_sets(cfg: DictConfig, train: bool, val: bool) -> list[tuple[str, str]]:
     d = cfg.data
-    keyed = ([("data.train_sets", s) for s in d.train_sets] if train else []) + (
+    return ([("data.train_sets", s) for s in d.train_sets] if train else []) + (
         [("data.val_sets", s) for s in d.val_sets] if val else []
     )
+
+
+def check_inputs(cfg: DictConfig, *, train: bool = True, val: bool = True) -> None:
+    """Fail before any work when a set cannot feed ``data.inputs`` (features without phi,
+    images without JPEG crops) or holds no readable sample; reads each set's first sample.
+    With features, every set must hold the feature set the run reads, made by the config's
+    encoder (:func:`check_feature_set`)."""
+    d = cfg.data
+    keyed = _keyed_sets(cfg, train, val)
     if not keyed:
         return
     firsts = first_samples([s for _, s in keyed])
@@ -76,7 +85,47 @@ def check_inputs(cfg: DictConfig, *, train: bool = True, val: bool = True) -> No
                 f"{member[1]}, or set data.inputs to what the set holds"
             )
     if d.inputs == "features":
-        check_same_encoder([s for _, s in keyed])
+        check_feature_set(cfg, train=train, val=val)
+
+
+def check_feature_set(cfg: DictConfig, *, train: bool = True, val: bool = True) -> str:
+    """The feature set a features run reads (its encoder id), checked against its sets and
+    its config before any work; the manifests' ``feature_sets`` where recorded, else each
+    set's first sample, tell which sets a set holds.
+
+    Every set must hold ``data.features`` (with "": hold one set, the same for all), and the
+    id must be one of ``model.encoder`` at ``model.feat_dim`` (ids of the form
+    ``<name>-d<dim>-<weights>``; an id of another form is not checked against them).
+
+    Raises:
+        FeatureSetMismatchError (a ConfigError): naming the key, the set and the ids it holds.
+    """
+    keyed = _keyed_sets(cfg, train, val)
+    held = probe_feature_sets([s for _, s in keyed])
+    chosen = choose_feature_set({f"{k} {s}": held[str(s)] for k, s in keyed}, cfg.data.features)
+    parsed = parse_encoder_id(chosen) if chosen else None
+    if parsed is None:
+        return chosen
+    name, dim = parsed
+    m = cfg.model
+    how = f"data.features={chosen}" if cfg.data.features else 'the one set held, data.features=""'
+    for key, want, got in (("model.encoder", m.encoder, name), ("model.feat_dim", m.feat_dim, dim)):
+        if want != got:
+            listing = "; ".join(f"{k} {s}: {', '.join(held[str(s)])}" for k, s in keyed)
+            raise FeatureSetMismatchError(
+                f"{key}={want} but the run reads the feature set {chosen} ({how}), made by "
+                f"{name} at D={dim}: set {key}={got}, or name a set of {key}={want} in "
+                f"data.features (the sets hold {listing})"
+            )
+    return chosen
+
+
+def feature_set_of(cfg: DictConfig) -> str | None:
+    """The encoder id of the feature set a run reads (for its summary), checked as
+    :func:`check_feature_set` checks it; None for a run on images or without sets."""
+    if cfg.data.inputs != "features" or not _keyed_sets(cfg, True, True):
+        return None
+    return check_feature_set(cfg) or None
 
 
 def mocap_count(cfg: DictConfig) -> int:
@@ -120,6 +169,7 @@ class ShardData(pl.LightningDataModule):
             num_fake_poses=mocap_count(self.cfg),
             mocap_window=d.seq_len if m.discriminator == "motion" else 0,
             batches_per_epoch=d.train_batches_per_epoch,
+            features=d.features,
         )
         return self.train_loader
 
@@ -137,4 +187,5 @@ class ShardData(pl.LightningDataModule):
             num_workers=d.num_workers,
             inputs=d.inputs,
             img_size=d.img_size,
+            features=d.features,
         )
