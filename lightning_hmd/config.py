@@ -20,6 +20,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 from lightning_hmd.config_tree import Config, DataConfig
 from lightning_hmd.errors import ConfigError
+from lightning_hmd.modes import DiscriminatorKind
 
 
 def available_presets() -> list[str]:
@@ -150,6 +151,7 @@ def validate(cfg: DictConfig) -> None:
             f"got {list(m.delta_t)}"
         )
     _validate_temporal(m)
+    _validate_discriminator(m, cfg.data)
     if m.temporal.kind == "hmmr_conv" and m.feat_dim % m.temporal.num_groups:
         raise ConfigError(
             f"model.temporal.num_groups={m.temporal.num_groups} must divide "
@@ -196,6 +198,31 @@ def _validate_temporal(m: DictConfig) -> None:
             raise ConfigError(
                 f"model.temporal.transformer.dropout must be in [0, 1), got {a.dropout}"
             )
+
+
+def _validate_discriminator(m: DictConfig, d: DictConfig) -> None:
+    """VIBE's motion discriminator judges windows of ``data.seq_len`` poses, not shapes."""
+    DiscriminatorKind.parse(m.discriminator, "model.discriminator")
+    if m.discriminator != "motion":
+        return
+    md = m.motion_disc
+    for key in ("hidden", "num_layers", "attention_layers"):
+        if md[key] < 1:
+            raise ConfigError(f"model.motion_disc.{key} must be >= 1, got {md[key]}")
+    if not 0 <= md.attention_dropout < 1:
+        raise ConfigError(
+            f"model.motion_disc.attention_dropout must be in [0, 1), got {md.attention_dropout}"
+        )
+    if m.shape_discriminator:
+        raise ConfigError(
+            "model.shape_discriminator=true needs model.discriminator=pose: the motion "
+            "discriminator judges poses only (as VIBE's)"
+        )
+    if d.seq_len < 2:
+        raise ConfigError(
+            f"model.discriminator=motion judges windows of data.seq_len frames; "
+            f"data.seq_len={d.seq_len} has no motion (use >= 2, or model.discriminator=pose)"
+        )
 
 
 def _validate_data(d: DictConfig) -> None:

@@ -7,7 +7,9 @@ Composes the pure losses of :mod:`lightning_hmd.losses` over a :class:`Generator
   current-frame ``kp2d`` (predicted camera), ``joints3d``, ``smpl``; and for every offset Δt the
   same three under ``dt±Δt``, on the overlapping frames, with the optimal camera for 2D;
 - ``shape_const`` over the main current-frame shapes; ``hallucinate`` (Phi vs Phi_hat);
-- ``shape_prior`` and ``adv`` over ALL predicted shapes / poses (main, deltas, hallucinated).
+- ``shape_prior`` and ``adv`` over ALL predicted shapes / poses (main, deltas, hallucinated):
+  per frame for HMMR's pose discriminator, per window of T frames of one prediction source
+  for VIBE's motion discriminator (``model.discriminator=motion``).
 
 Weights are applied elsewhere, once (:func:`lightning_hmd.losses.weighted_sum`).
 """
@@ -21,6 +23,7 @@ from einops import rearrange
 from torch import Tensor, nn
 
 from lightning_hmd.body.smpl import BodyModel
+from lightning_hmd.errors import ConfigError
 from lightning_hmd.geometry.camera import project_weak_perspective
 from lightning_hmd.geometry.rotations import axis_angle_to_matrix
 from lightning_hmd.losses import (
@@ -50,6 +53,7 @@ from lightning_hmd.losses import (
 from lightning_hmd.structures import (
     GeneratorOutput,
     MocapBatch,
+    MocapWindows,
     Predictions,
     SequenceBatch,
     SMPLParams,
@@ -61,15 +65,49 @@ class Fakes:
     """Every predicted pose and shape, flattened for the discriminator.
 
     Attributes:
-        pose_rotmat: (M, 24, 3, 3) with M = B·T·(1 + #Δt)·(2 if hallucinating else 1).
+        pose_rotmat: (M, 24, 3, 3) with M = N·T, N = B·(1 + #Δt)·(2 if hallucinating else 1)
+            windows (one per sequence and prediction source) of T frames, window-major.
         betas: (M, 10).
+        seq_len: T, the frames of each window (what a motion discriminator judges).
     """
 
     pose_rotmat: Tensor
     betas: Tensor
+    seq_len: int = 1
 
     def detach(self) -> Fakes:
-        return Fakes(self.pose_rotmat.detach(), self.betas.detach())
+        return Fakes(self.pose_rotmat.detach(), self.betas.detach(), self.seq_len)
+
+    def windows(self) -> Tensor:
+        """(N, T, 24, 3, 3): the poses as windows of consecutive predicted frames."""
+        return rearrange(self.pose_rotmat, "(n t) j r c -> n t j r c", t=self.seq_len)
+
+
+def judge_fakes(discriminator: nn.Module, fakes: Fakes) -> Tensor:
+    """Logits of the fakes: (M, L) per frame, or (N, 1) per window for a discriminator that
+    judges windows (``judges_windows``: VIBE's motion discriminator)."""
+    if getattr(discriminator, "judges_windows", False):
+        return discriminator(fakes.windows())
+    return discriminator(fakes.pose_rotmat, fakes.betas)
+
+
+def judge_real(discriminator: nn.Module, mocap: MocapBatch | MocapWindows) -> Tensor:
+    """Logits of the mocap: single poses for a per-frame discriminator, windows of
+    consecutive poses (``data.seq_len`` frames) for one that judges windows.
+
+    Raises:
+        ConfigError: mocap of the other form than the discriminator judges.
+    """
+    windows = getattr(discriminator, "judges_windows", False)
+    if windows != isinstance(mocap, MocapWindows):
+        want = "windows of consecutive poses" if windows else "single poses"
+        raise ConfigError(
+            f"the discriminator judges {want} but the batch's mocap is "
+            f"{type(mocap).__name__} {tuple(mocap.pose_aa.shape)}: model.discriminator and "
+            "the loader's mocap windows (train/data.py mocap_count) disagree"
+        )
+    real_rotmat = axis_angle_to_matrix(mocap.pose_aa)  # (M, 24, 3, 3) or (N, W, 24, 3, 3)
+    return discriminator(real_rotmat) if windows else discriminator(real_rotmat, mocap.betas)
 
 
 def all_params(out: GeneratorOutput) -> list[SMPLParams]:
@@ -84,7 +122,8 @@ def collect_fakes(out: GeneratorOutput) -> Fakes:
     params = all_params(out)
     rotmats = [rearrange(p.pose_rotmat, "b t j r c -> (b t) j r c") for p in params]
     betas = [rearrange(p.betas, "b t s -> (b t) s") for p in params]
-    return Fakes(torch.cat(rotmats), torch.cat(betas))  # (M, 24, 3, 3), (M, 10)
+    seq_len = params[0].betas.shape[1]
+    return Fakes(torch.cat(rotmats), torch.cat(betas), seq_len)  # (M, 24, 3, 3), (M, 10)
 
 
 def _frame_terms(
@@ -158,17 +197,17 @@ def generator_terms(
         terms[term_name(HALLUCINATE)] = hallucination_loss(out.movie_strip, out.hallucinated_strip)
     fakes = collect_fakes(out)
     terms[term_name(SHAPE_PRIOR)] = shape_prior_loss(fakes.betas)
-    terms[term_name(ADV)] = lsgan_generator_loss(discriminator(fakes.pose_rotmat, fakes.betas))
+    terms[term_name(ADV)] = lsgan_generator_loss(judge_fakes(discriminator, fakes))
     return terms, fakes
 
 
 def discriminator_terms(
-    discriminator: nn.Module, fakes: Fakes, mocap: MocapBatch
+    discriminator: nn.Module, fakes: Fakes, mocap: MocapBatch | MocapWindows
 ) -> dict[str, Tensor]:
-    """LSGAN terms on detached fakes against mocap reals: ``disc/real``, ``disc/fake``."""
-    fakes = fakes.detach()
-    real_rotmat = axis_angle_to_matrix(mocap.pose_aa)  # (M, 24, 3, 3)
-    real = discriminator(real_rotmat, mocap.betas)
-    fake = discriminator(fakes.pose_rotmat, fakes.betas)
+    """LSGAN terms on detached fakes against mocap reals: ``disc/real``, ``disc/fake``
+    (per frame, or per window with a motion discriminator: VIBE's
+    ``batch_adv_disc_l2_loss``, ``lib/core/loss.py``, is the same means)."""
+    real = judge_real(discriminator, mocap)
+    fake = judge_fakes(discriminator, fakes.detach())
     parts = lsgan_discriminator_loss(real, fake)
     return {term_name(DISC, "real"): parts.real, term_name(DISC, "fake"): parts.fake}

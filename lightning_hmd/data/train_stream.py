@@ -48,6 +48,17 @@ def num_fake_windows(batch_size: int, num_deltas: int, hallucinator: bool) -> in
     return batch_size * (1 + num_deltas) * (2 if hallucinator else 1)
 
 
+def mocap_draws(
+    batch_size: int, seq_len: int, num_deltas: int, hallucinator: bool, discriminator: str
+) -> tuple[int, int]:
+    """(count, window) of the real mocap a batch carries for ``model.discriminator``: as
+    many single poses (window 0) as the per-frame discriminator judges fakes, or as many
+    windows of ``seq_len`` consecutive poses as the motion discriminator judges."""
+    if discriminator == "motion":
+        return num_fake_windows(batch_size, num_deltas, hallucinator), seq_len
+    return num_fake_poses(batch_size, seq_len, num_deltas, hallucinator), 0
+
+
 def batch_counts(weights: Sequence[float], batch_size: int) -> list[int]:
     """Windows per source in each batch: ``batch_size * w / sum(w)`` rounded by largest
     remainder (ties to the earlier source), so the counts always sum to ``batch_size``."""

@@ -21,7 +21,7 @@ from torch.utils.data import DataLoader
 from lightning_hmd.config import to_container
 from lightning_hmd.data.batch import ClipBatch
 from lightning_hmd.data.synth.batches import synthetic_clip_batch
-from lightning_hmd.data.train_stream import num_fake_poses
+from lightning_hmd.data.train_stream import mocap_draws
 from lightning_hmd.train.module import HMMRModule
 
 LOSS, DISC = "train/loss/", "train/disc/"
@@ -65,8 +65,12 @@ def run_smoke(cfg: DictConfig, steps: int = 20) -> SmokeResult:
     module = HMMRModule(to_container(cfg))
     d, m = cfg.data, cfg.model
     gen = torch.Generator().manual_seed(cfg.seed)
-    poses = num_fake_poses(d.batch_size, d.seq_len, len(m.delta_t), m.hallucinator)
-    batch = synthetic_clip_batch(module.body, d.batch_size, d.seq_len, m.feat_dim, poses, gen)
+    poses, window = mocap_draws(
+        d.batch_size, d.seq_len, len(m.delta_t), m.hallucinator, m.discriminator
+    )
+    batch = synthetic_clip_batch(
+        module.body, d.batch_size, d.seq_len, m.feat_dim, poses, gen, mocap_window=window
+    )
     record = _Record()
     trainer = pl.Trainer(
         accelerator="cpu",

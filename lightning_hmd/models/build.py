@@ -11,6 +11,7 @@ from lightning_hmd.models.discriminator import Discriminator, PoseDiscriminator,
 from lightning_hmd.models.encoders import build_image_encoder
 from lightning_hmd.models.generator import HMMRGenerator, delta_key
 from lightning_hmd.models.hallucinator import Hallucinator
+from lightning_hmd.models.motion_discriminator import MotionDiscriminator
 from lightning_hmd.models.regressor import DeltaHead, SMPLHead
 from lightning_hmd.models.temporal_registry import build_temporal_encoder
 
@@ -57,8 +58,14 @@ def build_generator(
     return HMMRGenerator(encoder, temporal, smpl_head, delta_heads, hallucinator)
 
 
-def build_discriminator(model_cfg: DictConfig | ModelConfig) -> Discriminator:
-    """Build the pose (and, if ``model.shape_discriminator``, shape) discriminator."""
+def build_discriminator(model_cfg: DictConfig | ModelConfig) -> Discriminator | MotionDiscriminator:
+    """Build the pose (and, if ``model.shape_discriminator``, shape) discriminator, or with
+    ``model.discriminator=motion`` VIBE's motion discriminator (``model.motion_disc``)."""
+    if model_cfg.discriminator == "motion":
+        md = model_cfg.motion_disc
+        return MotionDiscriminator(
+            md.hidden, md.num_layers, md.attention_layers, md.attention_dropout
+        )
     pose = PoseDiscriminator(channels=model_cfg.disc_channels, hidden=model_cfg.disc_hidden)
     shape = (
         ShapeDiscriminator(hidden=model_cfg.shape_disc_hidden)

@@ -102,6 +102,8 @@ class Discriminator(nn.Module):
     Takes all 24 SMPL rotations and drops the root itself.
     """
 
+    judges_windows = False  # one frame at a time
+
     def __init__(self, pose: PoseDiscriminator, shape: ShapeDiscriminator | None = None):
         super().__init__()
         self.pose = pose

@@ -54,6 +54,8 @@ class WindowAttention(nn.Module):
 class MotionDiscriminator(nn.Module):
     """Windows of poses (B, T, 24, 3, 3) -> scores (B, 1)."""
 
+    judges_windows = True  # the objective hands it windows, not single frames
+
     def __init__(
         self,
         hidden: int = 1024,
@@ -66,8 +68,9 @@ class MotionDiscriminator(nn.Module):
         self.attention = WindowAttention(hidden, attention_layers, attention_dropout)
         self.fc = nn.Linear(hidden, 1)
 
-    def forward(self, pose_rotmat: Tensor) -> Tensor:
-        """pose_rotmat: (B, T, 24, 3, 3) rotation matrices -> (B, 1) one score per window."""
+    def forward(self, pose_rotmat: Tensor, betas: Tensor | None = None) -> Tensor:
+        """pose_rotmat: (B, T, 24, 3, 3) rotation matrices -> (B, 1) one score per window
+        (``betas`` is not judged, as in VIBE)."""
         if pose_rotmat.ndim != 5 or pose_rotmat.shape[2:] != (NUM_SMPL_JOINTS, 3, 3):
             raise ValueError(
                 f"pose_rotmat must be (B, T, {NUM_SMPL_JOINTS}, 3, 3), "

@@ -371,6 +371,7 @@ def model_summary(cfg: DictConfig) -> dict:
     d = cfg.data
     return {
         "temporal_kind": str(cfg.model.temporal.kind),
+        "discriminator": str(cfg.model.discriminator),
         # a features run builds no image encoder (train/module.py), nor is one counted here
         "parameters": parameter_counts(cfg.model, with_image_encoder=cfg.data.inputs == "images"),
         "flops_per_batch": step_flops(cfg.model, d.batch_size, d.seq_len),

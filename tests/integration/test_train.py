@@ -246,14 +246,18 @@ def test_resume_refuses_a_hostile_or_truncated_last_checkpoint(synth_dir, tmp_pa
 
 @pytest.mark.slow
 @pytest.mark.timeout(600)
-@pytest.mark.parametrize("kind", ["gru", "tcmr", "transformer"])
+@pytest.mark.parametrize(
+    "kind,disc", [("gru", "pose"), ("tcmr", "pose"), ("transformer", "pose"), ("gru", "motion")]
+)
 def test_every_temporal_encoder_resumes_to_the_weights_of_an_uninterrupted_run(
-    kind, synth_dir, tmp_path
+    kind, disc, synth_dir, tmp_path
 ):
     """Stopping after 2 batches and resuming to 5 equals 5 in one go, for the recurrent and
-    attention encoders too (their dropout and the reader's position are checkpointed)."""
+    attention encoders too (their dropout and the reader's position are checkpointed), and
+    with VIBE's motion discriminator on windows of the synthetic mocap."""
     base = overrides(synth_dir, tmp_path / "runs", **{"trainer.ckpt_every_batches": 0,
-                                                       "model.temporal.kind": kind})  # fmt: skip
+                                                       "model.temporal.kind": kind,
+                                                       "model.discriminator": disc})  # fmt: skip
     base = [a for a in base if not a.startswith("trainer.max_batches")]
     assert main(["train", "--preset", "tiny", *base, "run.name=whole",
                  "trainer.max_batches=5"]) == 0  # fmt: skip
@@ -268,8 +272,11 @@ def test_every_temporal_encoder_resumes_to_the_weights_of_an_uninterrupted_run(
         torch.testing.assert_close(parts[key], value, rtol=0, atol=1e-6, msg=key)
     # the run's summary names the encoder with its parameters and FLOPs per batch
     model = json.loads((tmp_path / "runs" / "whole" / "summary.json").read_text())["model"]
-    cfg = load_config("tiny", overrides=[f"model.temporal.kind={kind}"])
-    assert model["temporal_kind"] == kind
+    cfg = load_config("tiny", overrides=[f"model.temporal.kind={kind}",
+                                         f"model.discriminator={disc}"])  # fmt: skip
+    assert model["temporal_kind"] == kind and model["discriminator"] == disc
+    if disc == "motion":
+        assert any(k.startswith("discriminator.gru.") for k in whole)
     assert model["parameters"] == parameter_counts(cfg.model)
     temporal = sum(v.numel() for k, v in whole.items() if k.startswith("generator.temporal."))
     assert model["parameters"]["temporal_encoder"] == temporal

@@ -17,7 +17,13 @@ from lightning_hmd.body.smpl import BodyModel
 from lightning_hmd.data.batch import ClipBatch, WindowInfo
 from lightning_hmd.geometry.camera import project_weak_perspective
 from lightning_hmd.geometry.rotations import axis_angle_to_matrix
-from lightning_hmd.structures import NUM_BETAS, NUM_SMPL_JOINTS, MocapBatch, SequenceBatch
+from lightning_hmd.structures import (
+    NUM_BETAS,
+    NUM_SMPL_JOINTS,
+    MocapBatch,
+    MocapWindows,
+    SequenceBatch,
+)
 
 # Upright in HMR's camera convention: a half turn about x (the regressor's mean global rotation).
 UPRIGHT = (math.pi, 0.0, 0.0)
@@ -88,6 +94,13 @@ def synthetic_mocap_batch(num: int, gen: torch.Generator) -> MocapBatch:
     return MocapBatch(pose_aa=pose, betas=0.5 * torch.randn(num, NUM_BETAS, generator=gen))
 
 
+def synthetic_mocap_windows(num: int, window: int, gen: torch.Generator) -> MocapWindows:
+    """(N, W) windows of smooth real poses and their shapes, for a motion discriminator."""
+    pose = smooth_poses(num, window, gen)  # (N, W, 24, 3)
+    betas = 0.5 * torch.randn(num, 1, NUM_BETAS, generator=gen)
+    return MocapWindows(pose_aa=pose, betas=betas.expand(num, window, NUM_BETAS).clone())
+
+
 def synthetic_clip_batch(
     body: BodyModel,
     batch_size: int,
@@ -95,9 +108,11 @@ def synthetic_clip_batch(
     feat_dim: int,
     num_poses: int,
     gen: torch.Generator,
+    mocap_window: int = 0,
 ) -> ClipBatch:
     """A training batch as the reader makes it: synthetic clips with features
-    (:func:`synthetic_sequence_batch`), where they come from, and ``num_poses`` mocap poses."""
+    (:func:`synthetic_sequence_batch`), where they come from, and ``num_poses`` mocap poses
+    (``mocap_window`` > 0: that many windows of ``mocap_window`` poses)."""
     B, T = batch_size, seq_len
     clips = synthetic_sequence_batch(body, B, T, feat_dim, gen)
     info = WindowInfo(
@@ -108,4 +123,9 @@ def synthetic_clip_batch(
         start=torch.zeros(B, dtype=torch.int64),
         frame_index=torch.arange(T, dtype=torch.int64).expand(B, T).clone(),
     )
-    return ClipBatch(clips, info, synthetic_mocap_batch(num_poses, gen))
+    mocap = (
+        synthetic_mocap_windows(num_poses, mocap_window, gen)
+        if mocap_window
+        else synthetic_mocap_batch(num_poses, gen)
+    )
+    return ClipBatch(clips, info, mocap)
