@@ -11,13 +11,17 @@ from lightning_hmd.errors import ConfigError
 
 def run(ns: argparse.Namespace) -> int:
     from lightning_hmd.experiments.sweep_run import run_sweep, submit_agents
-    from lightning_hmd.experiments.sweeps import load_sweep
+    from lightning_hmd.experiments.sweeps import load_sweep, parse_where, with_preset
+
+    sweep = with_preset(load_sweep(ns.sweep), ns.preset)
 
     if ns.agents is not None:
         if not ns.slurm:
             raise ConfigError("--agents K submits K agents as a SLURM array: add --slurm")
+        if ns.where:
+            raise ConfigError("--where selects trials of a local or --slurm run, not agents")
         submit_agents(
-            load_sweep(ns.sweep),
+            sweep,
             ns.agents,
             job_spec(ns),
             storage=ns.storage,
@@ -28,12 +32,13 @@ def run(ns: argparse.Namespace) -> int:
         return 0
 
     runs = run_sweep(
-        load_sweep(ns.sweep),
+        sweep,
         seeds=ns.seeds,
         count=ns.count,
         overrides=ns.overrides,
         dry_run=ns.dry_run,
         slurm=job_spec(ns) if ns.slurm else None,
+        where=parse_where(ns.where),
     )
     statuses = ("trained", "submitted", "skipped", "planned")
     counts = {s: sum(r.status == s for r in runs) for s in statuses}
@@ -43,10 +48,10 @@ def run(ns: argparse.Namespace) -> int:
 
 def run_agent(ns: argparse.Namespace) -> int:
     from lightning_hmd.experiments.sweep_agent import run_agent
-    from lightning_hmd.experiments.sweeps import load_sweep
+    from lightning_hmd.experiments.sweeps import load_sweep, with_preset
 
     ran = run_agent(
-        load_sweep(ns.sweep),
+        with_preset(load_sweep(ns.sweep), ns.preset),
         storage=ns.storage,
         count=ns.count,
         overrides=ns.overrides,
@@ -69,6 +74,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seeds", type=int, default=1, help="seeds per configuration (1..K)")
     p.add_argument("--count", type=int, default=None, help="trials (random sweeps: draws)")
     p.add_argument("--dry-run", action="store_true", help="print the trials' commands")
+    p.add_argument(
+        "--preset",
+        default=None,
+        help="train the trials from this preset instead of the one the sweep's command names",
+    )
+    p.add_argument(
+        "--where",
+        action="append",
+        metavar="KEY=VALUE",
+        help="grid sweeps: only the trials where a swept key has this value (repeatable)",
+    )
     p.add_argument(
         "--slurm",
         action="store_true",
@@ -99,6 +115,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         "postgresql://... for clusters)",
     )
     p.add_argument("--count", type=int, default=None, help="trials this agent runs at most")
+    p.add_argument(
+        "--preset",
+        default=None,
+        help="train the trials from this preset instead of the one the sweep's command names",
+    )
     p.add_argument(
         "--seed",
         type=int,

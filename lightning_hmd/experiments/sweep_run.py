@@ -67,6 +67,7 @@ def run_sweep(
     slurm: JobSpec | None = None,
     env: Mapping[str, str] | None = None,
     echo: Callable[[str], None] = print,
+    where: dict[str, str] | None = None,
 ) -> list[TrialRun]:
     """Run (or with ``dry_run`` list) every trial of ``sweep`` in this process, or with
     ``slurm`` submit each unfinished one as its own SLURM job (``lightning-hmd slurm
@@ -76,7 +77,7 @@ def run_sweep(
     env = os.environ if env is None else env
     preset = preset_of(sweep)
     done: list[TrialRun] = []
-    trials = expand(sweep, seeds, count)
+    trials = expand(sweep, seeds, count, where)
     for n, trial in enumerate(trials, 1):
         over = trial_overrides(sweep, trial, overrides)
         cfg = load_config(preset, overrides=over)

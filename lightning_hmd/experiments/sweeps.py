@@ -10,6 +10,7 @@ would pass.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import zlib
 from dataclasses import dataclass
@@ -175,15 +176,20 @@ def _sample(p: Parameter, rng: np.random.Generator) -> Any:
     )
 
 
-def expand(sweep: Sweep, seeds: int = 1, count: int | None = None) -> list[Trial]:
+def expand(
+    sweep: Sweep, seeds: int = 1, count: int | None = None, where: dict[str, str] | None = None
+) -> list[Trial]:
     """The trials of a sweep for a local run, each repeated with seeds 1..``seeds``.
 
     Grid sweeps give every combination of the parameters' values, in file order. Random
     sweeps (and Bayesian ones, which need W&B's server to choose points) draw ``count`` or
     ``run_cap`` trials from the distributions, reproducibly (seeded by the sweep's name).
+    ``where`` (grid sweeps: swept key -> value as ``key=value`` writes it) keeps only the
+    trials with those values; they keep their indices (and so their run names) in the grid.
 
     Raises:
-        SweepError: a grid over a distribution, or a random sweep without a trial count.
+        SweepError: a grid over a distribution, a random sweep without a trial count, or a
+            ``where`` key the grid does not sweep or a value it does not take.
     """
     if seeds < 1:
         raise SweepError(f"seeds must be >= 1, got {seeds}")
@@ -203,9 +209,55 @@ def expand(sweep: Sweep, seeds: int = 1, count: int | None = None) -> list[Trial
             raise SweepError(f"{sweep.path}: a {sweep.method} sweep needs run_cap or --count")
         rng = np.random.default_rng(zlib.crc32(sweep.name.encode()))
         combos = [{p.key: _sample(p, rng) for p in sweep.parameters} for _ in range(n)]
+    keep = _where(sweep, where or {})
     return [
-        Trial(i, params, seed) for i, params in enumerate(combos) for seed in range(1, seeds + 1)
+        Trial(i, params, seed)
+        for i, params in enumerate(combos)
+        if all(str(params[k]) == v for k, v in keep.items())
+        for seed in range(1, seeds + 1)
     ]
+
+
+def _where(sweep: Sweep, where: dict[str, str]) -> dict[str, str]:
+    if where and sweep.method != "grid":
+        raise SweepError(f"{sweep.path}: --where selects trials of a grid sweep only")
+    values = {p.key: [str(v) for v in p.values or ()] for p in sweep.parameters}
+    for key, value in where.items():
+        if key not in values:
+            raise SweepError(
+                f"{sweep.path}: --where {key}={value}: {key} is not swept "
+                f"(swept: {', '.join(values)}); give it as an override instead"
+            )
+        if value not in values[key]:
+            raise SweepError(
+                f"{sweep.path}: --where {key}={value}: the grid's values of {key} are "
+                f"{', '.join(values[key])}"
+            )
+    return where
+
+
+def parse_where(items: list[str] | None) -> dict[str, str]:
+    """``--where key=value`` arguments as a mapping."""
+    out = {}
+    for item in items or ():
+        key, eq, value = item.partition("=")
+        if not eq or not key:
+            raise SweepError(f"--where expects key=value, got {item!r}")
+        out[key] = value
+    return out
+
+
+def with_preset(sweep: Sweep, preset: str | None) -> Sweep:
+    """The sweep with its command's ``--preset`` replaced (or added) by ``preset``."""
+    if preset is None:
+        return sweep
+    cmd = list(sweep.command)
+    if "--preset" in cmd[:-1]:
+        cmd[cmd.index("--preset") + 1] = preset
+    else:
+        at = cmd.index("train") + 1 if "train" in cmd else len(cmd) - 1
+        cmd[at:at] = ["--preset", preset]
+    return dataclasses.replace(sweep, command=tuple(cmd))
 
 
 def preset_of(sweep: Sweep) -> str | None:

@@ -77,3 +77,19 @@ def test_grid_expansion_with_seeds_and_random_draws_are_reproducible():
         assert 0.1 <= t.params["loss.weights.adv"] <= 10.0
     assert len({t.params["loss.weights.adv"] for t in a}) == 24
     assert len(expand(sweeps["loss_weights"], count=5)) == 5
+
+
+def test_where_keeps_the_grid_indices_and_preset_replaces_the_commands():
+    from lightning_hmd.experiments.sweeps import SweepError, expand, preset_of, with_preset
+
+    sweep = load_sweep(Path(SWEEPS[0]).with_name("temporal_models.yaml"))
+    trials = expand(sweep, seeds=3, where={"model.discriminator": "pose"})
+    assert [t.index for t in trials[::3]] == [0, 2, 4, 6, 8]  # 5 encoders x pose
+    assert [t.params["model.temporal.kind"] for t in trials[::3]] == [
+        "hmmr_conv", "gru", "tcmr", "transformer", "none"]  # fmt: skip
+    assert {t.seed for t in trials} == {1, 2, 3} and len(trials) == 15
+    assert preset_of(with_preset(sweep, "quickstart")) == "quickstart"
+    with pytest.raises(SweepError, match="not swept"):
+        expand(sweep, where={"seed": "1"})
+    with pytest.raises(SweepError, match="values of model.discriminator are pose, motion"):
+        expand(sweep, where={"model.discriminator": "shape"})
