@@ -42,31 +42,35 @@ def _print_manifests(manifests: dict) -> None:
 
 def _cmd_features(ns: argparse.Namespace) -> int:
     from lightning_hmd.config import load_config
-    from lightning_hmd.data.features import build_feature_encoder, extract_features
+    from lightning_hmd.data.features import add_features, build_feature_encoder, extract_features
 
+    if ns.add and ns.keep_jpeg:
+        raise ConfigError("--keep-jpeg: an added feature set keeps the crops the sets hold")
     cfg = load_config(ns.preset, [], ["model.init_checkpoint=none"])  # encoder settings only
     name = ns.encoder or cfg.model.encoder
     feat_dim = ns.feat_dim or cfg.model.feat_dim
     img_size = ns.img_size or cfg.data.img_size
     encoder, encoder_id = build_feature_encoder(name, feat_dim, ns.weights, ns.seed)
     augment = cfg.data.augment if ns.copies > 1 else None
-    manifests = extract_features(
-        ns.inp,
-        ns.out,
-        encoder,
-        encoder_id,
-        img_size=img_size,
-        batch_frames=ns.batch_frames,
-        keep_jpeg=ns.keep_jpeg,
-        overwrite=ns.overwrite,
-        progress=not ns.no_progress,
-        device=ns.device,
-        augment=augment,
-        copies=ns.copies,
-        seed=ns.seed,
-    )
+    common = {
+        "img_size": img_size,
+        "batch_frames": ns.batch_frames,
+        "overwrite": ns.overwrite,
+        "progress": not ns.no_progress,
+        "device": ns.device,
+        "augment": augment,
+        "copies": ns.copies,
+        "seed": ns.seed,
+    }
+    if ns.add:
+        manifests = add_features(ns.inp, ns.out, encoder, encoder_id, **common)
+    else:
+        manifests = extract_features(
+            ns.inp, ns.out, encoder, encoder_id, keep_jpeg=ns.keep_jpeg, **common
+        )
     _print_manifests(manifests)
-    print(f"features {encoder_id} (D={feat_dim}, {img_size} px crops) written to {ns.out}")
+    done = "added to the feature sets at" if ns.add else "written to"
+    print(f"features {encoder_id} (D={feat_dim}, {img_size} px crops) {done} {ns.out}")
     return 0
 
 
@@ -222,7 +226,18 @@ def _add_features(data: argparse._SubParsersAction) -> None:
     p.add_argument("--batch-frames", type=int, default=64)
     p.add_argument("--device", default="cpu")
     p.add_argument("--keep-jpeg", action="store_true", help="keep the encoder's crops")
-    p.add_argument("--overwrite", action="store_true")
+    p.add_argument(
+        "--add",
+        action="store_true",
+        help="add these features as a further feature set to the feature sets already at "
+        "--out (written from --in with the same --copies, --seed, --img-size and preset); "
+        "a run picks one by data.features",
+    )
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace complete output sets (with --add: the feature set of this encoder)",
+    )
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=_cmd_features)
 

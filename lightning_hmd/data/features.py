@@ -16,15 +16,26 @@ Augmented copies (HMMR's ``num_copy`` flag of its conversion scripts, e.g.
 and translation jitter and sequence flip frozen into the features, as HMMR writes its training
 tfrecords; the draw is seeded by the key and copy index, so a resumed conversion writes the
 same copies. Validation and test sets are always centre crops.
+
+Several feature sets per clip (one per encoder and weights file, so that every temporal model
+of a sweep reads the same phi): ``lightning-hmd data features --add`` (:func:`add_features`)
+encodes the clips of the image sets again with another encoder and adds the result to the
+existing feature sets, beside their phi (members ``phi_<k>.npy``,
+:mod:`lightning_hmd.data.schema`). It draws the same augmented copies (the same keys, seed and
+settings; the labels of every copy are checked against the stored ones), writes each set anew
+in a hidden folder beside it and swaps it in when complete, so an interrupted add leaves the
+old set as it was. Manifests record the sets their clips hold (``feature_sets``).
 """
 
 from __future__ import annotations
 
 import hashlib
 import io
+import os
 import re
+import shutil
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -37,7 +48,12 @@ from tqdm import tqdm
 from lightning_hmd.config_tree import AugmentConfig
 from lightning_hmd.data.augment import apply_jitter, frame_affines, sample_jitter
 from lightning_hmd.data.cropping import CropBox, crop_image, to_crop_normalised
-from lightning_hmd.data.manifest import MANIFEST_NAME, Manifest, read_manifest
+from lightning_hmd.data.manifest import (
+    MANIFEST_NAME,
+    Manifest,
+    read_manifest,
+    record_feature_sets,
+)
 from lightning_hmd.data.schema import ClipSample, decode_clip, decode_mocap
 from lightning_hmd.data.shards import ShardSetWriter
 from lightning_hmd.data.tario import TarReadError, iter_shard_members
@@ -208,11 +224,16 @@ def _encode_batches(
 
 
 def find_sets(root: Path) -> list[Path]:
-    """Shard set directories at or below ``root`` (those holding a manifest)."""
+    """Shard set directories at or below ``root`` (those holding a manifest; none inside a
+    hidden folder, such as a feature set being added, :func:`add_features`)."""
     root = Path(root)
     if (root / MANIFEST_NAME).is_file():
         return [root]
-    sets = sorted(p.parent for p in root.rglob(MANIFEST_NAME))
+    sets = sorted(
+        p.parent
+        for p in root.rglob(MANIFEST_NAME)
+        if not any(part.startswith(".") for part in p.relative_to(root).parts)
+    )
     if not sets:
         raise FeatureError(f"{root}: no shard set (no {MANIFEST_NAME} at or below it)")
     return sets
@@ -348,7 +369,10 @@ def _write_set(
             _copy_mocap(set_dir, manifest, writer)
         else:
             _encode_set(set_dir, manifest, writer, job, jitter)
-    return writer.close()
+    written = writer.close()
+    if manifest.kind == "clip":
+        return record_feature_sets(target, [job.encoder_id])
+    return written
 
 
 def _copy_mocap(set_dir: Path, manifest: Manifest, writer: ShardSetWriter) -> None:
@@ -363,27 +387,28 @@ def _encode_set(
     job: _Encoding,
     augment: AugmentConfig | None,
 ) -> None:
-    pending: list[_Pending] = []
-    queued = 0
+    for p, phi in _encoded(_copies(set_dir, manifest, job, augment, writer.is_done), job):
+        jpeg = [_jpeg(im) for im in p.images] if job.keep_jpeg else None
+        # the one feature set of this encoder (an image set's own sets are not carried over)
+        out = replace(p.sample, phi=phi, encoder_id=job.encoder_id, jpeg=jpeg, more_phi={})
+        writer.write(out, p.key)
+        job.bar.update(len(p.images))
 
-    def flush() -> None:
-        nonlocal queued
-        if not pending:
-            return
-        phis = _encode_batches(pending, job.encode, job.batch_frames)
-        for p, phi in zip(pending, phis, strict=True):
-            jpeg = None
-            if job.keep_jpeg:
-                jpeg = [_jpeg(im) for im in p.images]
-            writer.write(replace(p.sample, phi=phi, encoder_id=job.encoder_id, jpeg=jpeg), p.key)
-            job.bar.update(len(p.images))
-        pending.clear()
-        queued = 0
 
+def _copies(
+    set_dir: Path,
+    manifest: Manifest,
+    job: _Encoding,
+    augment: AugmentConfig | None,
+    is_done: Callable[[str], bool],
+) -> Iterator[list[_Pending]]:
+    """Per clip of the image set, in order, its copies still to write: the centre crop
+    (``augment`` None), or ``job.copies`` augmented copies keyed ``<key>_aug<c>``, each drawn
+    from a stream seeded by the seed, the clip's key and ``c``."""
     for key, members in _members(set_dir, manifest):
         sample = decode_clip(members)
         keys = [key] if augment is None else [f"{key}_aug{c}" for c in range(job.copies)]
-        todo = [(c, k) for c, k in enumerate(keys) if not writer.is_done(k)]
+        todo = [(c, k) for c, k in enumerate(keys) if not is_done(k)]
         job.bar.update(sample.num_frames * (len(keys) - len(todo)))
         if not todo:
             continue
@@ -392,20 +417,235 @@ def _encode_set(
                 f"{set_dir}: clip {key!r} has no JPEG frames to encode (written with --no-jpeg?)"
             )
         stored = decode_frames(sample.jpeg)
+        group = []
         for c, out_key in todo:
             if augment is None:
                 copy, images = centre_crop_clip(sample, stored, job.img_size)
             else:
                 rng = np.random.default_rng([job.seed, zlib.crc32(key.encode()), c])
                 copy, images = augmented_copy(sample, stored, augment, rng, job.img_size)
-            pending.append(_Pending(out_key, copy, images))
-            queued += len(images)
+            group.append(_Pending(out_key, copy, images))
+        yield group
+
+
+def _encoded(
+    groups: Iterable[list[_Pending]], job: _Encoding
+) -> Iterator[tuple[_Pending, np.ndarray]]:
+    """Each copy with its (T, D) float16 phi, in order; the frames of several clips go to the
+    encoder together, in calls of ``job.batch_frames`` frames, once a clip's copies bring
+    the frames waiting to ``job.batch_frames`` or more."""
+    pending: list[_Pending] = []
+    queued = 0
+    for group in groups:
+        pending += group
+        queued += sum(len(p.images) for p in group)
         if queued >= job.batch_frames:
-            flush()
-    flush()
+            yield from zip(
+                pending, _encode_batches(pending, job.encode, job.batch_frames), strict=False
+            )
+            pending, queued = [], 0
+    if pending:
+        yield from zip(
+            pending, _encode_batches(pending, job.encode, job.batch_frames), strict=False
+        )
 
 
 def _jpeg(image: np.ndarray) -> bytes:
     buf = io.BytesIO()
     Image.fromarray(image).save(buf, format="JPEG", quality=90)
     return buf.getvalue()
+
+
+# --------------------------------------------------------------------------- adding a set
+
+ADD_TMP = ".{name}.add.tmp"  # the new set being written, beside the one it replaces
+REPLACED = ".{name}.replaced"  # the old set during the swap
+
+
+def add_features(
+    in_dir: str | Path,
+    feat_dir: str | Path,
+    encoder: nn.Module,
+    encoder_id: str,
+    *,
+    img_size: int,
+    batch_frames: int = 64,
+    overwrite: bool = False,
+    progress: bool = True,
+    device: str | torch.device = "cpu",
+    augment: AugmentConfig | None = None,
+    copies: int = 1,
+    seed: int = 0,
+) -> dict[str, Manifest]:
+    """Add the features of ``encoder`` as a further feature set to the clip sets below
+    ``feat_dir`` that :func:`extract_features` wrote from the image sets below ``in_dir``.
+
+    Every clip of a feature set gets the new set (member ``phi_<k>.npy``, its id in
+    ``meta.more_encoder_ids``; the manifest's ``feature_sets`` gains the id). The clips are
+    cropped and augmented as :func:`extract_features` crops them: ``augment``, ``copies``,
+    ``seed`` and ``img_size`` must be those the feature sets were written with (the keys and
+    the labels of every copy are checked against the stored ones). Each set is written anew in
+    a hidden folder beside it and swapped in once complete: an interrupted add leaves the old
+    set as it was (the next add starts that set again). Mocap sets are left alone.
+
+    Args:
+        in_dir: the image sets (a shard set directory or a folder of them).
+        feat_dir: the feature sets, at the same relative paths.
+        encoder, encoder_id, img_size, batch_frames, progress, device, augment, copies, seed:
+            as for :func:`extract_features`.
+        overwrite: replace the set ``encoder_id`` where a set holds it already; otherwise
+            such a set is refused before anything is written.
+
+    Returns:
+        feature set path (relative, posix) -> its new manifest.
+
+    Raises:
+        FeatureError: a feature set is missing, holds no features, holds ``encoder_id``
+            (without ``overwrite``), or does not match its image set.
+    """
+    from lightning_hmd.data.loader import probe_feature_sets
+
+    in_dir, feat_dir = Path(in_dir), Path(feat_dir)
+    _check_copies(augment, copies)
+    sources = {s: m for s in find_sets(in_dir) if (m := read_manifest(s)).kind == "clip"}
+    targets = {s: feat_dir / s.relative_to(in_dir) for s in sources}
+    for s, target in targets.items():
+        _recover_swap(target)
+        if not (target / MANIFEST_NAME).is_file():
+            raise FeatureError(
+                f"{target}: no complete feature set to add to; write it first with "
+                f"`lightning-hmd data features --in {s} --out ...` (without --add)"
+            )
+    held = probe_feature_sets(list(targets.values()))
+    for target in targets.values():
+        ids = held[str(target)]
+        if not ids:
+            raise FeatureError(
+                f"{target}: its clips hold no features; write them with `lightning-hmd data "
+                "features` (without --add) first"
+            )
+        if encoder_id in ids and not overwrite:
+            raise FeatureError(
+                f"{target} already holds the feature set {encoder_id} (it holds "
+                f"{', '.join(ids)}); pass --overwrite to write it again"
+            )
+    totals = {t: read_manifest(t).total_frames for t in targets.values()}
+    bar = tqdm(total=sum(totals.values()), unit="frame", desc="features", disable=not progress)
+    job = _Encoding(
+        _inference(encoder, device), encoder_id, img_size, batch_frames, False, bar, copies, seed
+    )
+    out = {}
+    for s, target in targets.items():
+        ids = held[str(target)]
+        ids = ids if encoder_id in ids else (*ids, encoder_id)
+        jitter = _set_augment(sources[s], augment)
+        out[target.relative_to(feat_dir).as_posix()] = _add_set(
+            s, sources[s], target, ids, job, jitter
+        )
+    bar.close()
+    return out
+
+
+def _add_set(
+    set_dir: Path,
+    manifest: Manifest,
+    target: Path,
+    ids: Sequence[str],
+    job: _Encoding,
+    augment: AugmentConfig | None,
+) -> Manifest:
+    """Write ``target`` anew beside it with the feature set ``job.encoder_id`` added to every
+    clip, then swap it in (:func:`_swap`)."""
+    target = Path(os.path.abspath(target))  # a name to put the hidden folders beside
+    old = read_manifest(target)
+    tmp = target.with_name(ADD_TMP.format(name=target.name))
+    if tmp.exists():
+        shutil.rmtree(tmp)  # an add interrupted before its swap: start that set again
+    per_shard = max((s.samples for s in old.shards), default=1)
+    last_keys = {s.entries[-1].key for s in old.shards if s.entries}
+    stored = _members(target, old)
+    copies = _encoded(_copies(set_dir, manifest, job, augment, lambda _key: False), job)
+    added = f"; + features {job.encoder_id}"
+    source = old.source if old.source.endswith(added) else old.source + added
+    with ShardSetWriter(tmp, old.split, per_shard, source) as writer:
+        for p, phi in copies:
+            key, members = next(stored, (None, None))
+            if key != p.key:
+                raise FeatureError(
+                    f"{target}: holds {key!r} where the image set {set_dir} gives {p.key!r}: "
+                    "the feature set was written from other images or with other --copies"
+                )
+            sample = decode_clip(members)
+            _check_same_labels(sample, p.sample, target, key)
+            writer.write(_with_feature_set(sample, job.encoder_id, phi), key)
+            job.bar.update(len(p.images))
+            if key in last_keys:
+                writer.end_shard()  # the shards keep their samples
+        extra = next(stored, None)
+        if extra is not None:
+            raise FeatureError(
+                f"{target}: holds {extra[0]!r}, which the image set {set_dir} does not give"
+            )
+    writer.close()
+    record_feature_sets(tmp, ids)
+    _swap(tmp, target)
+    return read_manifest(target)
+
+
+_LABELS = ("kp2d", "crop_box", "crop_scale", "frame_index", "joints3d", "pose", "betas")
+
+
+def _check_same_labels(stored: ClipSample, made: ClipSample, target: Path, key: str) -> None:
+    """The copy made now must be the stored one (its augmentation draws and crop): equal
+    labels, value for value."""
+    for name in _LABELS:
+        a, b = getattr(stored, name), getattr(made, name)
+        if (a is None) != (b is None) or (a is not None and not np.array_equal(a, b)):
+            raise FeatureError(
+                f"{target} [{key}]: {name} of the stored clip differs from the copy made now: "
+                "add with the --copies, --seed, --img-size and preset (data.augment) the "
+                "feature set was written with"
+            )
+
+
+def _with_feature_set(sample: ClipSample, encoder_id: str, phi: np.ndarray) -> ClipSample:
+    """The clip with ``phi`` as its feature set ``encoder_id`` (replaced where it holds it,
+    else added after the others)."""
+    if encoder_id == sample.encoder_id:
+        return replace(sample, phi=phi)
+    more = dict(sample.more_phi)
+    more[encoder_id] = phi  # a set held keeps its place
+    return replace(sample, more_phi=more)
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _swap(new: Path, target: Path) -> None:
+    """Put the complete set ``new`` in the place of ``target``: ``target`` moves aside to a
+    hidden name, ``new`` takes its name, the old one is removed. Between the two renames no
+    set is at ``target`` (never a partial one); :func:`_recover_swap` puts the old one back."""
+    replaced = target.with_name(REPLACED.format(name=target.name))
+    if replaced.exists():
+        shutil.rmtree(replaced)
+    os.replace(target, replaced)
+    os.replace(new, target)
+    _fsync_dir(target.parent)
+    shutil.rmtree(replaced)
+
+
+def _recover_swap(target: Path) -> None:
+    """After a swap interrupted between its renames: the old set back at ``target``; after one
+    interrupted before its clean-up: the old set removed."""
+    replaced = target.with_name(REPLACED.format(name=target.name))
+    if not replaced.exists():
+        return
+    if target.exists():
+        shutil.rmtree(replaced)
+    else:
+        os.replace(replaced, target)
