@@ -26,8 +26,9 @@ from lightning_hmd.config import dotted_keys, init_checkpoint, to_container
 from lightning_hmd.evaluation.protocols import get_protocol
 from lightning_hmd.models.hmr_init import load_hmr_init
 from lightning_hmd.models.summary import parameter_counts, step_flops
+from lightning_hmd.train.clock import TrainClock
 from lightning_hmd.train.csv_log import RunCSVLogger
-from lightning_hmd.train.data import ShardData, check_inputs, check_paths
+from lightning_hmd.train.data import ShardData, check_inputs, check_paths, feature_set_of
 from lightning_hmd.train.hparams_record import hparams_of, tensorboard_without_tf, write_hparams
 from lightning_hmd.train.module import HMMRModule
 from lightning_hmd.train.panels import KeypointPanels
@@ -199,6 +200,7 @@ def make_trainer(
             SkipMonitor(cfg.data.max_skip_fraction, t.log_every_batches, t.max_batches),
             KeypointPanels(t.image_every_batches, out / "images"),
             TopologyReport(),
+            TrainClock(),
             *extra_callbacks,
         ],
         enable_checkpointing=False,  # BatchCheckpoint writes them, counted in batches
@@ -343,8 +345,17 @@ def _record_results(cfg: DictConfig, out: Path, trainer: pl.Trainer, batches: in
     protocol = get_protocol(cfg.eval.protocol).describe()
     skipped = next(c for c in trainer.callbacks if isinstance(c, SkipMonitor)).summary()
     model = model_summary(cfg)
+    clock = next(c for c in trainer.callbacks if isinstance(c, TrainClock))
     summary = write_summary(
-        out, trainer, batches, cfg.trainer.max_batches, protocol, skipped, model=model
+        out,
+        trainer,
+        batches,
+        cfg.trainer.max_batches,
+        protocol,
+        skipped,
+        model=model,
+        train_seconds=clock.seconds,
+        features=feature_set_of(cfg),
     )
     row = hparams_of(read_sweep_record(out), cfg.seed, protocol["name"])
     write_hparams(out, row, summary["metrics"])
@@ -357,6 +368,8 @@ def _record_results(cfg: DictConfig, out: Path, trainer: pl.Trainer, batches: in
                 "protocol": protocol["name"],
                 "protocol_card": protocol["card"],
                 "skipped": skipped,
+                "train_seconds": summary.get("train_seconds"),
+                "features": summary.get("features"),
                 "params/total": model["parameters"]["total"],
                 "params/temporal_encoder": model["parameters"]["temporal_encoder"],
                 "flops_per_batch/generator": model["flops_per_batch"]["generator"],
@@ -387,12 +400,16 @@ def write_summary(
     skipped: dict | None = None,
     *,
     model: dict | None = None,
+    train_seconds: float | None = None,
+    features: str | None = None,
 ) -> dict:
     """Write ``summary.json`` in the run directory (atomically): batches trained, whether the
     budget was reached, the last logged validation and training metrics, the protocol (name
     and card) the validation metrics were scored under, and the samples skipped as damaged
-    by reason (``{"train": {...}, "val": {...}}``, summed over the ranks), and the model's
-    parameter counts and FLOPs per batch (:func:`model_summary`)."""
+    by reason (``{"train": {...}, "val": {...}}``, summed over the ranks), the model's
+    parameter counts and FLOPs per batch (:func:`model_summary`), the training time in
+    wall-clock seconds over all the jobs that trained the run (``train/clock.py``) and the
+    encoder id of the feature set it read (``None``: images, or a set without an id)."""
     metrics = {
         k: float(v)
         for k, v in sorted(trainer.callback_metrics.items())
@@ -407,6 +424,9 @@ def write_summary(
     }
     if model is not None:
         summary["model"] = model
+    if train_seconds is not None:
+        summary["train_seconds"] = round(float(train_seconds), 3)
+    summary["features"] = features
     tmp = out / (SUMMARY + ".partial")
     tmp.write_text(json.dumps(summary, indent=2) + "\n")
     tmp.replace(out / SUMMARY)

@@ -92,6 +92,10 @@ def _state(path):
     return torch.load(path, weights_only=True)["state_dict"]
 
 
+def _summary(run):
+    return json.loads((run / "summary.json").read_text())
+
+
 @pytest.mark.slow
 @pytest.mark.timeout(600)
 def test_resumed_run_ends_with_the_weights_of_an_uninterrupted_one(synth_dir, tmp_path):
@@ -107,6 +111,21 @@ def test_resumed_run_ends_with_the_weights_of_an_uninterrupted_one(synth_dir, tm
     for budget in (6, 16):
         assert main(["train", "--preset", "tiny", *base, "run.name=parts",
                      f"trainer.max_batches={budget}"]) == 0  # fmt: skip
+        if budget == 6:  # the training time so far travels in the checkpoint: mark it
+            last = tmp_path / "runs" / "parts" / "checkpoints" / "last.ckpt"
+            blob = torch.load(last, weights_only=True)
+            (key,) = [k for k in blob["callbacks"] if "TrainClock" in k]
+            first = blob["callbacks"][key]["seconds"]
+            assert 0 < first <= _summary(tmp_path / "runs" / "parts")["train_seconds"]
+            blob["callbacks"][key]["seconds"] = first + 1000.0
+            torch.save(blob, last)
+            started = time.monotonic()
+    second = time.monotonic() - started
+    # the resumed run's training time is the first job's (marked +1000 s) plus its own
+    total = _summary(tmp_path / "runs" / "parts")["train_seconds"]
+    assert first + 1000.0 < total < first + 1000.0 + second
+    assert 0 < _summary(tmp_path / "runs" / "whole")["train_seconds"] < 1000.0
+    assert _summary(tmp_path / "runs" / "whole")["features"] is None  # a run on images
     whole = _state(tmp_path / "runs" / "whole" / "checkpoints" / "last.ckpt")
     parts = _state(tmp_path / "runs" / "parts" / "checkpoints" / "last.ckpt")
     assert int(whole["batches_done"]) == int(parts["batches_done"]) == 16
