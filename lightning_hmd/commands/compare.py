@@ -39,6 +39,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         action="append",
         default=None,
         help="metric to tabulate (repeatable; the first is plotted); default val/pa_mpjpe, "
-        "val/mpjpe",
+        "val/mpjpe, val/accel_error, val/vel_error. Parameters, FLOPs per batch and training "
+        "time follow as recorded",
     )
     p.set_defaults(func=run)

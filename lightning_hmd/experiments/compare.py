@@ -9,6 +9,9 @@ seed form one configuration; the table gives mean ± std over seeds. Every numbe
 evaluation protocol it was scored under (``summary.json``'s ``protocol``, the W&B summary's
 ``protocol``): columns are per metric and protocol, ``val/pa_mpjpe [hmmr]``, so numbers of
 different protocols never share a column, and ``compare.md`` ends with each protocol's card.
+The cost of each configuration follows its metrics: parameters (all, and the temporal
+encoder's), FLOPs per training batch and training time (``summary.json``'s ``model`` and
+``train_seconds``; mean ± std over seeds).
 Writes ``compare.md``, ``compare.csv``, ``learning_curves.png`` (validation metric against
 batches, mean over seeds), ``accuracy_vs_smoothness.png`` (PA-MPJPE against acceleration
 error per configuration) and, for each swept parameter, ``<metric>_vs_<parameter>.png``.
@@ -40,8 +43,29 @@ from lightning_hmd.train.run_dir import SUMMARY, read_summary, read_sweep_record
 
 METRICS_CSV = "metrics.csv"
 STEP_KEY = "trainer/global_step"  # what Lightning's WandbLogger logs as the step
-DEFAULT_METRICS = ("val/pa_mpjpe", "val/mpjpe")
+DEFAULT_METRICS = ("val/pa_mpjpe", "val/mpjpe", "val/accel_error", "val/vel_error")
 UNRECORDED = "protocol not recorded"  # runs written before results named their protocol
+# the cost columns: key -> (header, scale of the recorded number, digits)
+COSTS = {
+    "parameters": ("params (M)", 1e-6, 2),
+    "temporal_parameters": ("temporal params (M)", 1e-6, 3),
+    "gflops_per_batch": ("GFLOP / batch", 1e-9, 2),
+    "train_seconds": ("train time (min)", 1 / 60, 1),
+}
+
+
+def summary_cost(summary: dict) -> dict[str, float]:
+    """The recorded costs of a run from its ``summary.json`` (unscaled: parameters, FLOPs,
+    seconds); keys the summary lacks (runs written before they were recorded) are left out."""
+    model = summary.get("model") or {}
+    params, flops = model.get("parameters") or {}, model.get("flops_per_batch") or {}
+    found = {
+        "parameters": params.get("total"),
+        "temporal_parameters": params.get("temporal_encoder"),
+        "gflops_per_batch": flops.get("generator"),
+        "train_seconds": summary.get("train_seconds"),
+    }
+    return {k: float(v) for k, v in found.items() if v is not None}
 
 
 @dataclass
@@ -57,6 +81,7 @@ class RunRecord:
     metrics: dict[str, float]
     curves: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
     protocol: str = UNRECORDED  # the evaluation protocol of its validation metrics
+    cost: dict[str, float] = field(default_factory=dict)  # COSTS keys the run recorded
 
     @property
     def config_label(self) -> str:
@@ -114,6 +139,7 @@ def read_run(run_dir: Path, curve_keys: Sequence[str] = DEFAULT_METRICS) -> RunR
         metrics={k: float(v) for k, v in summary.get("metrics", {}).items()},
         curves=read_curves(run_dir, curve_keys),
         protocol=(summary.get("protocol") or {}).get("name") or UNRECORDED,
+        cost=summary_cost(summary),
     )
 
 
@@ -130,7 +156,19 @@ def offline_record(run: OfflineRun, curve_keys: Sequence[str] = DEFAULT_METRICS)
         metrics={k: float(v) for k, v in run.summary.items() if k.startswith("val/")},
         curves=wandb_curves(run, curve_keys),
         protocol=str(run.summary.get("protocol") or UNRECORDED),
+        cost=_wandb_cost(run.summary),
     )
+
+
+def _wandb_cost(summary: dict) -> dict[str, float]:
+    """The costs ``train`` writes to a W&B run's summary (``train/fit.py``)."""
+    found = {
+        "parameters": summary.get("params/total"),
+        "temporal_parameters": summary.get("params/temporal_encoder"),
+        "gflops_per_batch": summary.get("flops_per_batch/generator"),
+        "train_seconds": summary.get("train_seconds"),
+    }
+    return {k: float(v) for k, v in found.items() if v is not None}
 
 
 def find_runs(
@@ -189,6 +227,7 @@ def runs_from_wandb(
                 metrics={k: float(v) for k, v in run.summary.items() if k.startswith("val/")},
                 curves=curves,
                 protocol=str(run.summary.get("protocol") or UNRECORDED),
+                cost=_wandb_cost(dict(run.summary)),
             )
         )
     return records
@@ -205,23 +244,51 @@ class ConfigRow:
     mean: dict[str, float]
     std: dict[str, float]
     protocol: str = UNRECORDED
+    cost_mean: dict[str, float] = field(default_factory=dict)  # COSTS keys, unscaled
+    cost_std: dict[str, float] = field(default_factory=dict)
+
+
+def _mean_std(values: Sequence[float]) -> tuple[float, float]:
+    """Mean and sample std (std 0 for one value; both NaN for none)."""
+    vals = np.asarray(values, dtype=float)
+    if not len(vals):
+        return math.nan, math.nan
+    return float(vals.mean()), float(vals.std(ddof=1)) if len(vals) > 1 else 0.0
 
 
 def summarise_configs(runs: Sequence[RunRecord], metrics: Sequence[str]) -> list[ConfigRow]:
     """Group runs by configuration (everything but the seed) and protocol; mean and sample
-    std over seeds (std 0 for a single run)."""
+    std over seeds (std 0 for a single run) of each metric and each recorded cost."""
     groups: dict[tuple[str, str], list[RunRecord]] = defaultdict(list)
     for r in runs:
         groups[(r.config_label, r.protocol)].append(r)
     rows = []
     for (label, protocol), rs in groups.items():
-        mean, std = {}, {}
+        mean, std, cost_mean, cost_std = {}, {}, {}, {}
         for m in metrics:
-            vals = np.array([r.metrics[m] for r in rs if m in r.metrics], dtype=float)
-            mean[m] = float(vals.mean()) if len(vals) else math.nan
-            std[m] = float(vals.std(ddof=1)) if len(vals) > 1 else 0.0 if len(vals) else math.nan
-        rows.append(ConfigRow(label, rs[0].params, len(rs), mean, std, protocol))
+            mean[m], std[m] = _mean_std([r.metrics[m] for r in rs if m in r.metrics])
+        for k in COSTS:
+            if any(k in r.cost for r in rs):
+                cost_mean[k], cost_std[k] = _mean_std([r.cost[k] for r in rs if k in r.cost])
+        rows.append(
+            ConfigRow(label, rs[0].params, len(rs), mean, std, protocol, cost_mean, cost_std)
+        )
     return rows
+
+
+def cost_columns(rows: Sequence[ConfigRow]) -> list[str]:
+    """The ``COSTS`` keys some row recorded, in ``COSTS`` order."""
+    return [k for k in COSTS if any(k in r.cost_mean for r in rows)]
+
+
+def _cost_cell(row: ConfigRow, key: str) -> str:
+    """A cost scaled to its column's unit: mean, and ± std where the seeds differ (training
+    time; parameters and FLOPs are the same for every seed)."""
+    if key not in row.cost_mean:
+        return "—"
+    _, scale, digits = COSTS[key]
+    mean, std = row.cost_mean[key] * scale, row.cost_std[key] * scale
+    return f"{mean:.{digits}f}" + (f" ± {std:.{digits}f}" if std > 0 else "")
 
 
 def columns(rows: Sequence[ConfigRow], metrics: Sequence[str]) -> list[tuple[str, str]]:
@@ -247,16 +314,15 @@ def _cell(row: ConfigRow, metric: str, protocol: str) -> tuple[float, float]:
 def markdown_table(rows: Sequence[ConfigRow], metrics: Sequence[str]) -> str:
     """The table of configurations: protocol, seeds and mean ± std of each metric, one
     column per metric and protocol; then the card of each protocol in the table."""
-    cols = columns(rows, metrics)
+    cols, costs = columns(rows, metrics), cost_columns(rows)
+    heads = [column_name(m, p) for m, p in cols] + [COSTS[k][0] for k in costs]
     lines = [
-        "| configuration | protocol | seeds | "
-        + " | ".join(column_name(m, p) for m, p in cols)
-        + " |",
-        "|---|---|---|" + "---|" * len(cols),
+        "| configuration | protocol | seeds | " + " | ".join(heads) + " |",
+        "|---|---|---|" + "---|" * len(heads),
     ]
     for r in rows:
-        cells = " | ".join(_fmt(*_cell(r, m, p)) for m, p in cols)
-        lines.append(f"| {r.label} | {r.protocol} | {r.runs} | {cells} |")
+        cells = [_fmt(*_cell(r, m, p)) for m, p in cols] + [_cost_cell(r, k) for k in costs]
+        lines.append(f"| {r.label} | {r.protocol} | {r.runs} | " + " | ".join(cells) + " |")
     lines.append("")
     for name in sorted({r.protocol for r in rows}):
         proto = PROTOCOLS.get(name)
@@ -269,15 +335,23 @@ def markdown_table(rows: Sequence[ConfigRow], metrics: Sequence[str]) -> str:
 
 
 def write_tables(rows: Sequence[ConfigRow], metrics: Sequence[str], out: Path) -> None:
-    """``compare.md`` (Markdown) and ``compare.csv`` (mean and std per metric and protocol)."""
+    """``compare.md`` (Markdown) and ``compare.csv`` (mean and std per metric and protocol,
+    then per cost, unscaled: parameters, FLOPs per batch, training seconds... as recorded)."""
     (out / "compare.md").write_text(markdown_table(rows, metrics))
-    cols = columns(rows, metrics)
+    cols, costs = columns(rows, metrics), cost_columns(rows)
     with open(out / "compare.csv", "w", newline="") as f:
         w = csv.writer(f)
         heads = [f"{column_name(m, p)} {s}" for m, p in cols for s in ("mean", "std")]
+        heads += [f"{k} {s}" for k in costs for s in ("mean", "std")]
         w.writerow(["configuration", "protocol", "seeds", *heads])
         for r in rows:
-            w.writerow([r.label, r.protocol, r.runs, *(v for m, p in cols for v in _cell(r, m, p))])
+            values = [v for m, p in cols for v in _cell(r, m, p)]
+            values += [
+                v
+                for k in costs
+                for v in (r.cost_mean.get(k, math.nan), r.cost_std.get(k, math.nan))
+            ]
+            w.writerow([r.label, r.protocol, r.runs, *values])
 
 
 def compare(

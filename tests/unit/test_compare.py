@@ -85,3 +85,48 @@ def test_missing_runs_are_named(tmp_path: Path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(FileNotFoundError, match=r"no run at or below it \(no summary.json"):
         find_runs([tmp_path / "empty"])
+
+
+def _with_cost(d: Path, total: int, temporal: int, flops: float, seconds: float) -> None:
+    summary = json.loads((d / "summary.json").read_text())
+    summary["model"] = {
+        "parameters": {"total": total, "temporal_encoder": temporal},
+        "flops_per_batch": {"generator": flops, "temporal_encoder": flops / 4},
+    }
+    summary["train_seconds"] = seconds
+    (d / "summary.json").write_text(json.dumps(summary))
+
+
+def test_costs_follow_the_metrics_with_mean_and_std_over_seeds(tmp_path: Path):
+    a = {"model.temporal.kind": "gru"}
+    _with_cost(_run(tmp_path, "g1", a, 1, 100.0, [(4, 1.0)]), 2_500_000, 1_250_000, 3e9, 120.0)
+    _with_cost(_run(tmp_path, "g2", a, 2, 110.0, [(4, 1.0)]), 2_500_000, 1_250_000, 3e9, 240.0)
+    _run(tmp_path, "n1", {"model.temporal.kind": "none"}, 1, 130.0, [(4, 1.0)])  # no costs
+    rows = {r.label: r for r in summarise_configs(find_runs([tmp_path]), ["val/pa_mpjpe"])}
+    g = rows["model.temporal.kind=gru"]
+    assert g.cost_mean == {
+        "parameters": 2.5e6,
+        "temporal_parameters": 1.25e6,
+        "gflops_per_batch": 3e9,
+        "train_seconds": 180.0,
+    }
+    assert g.cost_std["train_seconds"] == pytest.approx(7200**0.5)  # sample std of 120, 240
+    assert g.cost_std["parameters"] == 0.0
+    assert rows["model.temporal.kind=none"].cost_mean == {}
+    compare([tmp_path], tmp_path / "out")
+    table = (tmp_path / "out" / "compare.md").read_text()
+    assert (
+        "| val/vel_error [hmmr] | params (M) | temporal params (M) | GFLOP / batch "
+        "| train time (min) |" in table
+    )
+    # pa 105 ± 7.07, mpjpe 210 ± 14.14, accel 10.5 ± 0.71, no vel_error; 2.50M, 1.250M,
+    # 3.00 GFLOP, 3.0 ± 1.4 min (180 s ± 84.9 s); the run without costs shows dashes
+    assert (
+        "| model.temporal.kind=gru | hmmr | 2 | 105.00 ± 7.07 | 210.00 ± 14.14 | 10.50 ± 0.71 "
+        "| — | 2.50 | 1.250 | 3.00 | 3.0 ± 1.4 |" in table
+    )
+    assert "| model.temporal.kind=none | hmmr | 1 | 130.00 ± 0.00 |" in table
+    assert table.splitlines()[3].endswith("| — | — | — | — | — |")
+    csv_rows = (tmp_path / "out" / "compare.csv").read_text().splitlines()
+    assert csv_rows[0].endswith("train_seconds mean,train_seconds std")
+    assert csv_rows[1].endswith(f",180.0,{7200**0.5}")
