@@ -88,8 +88,12 @@ def _endless(
     counter: SkipCounter,
     shuffle_buffer: int,
     bad: set[tuple[Path, str]],
+    features: str | None = None,
 ) -> Iterator[Read]:
     """A slot's samples of one source, pass after pass, shuffled (span order and a buffer).
+
+    ``features``: the feature set to keep on each clip as it is read (``read_span``'s
+    argument), so that the samples waiting in the shuffle buffer hold no set nobody reads.
 
     ``bad``: (shard, key) of clips found damaged after they were read (JPEG crops that do not
     decode), left out of every later pass. A slot whose share holds no intact sample reads
@@ -102,7 +106,7 @@ def _endless(
         delivered = 0
         buffer: list[Read] = []
         for i in rng.permutation(len(my_spans)):
-            for read in read_span(my_spans[i], kind, counter):
+            for read in read_span(my_spans[i], kind, counter, features=features):
                 if (read.shard, read.key) in bad:
                     continue
                 buffer.append(read)
@@ -341,7 +345,15 @@ class TrainWindows(IterableDataset):
         for i, shards in enumerate(self.sources):
             rng = rng_for(i)
             reads = _endless(
-                shards, "clip", slot, num_slots, rng, counter, self.shuffle_buffer, bad
+                shards,
+                "clip",
+                slot,
+                num_slots,
+                rng,
+                counter,
+                self.shuffle_buffer,
+                bad,
+                features=self.maker.read_features,
             )
             streams.append(self._windows(reads, rng, counter, bad))
         bank = None
