@@ -24,7 +24,13 @@ def run_params(ns: argparse.Namespace) -> int:
 
     cfg = resolve(ns)
     b, t = cfg.data.batch_size, cfg.data.seq_len
-    print(format_parameter_counts(parameter_counts(cfg.model)))
+    # as the run's summary counts them (train/fit.py model_summary): a run on stored features
+    # builds no image encoder
+    images = cfg.data.inputs == "images"
+    print(format_parameter_counts(parameter_counts(cfg.model, with_image_encoder=images)))
+    if not images:
+        print(f"(data.inputs=features: no image encoder is trained; {cfg.model.encoder} ran "
+              "once, when the features were extracted)")  # fmt: skip
     print()
     print(format_step_flops(step_flops(cfg.model, b, t), b, t))
     return 0

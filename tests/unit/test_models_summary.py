@@ -107,6 +107,16 @@ def test_params_command_prints_counts_and_flops(capsys):
     assert main(["params", "--preset", "tiny", "model.temporal.kind=transformer"]) == 0
     out = capsys.readouterr().out
     assert "temporal_encoder" in out and "FLOPs per batch" in out and "(B = 2, T = 8" in out
+    assert "no image encoder is trained" not in out
+    # a features run: counted as its summary counts it, without the image encoder
+    over = ["data.inputs=features", "model.temporal.kind=transformer"]
+    assert main(["params", "--preset", "tiny", *over]) == 0
+    out = capsys.readouterr().out
+    cfg = load_config("tiny", overrides=over)
+    total = parameter_counts(cfg.model, with_image_encoder=False)["total"]
+    assert any(line.split()[:2] == ["total", f"{total:,}"] for line in out.splitlines())
+    assert any(line.split()[:2] == ["image_encoder", "0"] for line in out.splitlines())
+    assert f"(data.inputs=features: no image encoder is trained; {cfg.model.encoder} ran" in out
 
 
 def test_a_features_model_counts_no_image_encoder():
