@@ -52,6 +52,12 @@ COSTS = {
     "gflops_per_batch": ("GFLOP / batch", 1e-9, 2),
     "train_seconds": ("train time (min)", 1 / 60, 1),
 }
+WANDB_COSTS = {  # the COSTS keys in a W&B run's summary
+    "parameters": "params/total",
+    "temporal_parameters": "params/temporal_encoder",
+    "gflops_per_batch": "flops_per_batch/generator",
+    "train_seconds": "train_seconds",
+}
 
 
 def summary_cost(summary: dict) -> dict[str, float]:
@@ -65,6 +71,10 @@ def summary_cost(summary: dict) -> dict[str, float]:
         "gflops_per_batch": flops.get("generator"),
         "train_seconds": summary.get("train_seconds"),
     }
+    return _recorded(found)
+
+
+def _recorded(found: dict) -> dict[str, float]:
     return {k: float(v) for k, v in found.items() if v is not None}
 
 
@@ -162,13 +172,7 @@ def offline_record(run: OfflineRun, curve_keys: Sequence[str] = DEFAULT_METRICS)
 
 def _wandb_cost(summary: dict) -> dict[str, float]:
     """The costs ``train`` writes to a W&B run's summary (``train/fit.py``)."""
-    found = {
-        "parameters": summary.get("params/total"),
-        "temporal_parameters": summary.get("params/temporal_encoder"),
-        "gflops_per_batch": summary.get("flops_per_batch/generator"),
-        "train_seconds": summary.get("train_seconds"),
-    }
-    return {k: float(v) for k, v in found.items() if v is not None}
+    return _recorded({k: summary.get(key) for k, key in WANDB_COSTS.items()})
 
 
 def find_runs(

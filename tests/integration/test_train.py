@@ -16,6 +16,7 @@ import torch
 
 from lightning_hmd.commands import main
 from lightning_hmd.config import load_config, to_container
+from lightning_hmd.experiments.compare import _wandb_cost
 from lightning_hmd.models.summary import parameter_counts
 from lightning_hmd.train.data import MissingPathError, check_paths
 from lightning_hmd.train.run_dir import run_dir
@@ -206,6 +207,14 @@ def test_wandb_offline_run_holds_the_loss_terms(synth_dir, tmp_path, monkeypatch
     summary = offline_runs(tmp_path / "runs" / "wb" / "wandb")["wb"].summary
     assert summary["protocol"] == "hmmr" and "visibility" in summary["protocol_card"]
     assert "val/accel_error" in summary and "val/jitter" in summary
+    # compare reads the run's costs from the W&B summary as from summary.json
+    local = _summary(tmp_path / "runs" / "wb")
+    assert _wandb_cost(summary) == {
+        "parameters": local["model"]["parameters"]["total"],
+        "temporal_parameters": local["model"]["parameters"]["temporal_encoder"],
+        "gflops_per_batch": local["model"]["flops_per_batch"]["generator"],
+        "train_seconds": local["train_seconds"],
+    }
 
 
 @pytest.mark.slow
