@@ -43,12 +43,17 @@ def test_warm_up_is_a_tenth_of_the_run():
 
 def test_summary_of_samples_after_warm_up():
     S = memory_rss.Sample
-    samples = [S(b, b, mb, 0.0, 2) for b, mb in [(10, 900.0), (20, 1000.0), (30, 1004.0),
-                                                  (40, 1001.0), (50, 1002.0)]]  # fmt: skip
+    samples = [S(b, b, mb, rss, 2) for b, mb, rss in [
+        (10, 900.0, 500.0), (20, 1000.0, 600.0), (30, 1004.0, 600.0), (40, 1001.0, 601.0),
+        (50, 1002.0, 602.0)]]  # fmt: skip
     s = memory_rss.summarise(samples, warmup=20)
     assert (s.warm_mb, s.peak_mb, s.after) == (1000.0, 1004.0, 3)
     # after warm-up: x 30, 40, 50 and y 1004, 1001, 1002: Sxy = -20, Sxx = 200: -0.1 per batch
     assert s.slope_mb_per_100 == pytest.approx(-10.0)
+    # the trainer's RSS 600, 601, 602: +0.1 per batch, growth the goal refuses; the fall is not
+    assert s.trainer_slope_mb_per_100 == pytest.approx(10.0)
+    assert memory_rss.grows(s.trainer_slope_mb_per_100)
+    assert not memory_rss.grows(s.slope_mb_per_100) and not memory_rss.grows(0.99)
 
 
 def test_log_lines_read_back(tmp_path):
@@ -182,7 +187,10 @@ def test_a_log_summary_needs_two_samples_after_warm_up(tmp_path, monkeypatch, ca
         memory_rss.main()
     monkeypatch.setattr(sys, "argv", [*args, "--batches", "100"])  # warm-up: 10 batches
     memory_rss.main()
-    slope = capsys.readouterr().out.splitlines()[-1]
-    # +1 MB per batch after batch 10: +100 MB per 100 batches
+    slope, trainer = capsys.readouterr().out.splitlines()[-2:]
+    # +1 MB per batch after batch 10: +100 MB per 100 batches, growth; the trainer's RSS flat
     assert "batches 11-20, 2 samples" in slope and "= +100.00 MB per 100 batches" in slope
+    assert slope.endswith("no growth after warm-up, not met)")
+    assert "trainer's RSS alone) = +0.00 MB per 100 batches" in trainer
+    assert trainer.endswith("no growth after warm-up, met)")
     assert (tmp_path / "m.csv").read_text().count("\n") == 5
