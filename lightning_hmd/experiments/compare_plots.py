@@ -29,6 +29,24 @@ def _tag(label: str, protocol: str, several: bool) -> str:
     return f"{label} [{protocol}]" if several else label
 
 
+def short_labels(params: Sequence[dict], labels: Sequence[str]) -> tuple[list[str], str]:
+    """Labels that name only the parameters whose values differ between the configurations
+    (a plot's points and lines), and the settings they all share (for its title). Without
+    parameters (runs outside a sweep), the labels as given.
+
+    >>> short_labels([{"a": 1, "b": 2}, {"a": 3, "b": 2}], ["a=1 b=2", "a=3 b=2"])
+    (['a=1', 'a=3'], 'b=2')
+    """
+    keys = list(dict.fromkeys(k for p in params for k in p))
+    if not keys or any(not p for p in params):
+        return list(labels), ""
+    differ = [k for k in keys if len({repr(p.get(k)) for p in params}) > 1]
+    shared = " ".join(f"{k}={params[0][k]}" for k in keys if k not in differ)
+    if not differ:
+        return list(labels), shared
+    return [" ".join(f"{k}={p.get(k)}" for k in differ) for p in params], shared
+
+
 def write_plots(
     runs: Sequence[RunRecord],
     rows: Sequence[ConfigRow],
@@ -129,6 +147,8 @@ def _accuracy_vs_smoothness(plt, rows: Sequence[ConfigRow], out: Path) -> list[s
     if not rows:
         return []
     several = len({r.protocol for r in rows}) > 1
+    names, shared = short_labels([r.params for r in rows], [r.label for r in rows])
+    label_of = {id(r): n for r, n in zip(rows, names, strict=True)}
     fig, ax = plt.subplots(figsize=(7, 5))
     for protocol in sorted({r.protocol for r in rows}):
         part = [r for r in rows if r.protocol == protocol]
@@ -143,14 +163,15 @@ def _accuracy_vs_smoothness(plt, rows: Sequence[ConfigRow], out: Path) -> list[s
         )
         for r in part:
             ax.annotate(
-                _tag(r.label, protocol, several),
+                _tag(label_of[id(r)], protocol, several),
                 (r.mean[SMOOTHNESS], r.mean[ACCURACY]),
                 fontsize=7,
                 xytext=(4, 4),
                 textcoords="offset points",
             )
     ax.set(
-        title="accuracy against smoothness (mean ± std over seeds)",
+        title="accuracy against smoothness (mean ± std over seeds)"
+        + (f"\n{shared}" if shared else ""),
         xlabel=f"{SMOOTHNESS} (mm/frame², lower is smoother)",
         ylabel=f"{ACCURACY} (mm, lower is more accurate)",
     )

@@ -130,3 +130,26 @@ def test_costs_follow_the_metrics_with_mean_and_std_over_seeds(tmp_path: Path):
     csv_rows = (tmp_path / "out" / "compare.csv").read_text().splitlines()
     assert csv_rows[0].endswith("train_seconds mean,train_seconds std")
     assert csv_rows[1].endswith(f",180.0,{7200**0.5}")
+
+
+def test_plot_labels_name_only_the_parameters_that_differ():
+    from lightning_hmd.experiments.compare_plots import short_labels
+
+    params = [
+        {"model.temporal.kind": "gru", "model.discriminator": "pose"},
+        {"model.temporal.kind": "tcmr", "model.discriminator": "pose"},
+    ]
+    labels = ["model.temporal.kind=gru model.discriminator=pose", "model.temporal.kind=tcmr x"]
+    assert short_labels(params, labels) == (
+        ["model.temporal.kind=gru", "model.temporal.kind=tcmr"],
+        "model.discriminator=pose",
+    )
+    # one configuration: nothing differs, the labels stay; runs outside a sweep keep theirs
+    assert short_labels(params[:1], labels[:1]) == (labels[:1], "model.temporal.kind=gru "
+                                                    "model.discriminator=pose")  # fmt: skip
+    assert short_labels([{}, {}], ["run_a", "run_b"]) == (["run_a", "run_b"], "")
+    # a key only some configurations set differs (absent is its own value)
+    assert short_labels([{"a": 1}, {"a": 1, "b": 2}], ["x", "y"]) == (
+        ["b=None", "b=2"],
+        "a=1",
+    )
