@@ -36,7 +36,13 @@ from lightning_hmd.experiments.sweep_study import (
     study_done,
     trial_values,
 )
-from lightning_hmd.experiments.sweeps import Sweep, SweepError, override, preset_of
+from lightning_hmd.experiments.sweeps import (
+    Sweep,
+    SweepError,
+    check_encoder_keys,
+    override,
+    preset_of,
+)
 from lightning_hmd.train.fit import train
 from lightning_hmd.train.requeue import slurm_job_id
 from lightning_hmd.train.run_dir import SUMMARY, read_summary, run_dir
@@ -128,6 +134,7 @@ def run_trial(
     args = [override(k, v) for k, v in values.items()]
     over = [*overrides, *args, f"run.name={name}", f"logger.group={sweep.name}"]
     cfg = load_config(preset_of(sweep), overrides=over)
+    check_encoder_keys(sweep, str(cfg.model.temporal.kind))
     if cfg.trainer.devices * cfg.trainer.num_nodes != 1:
         raise SweepError("sweep agent trains each trial in one process: start more agents")
     out = run_dir(to_container(cfg), env)

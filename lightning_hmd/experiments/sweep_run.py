@@ -31,7 +31,14 @@ from lightning_hmd.experiments.slurm import (
     sbatch_script,
     submit,
 )
-from lightning_hmd.experiments.sweeps import Sweep, SweepError, Trial, expand, preset_of
+from lightning_hmd.experiments.sweeps import (
+    Sweep,
+    SweepError,
+    Trial,
+    check_encoder_keys,
+    expand,
+    preset_of,
+)
 from lightning_hmd.train.fit import train
 from lightning_hmd.train.run_dir import SWEEP_FILE, read_summary, read_sweep_record, run_dir
 
@@ -81,6 +88,7 @@ def run_sweep(
     for n, trial in enumerate(trials, 1):
         over = trial_overrides(sweep, trial, overrides)
         cfg = load_config(preset, overrides=over)
+        check_encoder_keys(sweep, str(cfg.model.temporal.kind))
         out = run_dir(to_container(cfg), env)
         command = shlex.join(
             ["lightning-hmd", "train", *(["--preset", preset] if preset else []), *over]

@@ -30,6 +30,41 @@ class SweepError(ConfigError):
     """A sweep file that W&B or this package cannot run (names the file and the key)."""
 
 
+# the config keys of each temporal encoder's own sizes (models/temporal_registry.py): a sweep
+# over one of them trains the same model in every trial when another encoder is selected
+ENCODER_KEYS = {
+    "hmmr_conv": ("model.temporal.num_blocks", "model.temporal.kernel_size",
+                  "model.temporal.num_groups"),
+    "gru": ("model.temporal.gru.",),
+    "tcmr": ("model.temporal.tcmr.",),
+    "transformer": ("model.temporal.transformer.",),
+}  # fmt: skip
+
+
+def check_encoder_keys(sweep: Sweep, kind: str) -> None:
+    """Refuse a trial whose encoder (``model.temporal.kind``) does not read a key the sweep
+    varies (e.g. ``temporal_depth``'s ``model.temporal.num_blocks`` with ``gru``): every
+    trial would train the same model.
+
+    Raises:
+        SweepError: naming the sweep, the key, its encoder and the one selected.
+    """
+    for p in sweep.parameters:
+        if p.values is not None and len(p.values) < 2:
+            continue  # a fixed value is no ablation
+        owner = next(
+            (k for k, keys in ENCODER_KEYS.items() if any(p.key.startswith(x) for x in keys)),
+            None,
+        )
+        if owner is not None and owner != kind:
+            raise SweepError(
+                f"{sweep.path}: sweeps {p.key}, a size of the {owner} temporal encoder, but "
+                f"the trials train model.temporal.kind={kind}, which does not read it (every "
+                f"trial would train the same model); sweep that encoder's own keys "
+                f"({', '.join(ENCODER_KEYS.get(kind, ()) or ('none: it has no sizes',))})"
+            )
+
+
 @dataclass(frozen=True)
 class Parameter:
     """One swept key: its grid ``values`` (or one fixed value), or a ``distribution`` with

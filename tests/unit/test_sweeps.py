@@ -93,3 +93,45 @@ def test_where_keeps_the_grid_indices_and_preset_replaces_the_commands():
         expand(sweep, where={"seed": "1"})
     with pytest.raises(SweepError, match="values of model.discriminator are pose, motion"):
         expand(sweep, where={"model.discriminator": "shape"})
+
+
+def test_the_ablations_accept_any_encoder_but_not_another_encoders_sizes(tmp_path: Path):
+    """Every ablation sweep runs with any temporal encoder (`model.temporal.kind=K` for all
+    its trials), except one that varies the sizes of another encoder: temporal_depth's
+    num_blocks with gru would train one model six times."""
+    from lightning_hmd.experiments.sweep_run import run_sweep
+    from lightning_hmd.experiments.sweeps import check_encoder_keys
+
+    kinds = ("hmmr_conv", "gru", "tcmr", "transformer", "none")
+    for path in SWEEPS:
+        sweep = load_sweep(path)
+        own = "model.temporal.num_blocks" in {p.key for p in sweep.parameters}
+        for kind in kinds:
+            if own and kind != "hmmr_conv":
+                said = (rf"{path.name}: sweeps model.temporal.num_blocks, a size of the "
+                        rf"hmmr_conv temporal encoder, but the trials train "
+                        rf"model.temporal.kind={kind}")  # fmt: skip
+                with pytest.raises(SweepError, match=said):
+                    check_encoder_keys(sweep, kind)
+            else:
+                check_encoder_keys(sweep, kind)
+    (tmp_path / "gru_width.yaml").write_text(
+        "name: gru_width\nprogram: lightning-hmd\nmethod: grid\n"
+        "metric: {name: val/pa_mpjpe, goal: minimize}\n"
+        "parameters:\n  model.temporal.gru.hidden: {values: [32, 64]}\n"
+        "  model.temporal.num_blocks: {value: 2}\n"  # one value: not an ablation of it
+        'command: ["${env}", "lightning-hmd", "train", "--preset", "tiny", "${args_no_hyphens}"]\n'
+    )
+    gru_width = load_sweep(tmp_path / "gru_width.yaml")
+    check_encoder_keys(gru_width, "gru")
+    with pytest.raises(SweepError, match=r"sweep that encoder's own keys \(model.temporal."
+                       r"transformer.\)"):  # fmt: skip
+        check_encoder_keys(gru_width, "transformer")
+    with pytest.raises(SweepError, match=r"own keys \(none: it has no sizes\)"):
+        check_encoder_keys(gru_width, "none")
+    # sweep run refuses before any trial trains (the dry run plans nothing)
+    depth = load_sweep(next(p for p in SWEEPS if p.name == "temporal_depth.yaml"))
+    over = ["model.temporal.kind=gru", "model.init_checkpoint=none", f"run.root={tmp_path}"]
+    with pytest.raises(SweepError, match="model.temporal.kind=gru, which does not read it"):
+        run_sweep(depth, overrides=over, dry_run=True, echo=lambda _: None)
+    assert run_sweep(gru_width, overrides=over, dry_run=True, echo=lambda _: None)
