@@ -155,8 +155,10 @@ def test_memory_quick_run_prints_its_figures_and_curve(tmp_path):
         "FIGURE: memory at warm-up end",
         "FIGURE: peak memory over 8 batches",
         "FIGURE: memory slope after warm-up",
+        "FIGURE: memory slope after warm-up",
     ]
-    assert "goal: |slope| < 1 MB per 100 batches" in lines[2]
+    assert "PSS of trainer + workers) = " in lines[2] and "trainer's RSS alone) = " in lines[3]
+    assert all("goal: slope < +1 MB per 100 batches: no growth" in line for line in lines[2:])
     rows = (tmp_path / "m.csv").read_text().splitlines()
     assert rows[0] == "batch,seconds,pss_mb,trainer_rss_mb,workers"
     assert [int(r.split(",")[0]) for r in rows[1:]] == list(range(1, 9))  # every batch
