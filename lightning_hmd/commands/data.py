@@ -132,6 +132,7 @@ def _cmd_synth(ns: argparse.Namespace) -> int:
         val_clips=ns.val_clips,
         test_clips=ns.test_clips,
         frames=ns.frames,
+        train_frames=ns.train_frames,
         image_size=ns.image_size,
         img_size=ns.img_size,
         mocap=ns.mocap,
@@ -185,6 +186,12 @@ def _add_synth(data: argparse._SubParsersAction) -> None:
     p.add_argument("--val-clips", type=int, default=d.val_clips)
     p.add_argument("--test-clips", type=int, default=d.test_clips)
     p.add_argument("--frames", type=int, default=d.frames, help="frames per track")
+    p.add_argument(
+        "--train-frames",
+        type=int,
+        default=d.train_frames,
+        help="frames per training track (0: --frames)",
+    )
     p.add_argument("--image-size", type=int, default=d.image_size, help="rendered frame side")
     p.add_argument("--img-size", type=int, default=d.img_size, help="model crop side C")
     p.add_argument("--mocap", type=int, default=d.mocap, help="mocap poses")

@@ -243,3 +243,16 @@ def test_worker_processes_write_the_same_bytes(offscreen_gl, tmp_path, synthetic
     for name in one:
         assert two[name].to_json() == one[name].to_json()
     assert check_shards(tmp_path / "two").ok
+
+
+def test_training_tracks_can_be_shorter_than_the_others(tmp_path, synthetic_body_dir):
+    spec = replace(SPEC, train_frames=7)
+    got = make_synthetic_dataset(tmp_path / "short", spec, synthetic_body_dir, progress=False)
+    full = make_synthetic_dataset(tmp_path / "full", SPEC, synthetic_body_dir, progress=False)
+    assert [e.frames for s in got["train"].shards for e in s.entries] == [7, 7, 7]
+    assert [e.frames for s in got["test"].shards for e in s.entries] == [12]
+    # the other splits are the same tracks byte for byte
+    for name in ("val", "test", "mocap"):
+        assert [s.sha256 for s in got[name].shards] == [s.sha256 for s in full[name].shards]
+    assert spec.frames_of("train") == 7 and spec.frames_of("val") == 12
+    assert SPEC.frames_of("train") == 12

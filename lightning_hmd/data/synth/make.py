@@ -104,7 +104,8 @@ def make_track(
 ) -> Track:
     """The ``index``-th track of a split (deterministic in ``spec.seed``)."""
     rng = np.random.default_rng([spec.seed, SPLITS.index(split), index])
-    motion = make_motion(spec.frames, rng, spec.fps)
+    frames = spec.frames_of(split)
+    motion = make_motion(frames, rng, spec.fps)
     posed = pose_motion(body, motion)
     kp2d = observe_keypoints(posed.keypoints, spec, rng)
     load: Callable[[int], np.ndarray] | None = None
@@ -122,7 +123,7 @@ def make_track(
         sequence=f"{split}{index:05d}",
         track_id=0,
         fps=spec.fps,
-        frame_index=np.arange(spec.frames),
+        frame_index=np.arange(frames),
         kp2d=kp2d,
         load_frame=load,
         joints3d=posed.lsp14.astype(np.float32),
@@ -187,7 +188,7 @@ def _track_samples(job: tuple[str, int]) -> list:
     write_track(
         collect,
         track,
-        chunk_len=spec.frames,
+        chunk_len=spec.frames_of(split),
         crop_size=spec.crop_size(split),
         jpeg=spec.render,
         person_height=spec.person_height,

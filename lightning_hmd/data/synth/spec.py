@@ -14,6 +14,8 @@ class SynthSpec:
     Attributes:
         clips: training tracks; ``val_clips`` and ``test_clips`` for the other splits.
         frames: frames per track (one chunk per track).
+        train_frames: frames per training track (0: ``frames``). Shorter training tracks
+            buy more distinct people, motions and backgrounds for the same rendering time.
         image_size: side of the rendered "original" frames in pixels.
         img_size: the model's input crop side C; stored crops are C (val/test) and
             C * 300 / 224 (train, HMMR's pre-crop ratio); the person is C * 150 / 224 tall.
@@ -30,6 +32,7 @@ class SynthSpec:
     val_clips: int = 8
     test_clips: int = 8
     frames: int = 40
+    train_frames: int = 0
     image_size: int = 128
     img_size: int = 64
     fps: float = 30.0
@@ -42,6 +45,10 @@ class SynthSpec:
 
     def count(self, split: str) -> int:
         return {"train": self.clips, "val": self.val_clips, "test": self.test_clips}[split]
+
+    def frames_of(self, split: str) -> int:
+        """Frames per track of a split."""
+        return self.train_frames if split == "train" and self.train_frames > 0 else self.frames
 
     def crop_size(self, split: str) -> int:
         return round(self.img_size * 300 / 224) if split == "train" else self.img_size
