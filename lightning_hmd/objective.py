@@ -22,7 +22,7 @@ import torch
 from einops import rearrange
 from torch import Tensor, nn
 
-from lightning_hmd.body.smpl import BodyModel
+from lightning_hmd.body.smpl import KEYPOINTS, BodyModel
 from lightning_hmd.errors import ConfigError
 from lightning_hmd.geometry.camera import project_weak_perspective
 from lightning_hmd.geometry.rotations import axis_angle_to_matrix
@@ -173,10 +173,14 @@ def supervised_terms(
     """2D, 3D-joint and SMPL terms of one prediction source (current frame and every Δt)."""
     gt_rotmat = axis_angle_to_matrix(batch.pose_aa)  # (B, T, 24, 3, 3)
     cur = preds.current
-    joints = body(cur.pose_rotmat, cur.betas, joints_only=True).joints  # (B, T, K, 3)
+    joints = body(
+        cur.pose_rotmat, cur.betas, joints_only=True, regressors=KEYPOINTS
+    ).joints  # (B, T, K, 3)
     terms = _frame_terms(cur, joints, batch, gt_rotmat, quals)
     for dt, params in preds.deltas.items():
-        joints_dt = body(params.pose_rotmat, params.betas, joints_only=True).joints
+        joints_dt = body(
+            params.pose_rotmat, params.betas, joints_only=True, regressors=KEYPOINTS
+        ).joints
         terms.update(_delta_terms(params, joints_dt, batch, gt_rotmat, dt, quals))
     return terms
 

@@ -32,6 +32,9 @@ from lightning_hmd.errors import DataError
 # smplx always appends these face keypoints; BodyModel does not use them, so all point at vertex
 # 0 (valid for any mesh) and the feet/finger extras are switched off.
 _UNUSED_VERTEX_IDS = {name: 0 for name in ("nose", "reye", "leye", "rear", "lear")}
+# The regressor of ``BodyOutput.joints`` (the 25 keypoints; SMPL's joints without it): what
+# losses and keypoint projections read, ``forward(..., joints_only=True, regressors=KEYPOINTS)``.
+KEYPOINTS = ("cocoplus",)
 
 
 @dataclass
@@ -175,13 +178,24 @@ class BodyModel(nn.Module):
     def num_vertices(self) -> int:
         return self.smpl.v_template.shape[0]
 
-    def forward(self, pose_rotmat: Tensor, betas: Tensor, joints_only: bool = False) -> BodyOutput:
+    def forward(
+        self,
+        pose_rotmat: Tensor,
+        betas: Tensor,
+        joints_only: bool = False,
+        regressors: Sequence[str] | None = None,
+    ) -> BodyOutput:
         """Pose and shape the body.
 
         Args:
             pose_rotmat: (..., 24, 3, 3) rotation per SMPL joint; joint 0 is the global rotation.
             betas: (..., 10) shape coefficients, broadcastable to the leading dims of the pose.
             joints_only: skip the mesh (``vertices`` is None); joints equal the full forward's.
+            regressors: with ``joints_only``, the extra regressors to apply (None: every one
+                loaded); the others' joints come back None (``joints``: SMPL's 24 joints
+                when the keypoint regressor is not applied, as for a model without it).
+                The training losses read the keypoints alone (:data:`KEYPOINTS`): the H3.6M
+                regressor's 17 joints were 40 % of the products of their body calls.
 
         Returns:
             :class:`BodyOutput` with the leading dims ``...`` of ``pose_rotmat``.
@@ -195,7 +209,7 @@ class BodyModel(nn.Module):
         rotmat, packed_shape = pack([pose_rotmat], "* j r c")  # (N, 24, 3, 3)
         betas, _ = pack([betas], "* s")  # (N, 10)
         if joints_only:
-            smpl_joints, regressed = self._joints_only(rotmat, betas)
+            smpl_joints, regressed = self._joints_only(rotmat, betas, regressors)
             vertices = None
         else:
             out = self.smpl(
@@ -220,29 +234,37 @@ class BodyModel(nn.Module):
             vertices=restore(vertices),
         )
 
-    def _joints_only(self, rotmat: Tensor, betas: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
-        """SMPL joints (N, 24, 3) and each regressor's joints (N, K, 3), by smplx's kinematic
-        chain and the folded coefficients of :meth:`_register_joints_only_buffers`."""
+    def _joints_only(
+        self, rotmat: Tensor, betas: Tensor, regressors: Sequence[str] | None = None
+    ) -> tuple[Tensor, dict[str, Tensor]]:
+        """SMPL joints (N, 24, 3) and the joints (N, K, 3) of each regressor of ``regressors``
+        (None: all), by smplx's kinematic chain and the folded coefficients of
+        :meth:`_register_joints_only_buffers`."""
         N = rotmat.shape[0]
         joints = self.joint_template + torch.einsum("ns,jcs->njc", betas, self.joint_shapedirs)
         smpl_joints, rel_transforms = batch_rigid_transform(
             rotmat, joints, self.smpl.parents, dtype=rotmat.dtype
         )  # (N, 24, 3), (N, 24, 4, 4)
-        if not self.regressor_names:
+        names = [n for n in self.regressor_names if regressors is None or n in regressors]
+        if not names:
             return smpl_joints, {}
+        # the folded rows of the chosen regressors: one slice, since there are at most two
+        first = self.regressor_names.index(names[0])
+        lo = sum(self.regressor_sizes[:first])
+        hi = lo + sum(self.regressor_sizes[first : first + len(names)])
+        cols = slice(lo * NUM_SMPL_JOINTS * 3, hi * NUM_SMPL_JOINTS * 3)
         ident = torch.eye(3, dtype=rotmat.dtype, device=rotmat.device)
         pose_feature = (rotmat[:, 1:] - ident).reshape(N, -1)  # (N, 207)
-        K = self.fold_ones.shape[0]
+        K = hi - lo
         Y = (
-            self.fold_template.view(1, -1)
-            + betas @ self.fold_shapedirs
-            + pose_feature @ self.fold_posedirs
+            self.fold_template[lo:hi].reshape(1, -1)
+            + betas @ self.fold_shapedirs[:, cols]
+            + pose_feature @ self.fold_posedirs[:, cols]
         ).view(N, K, NUM_SMPL_JOINTS * 3)  # (N, K, 24*3): Y[k, j] per joint j, 3 coordinates
         rot = rel_transforms[:, :, :3, :3].transpose(-1, -2).reshape(N, NUM_SMPL_JOINTS * 3, 3)
-        out = torch.bmm(Y, rot) + self.fold_ones @ rel_transforms[:, :, :3, 3]  # (N, K, 3)
-        return smpl_joints, dict(
-            zip(self.regressor_names, out.split(self.regressor_sizes, dim=1), strict=True)
-        )
+        out = torch.bmm(Y, rot) + self.fold_ones[lo:hi] @ rel_transforms[:, :, :3, 3]
+        sizes = [self.regressor_sizes[self.regressor_names.index(n)] for n in names]
+        return smpl_joints, dict(zip(names, out.split(sizes, dim=1), strict=True))  # (N, K, 3)
 
 
 def exclude_from_ddp(root: nn.Module) -> list[str]:

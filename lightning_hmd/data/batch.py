@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, is_dataclass, replace
+from typing import Any
 
 import numpy as np
 import torch
@@ -66,6 +67,26 @@ class ClipBatch:
     info: WindowInfo
     mocap: MocapBatch | MocapWindows | None = None
     slot: int = 0
+
+    def to(self, device: torch.device | str, non_blocking: bool = False) -> ClipBatch:
+        """The batch with every tensor on ``device`` (tensors already there are kept).
+
+        Lightning moves a batch with ``.to`` when it has one; without it, its generic mover
+        deep-copies every dataclass it meets (``apply_to_collection`` of lightning_utilities),
+        which on a CPU run cost more per batch than the transfer itself."""
+        return _moved(self, torch.device(device), non_blocking)
+
+
+def _moved(value: Any, device: torch.device, non_blocking: bool) -> Any:
+    """``value`` with the tensors of it and of its nested dataclasses on ``device``."""
+    if isinstance(value, Tensor):
+        return value.to(device, non_blocking=non_blocking and device.type != "cpu")
+    if is_dataclass(value) and not isinstance(value, type):
+        changes = {
+            f.name: _moved(getattr(value, f.name), device, non_blocking) for f in fields(value)
+        }
+        return replace(value, **changes)
+    return value
 
 
 def _stack(values: Sequence[np.ndarray | None], shape: tuple[int, ...]) -> np.ndarray:

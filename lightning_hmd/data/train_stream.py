@@ -281,6 +281,10 @@ class TrainWindows(IterableDataset):
         self.channel = channel
         self.epoch = 0
         self.known_skips: frozenset = frozenset()  # set by the EpochLoader before each pass
+        # (slot, num_slots) -> that slot's mocap, decoded on its first pass: the same on every
+        # pass, and decoding it again cost seconds per epoch (kept for as long as the process
+        # that decoded it: the main process, or a loader worker until its epoch ends)
+        self._banks: dict[tuple[int, int], MocapBank] = {}
 
     def _windows(
         self,
@@ -359,7 +363,11 @@ class TrainWindows(IterableDataset):
         bank = None
         if self.mocap is not None:
             mrng = rng_for(len(self.sources))
-            bank = MocapBank(self.mocap, slot, num_slots, counter)
+            bank = self._banks.get((slot, num_slots))
+            if bank is None:
+                bank = self._banks[slot, num_slots] = MocapBank(
+                    self.mocap, slot, num_slots, counter
+                )
         pick = rng_for(len(self.sources) + 1)  # which source of a group gives each window
 
         def source(group: int) -> int:

@@ -16,7 +16,7 @@ import torch
 from torch import Tensor
 
 from lightning_hmd.body.joints import NUM_LSP_JOINTS
-from lightning_hmd.body.smpl import BodyModel
+from lightning_hmd.body.smpl import KEYPOINTS, BodyModel
 from lightning_hmd.data.schema import ClipSample
 from lightning_hmd.evaluation.predict import ClipPrediction
 from lightning_hmd.geometry.camera import project_weak_perspective
@@ -124,7 +124,9 @@ def meshes(
 def joints_of(body: BodyModel, pose_rotmat: Tensor, betas: Tensor) -> Tensor:
     """(N, K, 3) body-model joints (the 25 HMMR keypoints, LSP first)."""
     n = pose_rotmat.shape[0]
-    return _chunked(lambda s: body(pose_rotmat[s], betas[s], joints_only=True).joints, n)
+    return _chunked(
+        lambda s: body(pose_rotmat[s], betas[s], joints_only=True, regressors=KEYPOINTS).joints, n
+    )
 
 
 def outputs_from_prediction(

@@ -167,3 +167,30 @@ def test_double_precision(body, synthetic_body_dir):
         fast = body64(rotmat.double(), betas.double(), joints_only=True)
     assert fast.joints.dtype == torch.float64
     assert (full.joints - fast.joints).abs().max() < 1e-10
+
+
+def test_joints_only_applies_only_the_regressors_asked_for(body):
+    rotmat, betas = random_pose(5, seed=2)
+    with torch.no_grad():
+        every = body(rotmat, betas, joints_only=True)
+        keypoints = body(rotmat, betas, joints_only=True, regressors=("cocoplus",))
+        h36m = body(rotmat, betas, joints_only=True, regressors=("h36m",))
+        none = body(rotmat, betas, joints_only=True, regressors=())
+    assert torch.equal(keypoints.joints, every.joints) and keypoints.h36m_joints is None
+    assert torch.equal(h36m.h36m_joints, every.h36m_joints)
+    # without the keypoint regressor ``joints`` are SMPL's, as for a model without it
+    assert torch.equal(h36m.joints, every.smpl_joints) and h36m.joints.shape == (5, 24, 3)
+    assert torch.equal(none.joints, every.smpl_joints) and none.h36m_joints is None
+
+
+def test_keypoints_only_gradients_equal_those_of_every_regressor(body):
+    grads = []
+    for regressors in (None, ("cocoplus",)):
+        rotmat, betas = random_pose(4, seed=3)
+        rotmat.requires_grad_(True)
+        betas.requires_grad_(True)
+        out = body(rotmat, betas, joints_only=True, regressors=regressors)
+        out.joints.square().sum().backward()
+        grads.append((rotmat.grad, betas.grad))
+    for every, keypoints in zip(*grads, strict=True):
+        torch.testing.assert_close(keypoints, every, atol=1e-6, rtol=1e-6)

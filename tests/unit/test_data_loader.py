@@ -348,6 +348,34 @@ def test_mocap_banks_split_the_poses_over_slots_and_draw_reproducibly(tmp_path):
     assert len(torch.unique(a.pose_aa.reshape(100, 72), dim=0)) == len(banks[1])
 
 
+def test_a_slot_decodes_its_mocap_once_and_draws_the_same_on_every_pass(tmp_path, monkeypatch):
+    from lightning_hmd.data import train_stream
+
+    write_clip_set(tmp_path / "tr", [4], [12], split="train")
+    write_mocap_set(tmp_path / "mocap", 40)
+    built = []
+
+    class Counted(train_stream.MocapBank):
+        def __init__(self, *args) -> None:
+            built.append(args[1:3])  # (slot, num_slots)
+            super().__init__(*args)
+
+    def epochs(loader, n):
+        return [[b.mocap.pose_aa for b in loader] for _ in range(n)]
+
+    monkeypatch.setattr(train_stream, "MocapBank", Counted)
+    kept = epochs(train_loader([tmp_path / "tr"], [1.0], [tmp_path / "mocap"],
+                               batches_per_epoch=2), 3)  # fmt: skip
+    assert built == [(0, 1)]  # three passes, one decode
+    # each pass draws what a loader decoding its mocap anew draws in that epoch
+    for epoch in range(3):
+        fresh = train_loader([tmp_path / "tr"], [1.0], [tmp_path / "mocap"], batches_per_epoch=2)
+        fresh.set_epoch(epoch)
+        for a, b in zip(kept[epoch], [b.mocap.pose_aa for b in fresh], strict=True):
+            assert torch.equal(a, b)
+    assert not torch.equal(kept[0][0], kept[1][0])  # and the passes differ
+
+
 def test_mocap_windows_are_consecutive_frames_of_one_recording(tmp_path):
     from lightning_hmd.data.assign import read_shards
     from lightning_hmd.data.skips import SkipCounter

@@ -89,3 +89,46 @@ def test_fused_adam_gives_the_foreach_update(synthetic_body_dir):
     for prefix in ("generator.smpl_head.", "discriminator."):
         assert any(not torch.equal(initial[k], plain_state[k]) for k in plain_state
                    if k.startswith(prefix))  # fmt: skip
+
+
+def test_the_terms_are_logged_on_the_batches_the_logger_writes(synthetic_body_dir, tmp_path):
+    """With a logger the terms are logged on every ``log_every`` batch, as Lightning writes
+    them (the 3rd, 6th, 9th: it writes when the batches stepped + 1 is a multiple); without
+    one, on every batch (callbacks read them)."""
+    import csv
+
+    from lightning.pytorch.loggers import CSVLogger
+
+    overrides = [f"body.model_dir={synthetic_body_dir}", "data.inputs=features",
+                 "trainer.max_batches=9"]  # fmt: skip
+    cfg = load_config("tiny", overrides=overrides)
+    d, m = cfg.data, cfg.model
+    poses = num_fake_poses(d.batch_size, d.seq_len, len(m.delta_t), m.hallucinator)
+
+    def fit(logger, callbacks=()) -> HMMRModule:
+        torch.manual_seed(0)
+        module = HMMRModule(to_container(cfg))
+        batches = [synthetic_clip_batch(module.body, d.batch_size, d.seq_len, m.feat_dim, poses,
+                                        torch.Generator().manual_seed(i))
+                   for i in range(9)]  # fmt: skip
+        trainer = pl.Trainer(accelerator="cpu", max_steps=18, logger=logger,
+                             log_every_n_steps=3, enable_checkpointing=False,
+                             enable_progress_bar=False, enable_model_summary=False,
+                             limit_val_batches=0, callbacks=list(callbacks))  # fmt: skip
+        trainer.fit(module, DataLoader(batches, batch_size=None, collate_fn=lambda b: b))
+        return module
+
+    fit(CSVLogger(tmp_path, name="", version=""))
+    with open(tmp_path / "metrics.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert [float(r["train/batches"]) for r in rows] == [3.0, 6.0, 9.0]
+    assert all(float(r["train/loss/total"]) > 0 and r["train/disc/real"] for r in rows)
+
+    seen = []
+
+    class Record(pl.Callback):
+        def on_train_batch_end(self, trainer, *args) -> None:
+            seen.append(float(trainer.callback_metrics["train/batches"]))
+
+    fit(False, [Record()])
+    assert seen == [float(b) for b in range(1, 10)]
