@@ -16,30 +16,47 @@ PYOPENGL := PyOpenGL==3.1.10
 # there), PostgreSQL for the sweep agents' shared study, Chromium for the dashboard's test.
 # Installed when this runs as root with apt-get (CI, containers); elsewhere install them
 # yourself: the tests that need them skip with the reason (and fail instead when CI is set).
-SYSTEM_PACKAGES ?= libosmesa6 slurm-wlm munge iproute2 postgresql chromium
+# The quickstart needs OSMesa alone (RUN_PACKAGES); the tests need them all.
+RUN_PACKAGES ?= libosmesa6
+SYSTEM_PACKAGES ?= $(RUN_PACKAGES) slurm-wlm munge iproute2 postgresql chromium
 
-.PHONY: env system-deps lint test test-fast test-slow quickstart bench clean
+.PHONY: env run-env system-deps run-system-deps lint test test-fast test-slow quickstart bench clean
 
-system-deps:
-	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-		missing=$$(for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+# $(call apt,PACKAGES): install the missing ones as root with apt-get, else say what to install
+apt = @if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		missing=$$(for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 		if [ -n "$$missing" ]; then \
 			echo "installing $$missing"; \
 			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 		fi; \
 	else \
-		echo "note: not root or no apt-get; install $(SYSTEM_PACKAGES) yourself (rendering and SLURM tests)"; \
+		echo "note: not root or no apt-get; install $(1) yourself (rendering and SLURM tests)"; \
 	fi
 
-$(BIN)/.installed: pyproject.toml
+system-deps:
+	$(call apt,$(SYSTEM_PACKAGES))
+
+run-system-deps:
+	$(call apt,$(RUN_PACKAGES))
+
+# The package and what it runs with (the quickstart's install).
+$(BIN)/.installed-run: pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet $(TORCH_SPEC)
-	$(BIN)/pip install --quiet -e ".[dev]"
+	$(BIN)/pip install --quiet -e .
 	# pyrender pins PyOpenGL 3.1.0, whose OSMesa binding lacks OSMesaCreateContextAttribs;
 	# 3.1.10 renders headless (pip then warns about the pin: expected).
 	$(BIN)/pip install --quiet "$(PYOPENGL)"
 	touch $@
+
+# ... and the tools the tests use.
+$(BIN)/.installed: $(BIN)/.installed-run
+	$(BIN)/pip install --quiet -e ".[dev]"
+	$(BIN)/pip install --quiet "$(PYOPENGL)"  # the extras' resolve reinstates pyrender's pin
+	touch $@
+
+run-env: $(BIN)/.installed-run run-system-deps
 
 env: $(BIN)/.installed system-deps
 
@@ -64,7 +81,7 @@ test: lint test-fast test-slow
 
 # The main job on the embedded default: synthetic body model and rendered data, the temporal
 # model and the single-frame ablation trained and evaluated, a report in runs/quickstart/.
-quickstart: env
+quickstart: run-env
 	WANDB_MODE=offline $(BIN)/lightning-hmd quickstart --out runs/quickstart
 
 # Timing scripts (not tests); results are recorded in benchmarks/results/.
