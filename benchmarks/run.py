@@ -36,6 +36,7 @@ RUNS: dict[str, list[str]] = {
     "data_prep_throughput": [],
     "train_step_throughput": ["--batches", "20"],
     "gpu_suite": ["--cpu-check"],
+    "hmr_stage_precision": [],
 }
 
 

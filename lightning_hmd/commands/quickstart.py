@@ -37,6 +37,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--out", default="runs/quickstart")
     p.add_argument("--clips", type=int, help="synthetic training clips")
+    p.add_argument(
+        "--train-frames", type=int, help="frames per training clip (0: as the test clips)"
+    )
     p.add_argument("--test-clips", type=int, help="synthetic test clips")
     p.add_argument("--hmr-budget", type=int, help="HMR stage batches")
     p.add_argument("--hmr-batch-size", type=int, help="HMR stage single frames per batch")

