@@ -186,7 +186,12 @@ def _train_side_by_side(runs: dict[str, list[str]]) -> dict[str, Path]:
             )
             for i, (n, over) in enumerate(runs.items())
         }
-        return {n: Path(job.get()) for n, job in jobs.items()}
+        done = {n: Path(job.get()) for n, job in jobs.items()}
+        # let the workers exit on their own before the pool's exit terminates them: a killed
+        # worker leaves its queues' semaphores for the resource tracker to warn about
+        pool.close()
+        pool.join()
+        return done
 
 
 def _score(
