@@ -136,8 +136,8 @@ def _sets(root: Path) -> list[str]:
 def cpu_precision() -> str:
     """``bf16-mixed`` where the CPU computes bfloat16 natively (AVX-512 BF16 or AMX tiles),
     else ``32-true`` (bfloat16 would be emulated). On 2 cores with AVX-512 BF16 the HMR
-    stage's convolutions run 1.4x faster in bf16-mixed, at the same accuracy
-    (``benchmarks/results/quickstart_speed.md``)."""
+    stage's encoder step runs 1.4-1.7x faster in bf16-mixed, at the same accuracy
+    (``benchmarks/hmr_stage_precision.py``, ``benchmarks/results/quickstart_speed.md``)."""
     try:  # private helpers of torch.cpu (torch >= 2.1); absent: assume no native bf16
         native = torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
     except AttributeError:
