@@ -254,8 +254,10 @@ class HMMRModule(pl.LightningModule):
         if trainer is None or not trainer.loggers or trainer.fast_dev_run:
             return True
         # Lightning's own test for "write now" (logger_connector.should_update_logs), so
-        # that the batches logged are exactly the ones it writes
-        return bool(trainer._logger_connector.should_update_logs)
+        # that the batches logged are exactly the ones it writes; a Lightning without it:
+        # every batch, as before
+        connector = getattr(trainer, "_logger_connector", None)
+        return bool(getattr(connector, "should_update_logs", True))
 
     def _skip_nonfinite(self, size: int) -> None:
         self.nonfinite_total += 1
