@@ -17,6 +17,10 @@ from lightning_hmd.body.joints import NUM_BETAS, SMPL_JOINT_NAMES
 
 J = {name: i for i, name in enumerate(SMPL_JOINT_NAMES)}
 RANDOM_LIMIT = 0.5  # rad, largest deviation of a random joint angle from rest
+# Scales of the unit-std smooth noise (:func:`_smooth_noise`), the same at every track length:
+RANDOM_STD = 0.43  # rad, a random joint angle's deviation from rest (before the limit)
+TURN_RATE = 0.03  # rad per frame per unit of noise: the body's slow turn (yaw)
+DRIFT_RATE = 0.008  # metres per frame per unit of noise: the drift across the image
 ARMS_DOWN = 1.2  # rad, shoulder rotation that lowers SMPL's T-pose arms
 
 
@@ -37,10 +41,19 @@ def _global_rotation(yaw: np.ndarray) -> np.ndarray:
 
 
 def _smooth_noise(rng: np.random.Generator, t: int, dims: int, sigma: float) -> np.ndarray:
-    """(t, dims) zero-mean noise smoothed over time (Gaussian of ``sigma`` frames), unit std."""
+    """(t, dims) zero-mean noise smoothed over time (Gaussian of ``sigma`` frames) with unit
+    standard deviation as a process, whatever ``t``.
+
+    The scale is the filter's (the norm of its kernel), not the track's own spread: a track
+    shorter than a few ``sigma`` holds little of the noise's variation, and dividing by its
+    sample spread would inflate it (at ``sigma`` 8, about 4x for 22 frames, 2x for 40, 1.4x
+    for 100), so that splits and mocap of different lengths would move differently.
+    """
     pad = int(3 * sigma)
     x = gaussian_filter1d(rng.normal(size=(t + 2 * pad, dims)), sigma, axis=0)[pad : pad + t]
-    return x / (x.std(axis=0, keepdims=True) + 1e-8)
+    impulse = np.zeros(2 * int(4 * sigma + 0.5) + 1)  # as long as the filter's kernel
+    impulse[len(impulse) // 2] = 1.0
+    return x / np.linalg.norm(gaussian_filter1d(impulse, sigma, mode="constant"))
 
 
 def _rest_body(t: int) -> np.ndarray:
@@ -70,7 +83,7 @@ def random_pose(t: int, rng: np.random.Generator) -> np.ndarray:
     """(t, 24, 3) random smooth joint-angle trajectories within the limits."""
     body = _rest_body(t)
     noise = _smooth_noise(rng, t, 24 * 3, sigma=rng.uniform(4, 10)).reshape(t, 24, 3)
-    body += np.clip(0.25 * noise, -RANDOM_LIMIT, RANDOM_LIMIT)
+    body += np.clip(RANDOM_STD * noise, -RANDOM_LIMIT, RANDOM_LIMIT)
     for side in ("l", "r"):
         body[:, J[f"{side}_knee"], 0] = np.abs(body[:, J[f"{side}_knee"], 0]) * 2
         body[:, J[f"{side}_knee"], 1:] = 0.0
@@ -85,10 +98,11 @@ def make_motion(
     """A track's motion: half gait cycles, half random smooth motions; a random, slowly
     turning body orientation, a random shape and a drifting position in front of the camera."""
     body = gait_pose(t, rng, fps) if rng.random() < 0.5 else random_pose(t, rng)
-    yaw = rng.uniform(-np.pi, np.pi) + 0.6 * np.cumsum(_smooth_noise(rng, t, 1, 8.0)[:, 0]) / t
+    # turn and drift accumulate per frame, so a longer track turns and drifts further
+    yaw = rng.uniform(-np.pi, np.pi) + TURN_RATE * np.cumsum(_smooth_noise(rng, t, 1, 8.0)[:, 0])
     body[:, 0] = _global_rotation(yaw)
     z = rng.uniform(*depth)
-    drift = 0.02 * np.cumsum(_smooth_noise(rng, t, 2, 10.0), axis=0) / np.sqrt(t)
+    drift = DRIFT_RATE * np.cumsum(_smooth_noise(rng, t, 2, 10.0), axis=0)
     translation = np.zeros((t, 3))
     translation[:, :2] = rng.uniform(-0.3, 0.3, 2) + drift
     translation[:, 2] = z
