@@ -296,6 +296,13 @@ def train_groups(d: DataConfig | DictConfig) -> list[int]:
     return list(d.train_groups) or list(range(len(d.train_sets)))
 
 
+def adversarial(cfg: DictConfig) -> bool:
+    """Whether a run trains with the adversarial prior (``loss.weights.adv`` > 0). Without
+    it the discriminator is neither run nor trained, and no mocap is read: an HMR stage
+    fitting the joints alone."""
+    return float(cfg.loss.weights.adv) > 0
+
+
 def train_weights(d: DataConfig | DictConfig) -> list[float]:
     """The weight of each training group: ``data.train_weights``, or equal weights."""
     return list(d.train_weights) or [1.0] * (max(train_groups(d), default=-1) + 1)

@@ -186,9 +186,13 @@ def supervised_terms(
 
 
 def generator_terms(
-    out: GeneratorOutput, batch: SequenceBatch, body: BodyModel, discriminator: nn.Module
+    out: GeneratorOutput,
+    batch: SequenceBatch,
+    body: BodyModel,
+    discriminator: nn.Module | None,
 ) -> tuple[dict[str, Tensor], Fakes]:
-    """All unweighted generator terms, and the fakes for the discriminator step.
+    """All unweighted generator terms, and the fakes for the discriminator step; without a
+    discriminator (a run without the adversarial prior) no adversarial term.
 
     Returns:
         (terms, fakes): terms named as in :mod:`lightning_hmd.losses.weighting`; fakes with
@@ -201,7 +205,8 @@ def generator_terms(
         terms[term_name(HALLUCINATE)] = hallucination_loss(out.movie_strip, out.hallucinated_strip)
     fakes = collect_fakes(out)
     terms[term_name(SHAPE_PRIOR)] = shape_prior_loss(fakes.betas)
-    terms[term_name(ADV)] = lsgan_generator_loss(judge_fakes(discriminator, fakes))
+    if discriminator is not None:
+        terms[term_name(ADV)] = lsgan_generator_loss(judge_fakes(discriminator, fakes))
     return terms, fakes
 
 

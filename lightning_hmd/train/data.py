@@ -7,7 +7,13 @@ from pathlib import Path
 import lightning.pytorch as pl
 from omegaconf import DictConfig, OmegaConf
 
-from lightning_hmd.config import ConfigError, init_checkpoint, train_groups, train_weights
+from lightning_hmd.config import (
+    ConfigError,
+    adversarial,
+    init_checkpoint,
+    train_groups,
+    train_weights,
+)
 from lightning_hmd.config_tree import AugmentConfig
 from lightning_hmd.data.features import parse_encoder_id
 from lightning_hmd.data.loader import (
@@ -26,10 +32,10 @@ from lightning_hmd.errors import MissingPathError
 
 
 def check_paths(cfg: DictConfig, *, train: bool = True, val: bool = True) -> None:
-    """Fail before any work when a configured shard set or the body model is missing."""
-    keys = (["data.train_sets", "data.mocap_sets"] if train else []) + (
-        ["data.val_sets"] if val else []
-    )
+    """Fail before any work when a configured shard set or the body model is missing (the
+    mocap sets only for a run with the adversarial prior, the only reader of them)."""
+    mocap = ["data.mocap_sets"] if adversarial(cfg) else []
+    keys = (["data.train_sets", *mocap] if train else []) + (["data.val_sets"] if val else [])
     for key in keys:
         for path in OmegaConf.select(cfg, key):
             p = Path(path)
@@ -155,7 +161,7 @@ class ShardData(pl.LightningDataModule):
         self.train_loader = build_train_loader(
             list(d.train_sets),
             train_weights(d),
-            list(d.mocap_sets),
+            list(d.mocap_sets) if adversarial(self.cfg) else [],
             groups=train_groups(d),
             batch_size=d.batch_size,
             seq_len=d.seq_len,

@@ -36,6 +36,7 @@ from torch.optim.lr_scheduler import LambdaLR
 from lightning_hmd.body.model_files import load_mean_params
 from lightning_hmd.body.smpl import BodyModel, exclude_from_ddp
 from lightning_hmd.checkpoint import CheckpointError, load_checkpoint
+from lightning_hmd.config import adversarial
 from lightning_hmd.data.batch import ClipBatch
 from lightning_hmd.data.whole_tracks import TrackItem
 from lightning_hmd.errors import ConfigError, RunError
@@ -187,7 +188,12 @@ class HMMRModule(pl.LightningModule):
 
     def training_step(self, batch: ClipBatch, batch_idx: int) -> Tensor | None:
         clips, mocap = batch.clips, batch.mocap
-        if mocap is None:
+        # without the adversarial prior (loss.weights.adv = 0) the discriminator is neither
+        # run nor trained: its term would be weighted by zero, and its step would train it
+        # for nothing (300 quickstart HMR-stage batches, mocap reading included: 23-25 s
+        # with them, 21 s without)
+        adv = adversarial(self.cfg)
+        if adv and mocap is None:
             raise ConfigError("training batches need mocap poses: set data.mocap_sets")
         g_opt, d_opt = self.optimizers()
         weights = self.cfg.loss.weights
@@ -205,7 +211,9 @@ class HMMRModule(pl.LightningModule):
         # bytes).
         with frozen(self.discriminator):
             out = self(clips)
-            g_terms, fakes = generator_terms(out, clips, self.body, self.discriminator)
+            g_terms, fakes = generator_terms(
+                out, clips, self.body, self.discriminator if adv else None
+            )
             g_loss = weighted_sum(g_terms, weights)
             if not self._all_finite(g_loss):
                 return self._skip_nonfinite(size)
@@ -221,11 +229,16 @@ class HMMRModule(pl.LightningModule):
 
         # the discriminator step sees the fakes detached: it reaches the discriminator only,
         # and under DDP only the discriminator's gradients are all-reduced (train/grad_sync.py)
-        d_terms = discriminator_terms(self.discriminator, fakes, mocap)
-        d_loss = weighted_sum(d_terms, weights)
+        d_terms: dict[str, Tensor] = {}
         d_opt.zero_grad(set_to_none=True)
-        backward_one_network(self.trainer.strategy.model, self.manual_backward, d_loss,
-                             self.discriminator)  # fmt: skip
+        if adv:
+            d_terms = discriminator_terms(self.discriminator, fakes, mocap)
+            d_loss = weighted_sum(d_terms, weights)
+            backward_one_network(self.trainer.strategy.model, self.manual_backward, d_loss,
+                                 self.discriminator)  # fmt: skip
+        # without the prior the step finds no gradient and leaves the discriminator as it is
+        # (Adam skips parameters whose gradient is None), but it is still taken: Lightning
+        # counts optimiser steps, and budgets, cadences and resuming count on two a batch
         d_opt.step()
         rates = [g_opt.param_groups[0]["lr"], d_opt.param_groups[0]["lr"]]  # this batch's
         for scheduler in self.lr_schedulers():
@@ -235,7 +248,8 @@ class HMMRModule(pl.LightningModule):
         if self._loggers_write_this_batch():
             values = {log_name(k): v.detach() for k, v in {**g_terms, **d_terms}.items()}
             values["train/loss/total"] = g_loss.detach()
-            values["train/disc/total"] = d_loss.detach()
+            if d_terms:
+                values["train/disc/total"] = d_loss.detach()
             values["train/batches"] = self.batches_done.float()
             values["train/nonfinite"] = self.nonfinite_total.float()
             values["train/lr/gen"] = torch.tensor(rates[0])

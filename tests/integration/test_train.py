@@ -87,6 +87,14 @@ def test_missing_paths_are_named_before_any_work(tmp_path):
     cfg.body.model_dir = str(tmp_path)
     with pytest.raises(MissingPathError, match="model.init_checkpoint: .*hmr.pt not found"):
         check_paths(cfg)
+    # the mocap sets are read only with the adversarial prior
+    cfg = load_config("tiny", overrides=[f"data.mocap_sets=[{tmp_path / 'nomocap'}]"])
+    cfg.data.train_sets = cfg.data.val_sets = []
+    cfg.body.model_dir = str(tmp_path)
+    with pytest.raises(MissingPathError, match="data.mocap_sets: .*nomocap is not a shard set"):
+        check_paths(cfg)
+    cfg.loss.weights.adv = 0.0
+    check_paths(cfg)
 
 
 def _state(path):

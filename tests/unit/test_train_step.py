@@ -132,3 +132,39 @@ def test_the_terms_are_logged_on_the_batches_the_logger_writes(synthetic_body_di
 
     fit(False, [Record()])
     assert seen == [float(b) for b in range(1, 10)]
+
+
+def test_without_the_prior_the_discriminator_is_not_run_and_mocap_not_needed(synthetic_body_dir):
+    """loss.weights.adv=0 (the quickstart's HMR stage): batches without mocap train; the
+    discriminator is never called and keeps its weights; the generator's loss has no
+    adversarial term, nothing under train/disc is logged; still two optimiser steps a
+    batch (the budget of 3 batches is max_steps 6)."""
+    overrides = [f"body.model_dir={synthetic_body_dir}", "data.inputs=features",
+                 "trainer.max_batches=3", "loss.weights.adv=0"]  # fmt: skip
+    cfg = load_config("tiny", overrides=overrides)
+    torch.manual_seed(0)
+    module = HMMRModule(to_container(cfg))
+    d, m = cfg.data, cfg.model
+    batches = [synthetic_clip_batch(module.body, d.batch_size, d.seq_len, m.feat_dim, 4,
+                                    torch.Generator().manual_seed(i))
+               for i in range(3)]  # fmt: skip
+    for b in batches:
+        b.mocap = None
+    calls = []
+    module.discriminator.register_forward_hook(lambda *args: calls.append(1))
+    before = {k: v.clone() for k, v in module.state_dict().items()}
+    trainer = pl.Trainer(accelerator="cpu", max_steps=6, logger=False, enable_checkpointing=False,
+                         enable_progress_bar=False, enable_model_summary=False,
+                         limit_val_batches=0)  # fmt: skip
+    trainer.fit(module, DataLoader(batches, batch_size=None, collate_fn=lambda b: b))
+    assert int(module.batches_done) == 3 and trainer.global_step == 6
+    assert calls == []
+    after = module.state_dict()
+    for k, v in before.items():
+        if k.startswith("discriminator."):
+            assert torch.equal(after[k], v), k
+    assert any(not torch.equal(after[k], before[k]) for k in after
+               if k.startswith("generator.smpl_head."))  # fmt: skip
+    logged = set(trainer.callback_metrics)
+    assert "train/loss/total" in logged and "train/loss/joints3d" in logged
+    assert not {k for k in logged if k.startswith("train/disc/") or k == "train/loss/adv"}
