@@ -191,7 +191,7 @@ class LossWeights:
     joints3d: float = 60.0
     smpl: float = 60.0
     shape_const: float = 1.0
-    adv: float = 1.0
+    adv: float = 1.0  # 0: no adversarial prior (no discriminator step, no mocap read)
     shape_prior: float = 1.0
     hallucinate: float = 1.0
     disc: float = 1.0
