@@ -126,6 +126,7 @@ class HMMRModule(pl.LightningModule):
             with_image_encoder=cfg.data.inputs == "images",
         )
         self.discriminator = build_discriminator(cfg.model)
+        self.adversarial = adversarial(cfg)  # loss.weights.adv > 0: see training_step
         self.body = BodyModel.from_dir(cfg.body.model_dir, cfg.body.gender)
         self.body.requires_grad_(False)
         # The body model is fixed and identical on every rank: keep it out of DDP's broadcasts.
@@ -192,7 +193,7 @@ class HMMRModule(pl.LightningModule):
         # run nor trained: its term would be weighted by zero, and its step would train it
         # for nothing (300 quickstart HMR-stage batches, mocap reading included: 23-25 s
         # with them, 21 s without)
-        adv = adversarial(self.cfg)
+        adv = self.adversarial
         if adv and mocap is None:
             raise ConfigError("training batches need mocap poses: set data.mocap_sets")
         g_opt, d_opt = self.optimizers()

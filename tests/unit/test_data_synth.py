@@ -272,20 +272,19 @@ def test_smooth_noise_has_unit_spread_at_every_track_length():
 def test_motions_of_every_length_come_from_one_distribution():
     """Training tracks, test tracks and mocap differ in length; their poses must not: the
     mean random joint angle (away from rest) and the per-frame speed agree for 20- and
-    100-frame motions, while turn and drift grow with the length (they accumulate per
-    frame)."""
+    100-frame motions, while the drift grows with the length (it accumulates per frame)."""
 
     def stats(t: int) -> np.ndarray:
         rng = np.random.default_rng(1)
         rest = motion_mod._rest_body(t)[:, 1:]
-        angle, speed, turn = [], [], []
+        angle, speed, drift = [], [], []
         for _ in range(300):
             body = motion_mod.random_pose(t, rng)[:, 1:]
             angle.append(np.abs(body - rest).mean())
             speed.append(np.abs(np.diff(body, axis=0)).mean())
             m = make_motion(t, rng, 30.0)
-            turn.append(np.abs(m.translation[-1, :2] - m.translation[0, :2]).mean())
-        return np.array([np.mean(angle), np.mean(speed), np.mean(turn)])
+            drift.append(np.abs(m.translation[-1, :2] - m.translation[0, :2]).mean())
+        return np.array([np.mean(angle), np.mean(speed), np.mean(drift)])
 
     short, long = stats(20), stats(100)
     assert short[:2] == pytest.approx(long[:2], rel=0.05)
