@@ -301,3 +301,46 @@ def test_short_tracks_keep_the_person_in_view(synthetic_body_dir):
         for i in range(spec.clips)
     ]
     assert min(seen) > 0
+
+
+def test_the_renderer_draws_what_pyrender_draws_from_a_trimesh(offscreen_gl, synthetic_body_dir):
+    """The mesh built from the arrays renders byte-identical frames to pyrender's own
+    ``Mesh.from_trimesh(..., smooth=False)`` of the same vertices and colours."""
+    import pyrender
+    import trimesh
+
+    from lightning_hmd.data.synth.appearance import part_colours
+    from lightning_hmd.data.synth.render import BodyRenderer
+
+    body = BodyModel.from_dir(synthetic_body_dir)
+    spec = SynthSpec()
+    rng = np.random.default_rng(4)
+    posed = pose_motion(body, make_motion(4, rng, 30.0))
+    colours = part_colours(body.smpl.lbs_weights.numpy(), body.smpl.v_template.numpy(), rng)
+    bg = make_mod._background(rng, spec.image_size)
+    renderer = BodyRenderer(body.faces.numpy(), spec.image_size, spec.focal)
+
+    def by_trimesh(vertices, colour) -> np.ndarray:
+        per_vertex = colour.ndim == 2
+        mesh = trimesh.Trimesh(
+            vertices * np.array([1.0, -1.0, -1.0]),
+            body.faces.numpy(),
+            vertex_colors=(colour * 255).round().astype(np.uint8) if per_vertex else None,
+            process=False,
+        )
+        material = None if per_vertex else pyrender.MetallicRoughnessMaterial(
+            baseColorFactor=[*map(float, colour), 1.0], metallicFactor=0.1, roughnessFactor=0.8
+        )  # fmt: skip
+        node = renderer.scene.add(pyrender.Mesh.from_trimesh(mesh, material, smooth=False))
+        rgb, depth = renderer.renderer.render(renderer.scene)
+        renderer.scene.remove_node(node)
+        return np.where((depth > 0)[..., None], rgb, bg).astype(np.uint8)
+
+    try:
+        for vertices in posed.vertices:
+            for colour in (colours, np.array([0.8, 0.5, 0.3])):
+                ours, mask = renderer.render(vertices, colour, bg)
+                assert mask.sum() > 100
+                np.testing.assert_array_equal(ours, by_trimesh(vertices, colour))
+    finally:
+        renderer.close()
