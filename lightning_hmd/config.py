@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
 
-from omegaconf import DictConfig, EnumNode, OmegaConf
+from omegaconf import DictConfig, EnumNode, OmegaConf, StringNode
 from omegaconf.errors import OmegaConfBaseException
 
 from lightning_hmd.config_tree import Config, DataConfig
@@ -90,11 +90,33 @@ def load_config(
     return cfg
 
 
+def _string_key(cfg: DictConfig, key: str) -> bool:
+    """Whether the schema types ``key`` as a string."""
+    node = cfg
+    for part in key.split("."):
+        if not isinstance(node, DictConfig) or part not in node:
+            return False
+        node = node._get_node(part)
+    return isinstance(node, StringNode)
+
+
+def _override_node(cfg: DictConfig, item: str) -> DictConfig:
+    """One ``key=value`` as a config node. The value is read as YAML, except that a string
+    key takes a number's or a boolean's text as written: YAML reads a run name such as
+    ``1234e56789`` (a config hash) as a float, ``inf``, and ``true`` as ``True``."""
+    node = OmegaConf.from_dotlist([item])
+    key, text = item.split("=", 1)
+    value = OmegaConf.select(node, key)
+    if isinstance(value, bool | int | float) and _string_key(cfg, key):
+        OmegaConf.update(node, key, text)
+    return node
+
+
 def _apply_overrides(cfg: DictConfig, overrides: Sequence[str]) -> DictConfig:
     for item in overrides:
         if "=" not in item:
             raise ConfigError(f"override {item!r} is not of the form key=value")
-        cfg = _merge(cfg, OmegaConf.from_dotlist([item]), f"override {item!r}")
+        cfg = _merge(cfg, _override_node(cfg, item), f"override {item!r}")
     return cfg
 
 

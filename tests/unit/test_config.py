@@ -115,6 +115,15 @@ def test_string_numbers_are_converted():
     assert cfg.data.batch_size == 16
 
 
+@pytest.mark.parametrize("name", ["1234e56789", "0012", "1e5", "true", "3.50"])
+def test_a_string_key_keeps_the_text_of_a_number(name):
+    """A run name that YAML would read as a number or a boolean stays as written (a config
+    hash such as ``1234e56789`` became ``inf``, so passing a run's printed name back started
+    another run instead of resuming it); numeric keys still convert."""
+    cfg = load_config(overrides=[f"run.name={name}", "seed=7", "run.root=runs"])
+    assert cfg.run.name == name and cfg.seed == 7 and cfg.run.root == "runs"
+
+
 @pytest.mark.parametrize(
     ("override", "named"),
     [
